@@ -1,0 +1,107 @@
+"""The four fund-flow assets: raw snapshots (crawl) and typed tables (store), per family.
+
+Raw and table are separate assets so a failed store re-runs from the archived snapshot without
+calling the API again. Both carry a single-run backfill policy: one run fetches any set of
+partitions concurrently and the IO managers handle many partitions at once.
+"""
+
+
+from typing import Iterator
+
+import dagster as dg
+
+from findata_assets.eastmoney import checks, partitions
+from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.eastmoney.client import Snapshot
+from findata_assets.eastmoney.metadata import snapshot_metadata, table_metadata
+from findata_assets.eastmoney.parsing import typed_rows
+from findata_assets.eastmoney.resources import EastmoneyResource
+from findata_assets.storage.io_managers import archive_key
+
+GROUP_NAME = "eastmoney"
+EASTMONEY_POOL = "eastmoney"  # caps how many steps call Eastmoney at once, across runs
+KIND_METADATA_KEY = "findata/kind"
+
+# Step retries on top of the client's own request retries: for a blocked IP or an outage that
+# outlasts a few seconds of backoff.
+CRAWL_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL,
+                             jitter=dg.Jitter.PLUS_MINUS)
+
+
+def raw_asset_name(kind: TableKind) -> str:
+    return f"{kind}_flow_raw"
+
+
+def table_asset_name(kind: TableKind) -> str:
+    return f"{kind}_flow"
+
+
+def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
+    partitions_def = partitions.PARTITIONS[kind]
+    family = "stock" if kind == "stock" else "sector (board)"
+
+    @dg.asset(
+        name=raw_asset_name(kind),
+        group_name=GROUP_NAME,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key="archive_io_manager",
+        pool=EASTMONEY_POOL,
+        retry_policy=CRAWL_RETRY,
+        kinds={"python", "s3"},
+        metadata={KIND_METADATA_KEY: kind},
+        description=f"Raw Eastmoney {family} fund-flow snapshots, archived as JSON "
+                    "(raw/<table>/<trade_date>/<fetched_at>.json).",
+    )
+    def raw_snapshots(context: dg.AssetExecutionContext,
+                      eastmoney: EastmoneyResource) -> dict[str, Snapshot]:
+        specs = partitions.specs_for(kind, list(context.partition_keys))
+        client = eastmoney.get_client()
+        try:
+            snapshots = client.fetch_tables(specs)
+        finally:
+            client.close()
+        by_partition = {}
+        for spec in specs:
+            snapshot = snapshots[spec.name]
+            context.add_asset_metadata(
+                {**snapshot_metadata(snapshot), "archive_key": archive_key(snapshot)},
+                partition_key=spec.partition_key)
+            by_partition[spec.partition_key] = snapshot
+        return by_partition
+
+    table_key = dg.AssetKey(table_asset_name(kind))
+
+    @dg.asset(
+        name=table_asset_name(kind),
+        group_name=GROUP_NAME,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        ins={"snapshots": dg.AssetIn(raw_asset_name(kind))},
+        io_manager_key="warehouse_io_manager",
+        check_specs=checks.check_specs(table_key),
+        kinds={"python", "mysql"},
+        metadata={KIND_METADATA_KEY: kind},
+        description=f"Eastmoney {family} fund-flow tables in the warehouse, one table per "
+                    "partition, keyed by (trade_date, code); history kept by trade date.",
+    )
+    def flow_tables(context: dg.AssetExecutionContext,
+                    snapshots: dict[str, Snapshot]) -> Iterator:
+        rows_by_partition: dict[str, list[dict]] = {}
+        checked = []
+        for spec in partitions.specs_for(kind, list(context.partition_keys)):
+            snapshot = snapshots[spec.partition_key]
+            rows = typed_rows(spec, snapshot)
+            context.add_asset_metadata(table_metadata(spec, snapshot, rows),
+                                       partition_key=spec.partition_key)
+            rows_by_partition[spec.partition_key] = rows
+            checked.append((spec, snapshot.total, rows))
+        yield dg.Output(rows_by_partition)
+        yield from checks.evaluate(table_key, checked)
+
+    return [raw_snapshots, flow_tables]
+
+
+stock_flow_raw, stock_flow = build_flow_assets("stock")
+sector_flow_raw, sector_flow = build_flow_assets("sector")
+FLOW_ASSETS = [stock_flow_raw, stock_flow, sector_flow_raw, sector_flow]

@@ -1,0 +1,60 @@
+"""Errors of the Eastmoney client.
+
+Two families: problems worth retrying (a flaky response: `BadResponseError`) and problems a retry
+cannot fix (the API changed shape, a value is garbage, the budget is spent). Every message names
+the table so an operator knows where to look without reading a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EastmoneyError(Exception):
+    """Base of everything the client raises on purpose."""
+
+
+class BadResponseError(EastmoneyError):
+    """A response that is broken this time (rc != 0, data null, not JSON, truncated): retried."""
+
+
+class SchemaDriftError(EastmoneyError):
+    """The API answered, but not in the shape we know: a required field or envelope key is gone.
+
+    Not retried: the next answer will look the same, and guessing would store silent NULLs.
+    """
+
+    def __init__(self, table: str, field: str, detail: str = ""):
+        self.table = table
+        self.field = field
+        self.detail = detail
+        msg = f"schema drift in {table}: field {field!r} missing or malformed"
+        super().__init__(f"{msg} ({detail})" if detail else msg)
+
+
+class ValueParseError(EastmoneyError, ValueError):
+    """A value that is neither a number nor the API's "-" for unknown (e.g. "abc")."""
+
+    def __init__(self, table: str, code: str, field: str, value: object):
+        self.table, self.code, self.field, self.value = table, code, field, value
+        super().__init__(f"{table}: cannot parse field {field!r} of row {code!r}: {value!r} "
+                         "is not a number (or '-')")
+
+
+class IncompleteTableError(EastmoneyError):
+    """Paging did not yield exactly `total` distinct codes, even after refetching the group."""
+
+    def __init__(self, table: str, expected: int, got: int, attempts: int = 1):
+        self.table, self.expected, self.got, self.attempts = table, expected, got, attempts
+        self.missing = expected - got
+        gap = (f"{self.missing} rows missing" if self.missing >= 0
+               else f"{-self.missing} rows more than the total")
+        super().__init__(f"{table}: incomplete after {attempts} fetch(es): the API counts "
+                         f"{expected} rows, got {got} distinct codes ({gap})")
+
+
+class RetriesExhaustedError(EastmoneyError):
+    """A request kept failing with retryable errors until the attempt budget ran out."""
+
+    def __init__(self, url: str, table: str, attempts: int, last_error: BaseException | str):
+        self.url, self.table, self.attempts, self.last_error = url, table, attempts, last_error
+        super().__init__(f"{table}: GET {url} failed after {attempts} attempts; "
+                         f"last error: {last_error}")

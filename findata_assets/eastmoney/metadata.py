@@ -1,0 +1,51 @@
+"""What a materialization tells the person looking at it in the UI."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from findata_assets.eastmoney.catalog import COLUMN_NAMES, TableSpec
+from findata_assets.eastmoney.client import Snapshot
+
+TOP_N = 5
+
+
+def snapshot_metadata(snapshot: Snapshot) -> dict[str, dg.RawMetadataValue]:
+    return {
+        "table": snapshot.table,
+        "rows": len(snapshot.rows),
+        "api_total": snapshot.total,
+        "pages": snapshot.pages,
+        "requests": snapshot.requests,
+        "page_size": snapshot.page_size,
+        "trade_date": snapshot.trade_date.isoformat(),
+        "snapshot_time": snapshot.updated_at.isoformat() if snapshot.updated_at else "unknown",
+        "fetched_at": snapshot.fetched_at.isoformat(),
+        "shared_fetch_with": ", ".join(snapshot.shared_with) or "-",
+    }
+
+
+def table_metadata(spec: TableSpec, snapshot: Snapshot,
+                   rows: list[dict]) -> dict[str, dg.RawMetadataValue]:
+    nulls = {col: sum(1 for r in rows if r[col] is None) for col in COLUMN_NAMES}
+    return {
+        **snapshot_metadata(snapshot),
+        "table": spec.name,
+        "dagster/row_count": len(rows),
+        "null_counts": dg.MetadataValue.json({c: n for c, n in nulls.items() if n}),
+        f"top_{TOP_N}_main_net_inflow": dg.MetadataValue.md(top_inflow_markdown(rows)),
+    }
+
+
+def top_inflow_markdown(rows: list[dict], n: int = TOP_N) -> str:
+    ranked = sorted((r for r in rows if r["main_net"] is not None), key=lambda r: r["rank"])[:n]
+    lines = ["| rank | code | name | main net (亿元) | main % | change % |",
+             "|---:|---|---|---:|---:|---:|"]
+    for r in ranked:
+        lines.append(f"| {r['rank']} | {r['code']} | {r['name']} | {r['main_net'] / 1e8:,.2f} "
+                     f"| {_fmt(r['main_pct'])} | {_fmt(r['change_pct'])} |")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

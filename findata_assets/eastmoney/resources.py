@@ -1,0 +1,27 @@
+"""The Eastmoney client as a Dagster resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.client import EastmoneyClient
+
+
+class EastmoneyResource(dg.ConfigurableResource):
+    """Settings of the HTTP client. The concurrency limit is process-wide inside the client, so
+    two runs executing in one process (the CLI runs the stock and sector families side by side)
+    still share one request budget."""
+
+    base_url: str = catalog.API_URL
+    concurrency: int = 4
+    min_interval_ms: int = 0
+    max_attempts: int = 5
+
+    def get_client(self) -> EastmoneyClient:
+        return EastmoneyClient(
+            base_url=self.base_url,
+            concurrency=self.concurrency,
+            min_interval_s=self.min_interval_ms / 1000,
+            max_attempts=self.max_attempts,
+        )

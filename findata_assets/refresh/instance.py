@@ -1,0 +1,79 @@
+"""Instance storage picked from the environment: PostgreSQL when configured, else SQLite.
+
+dagster.yaml cannot branch on an environment variable, so it names this class as its `custom`
+storage. Every process that loads the instance (webserver, daemon, run workers, the CLI) makes the
+same choice from the same environment:
+
+- DAGSTER_PG_URL (postgresql://user:password@host:port/db), or
+- DAGSTER_PG_HOST with DAGSTER_PG_USERNAME (postgres), DAGSTER_PG_PASSWORD, DAGSTER_PG_DB
+  (postgres), DAGSTER_PG_PORT (5432) - the names the Dagster Helm chart uses;
+- otherwise SQLite under `sqlite_base_dir` (default: DAGSTER_HOME), the layout Dagster uses by
+  default, so an existing local instance keeps its history.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+from urllib.parse import quote
+
+import dagster as dg
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
+
+PG_URL_ENV = "DAGSTER_PG_URL"
+
+
+def postgres_url(environ: Mapping[str, str] | None = None) -> str | None:
+    environ = os.environ if environ is None else environ
+    if environ.get(PG_URL_ENV):
+        return _with_driver(environ[PG_URL_ENV])
+    if not environ.get("DAGSTER_PG_HOST"):
+        return None
+    user = quote(environ.get("DAGSTER_PG_USERNAME", "postgres"), safe="")
+    password = environ.get("DAGSTER_PG_PASSWORD", "")
+    auth = f"{user}:{quote(password, safe='')}" if password else user
+    return _with_driver(
+        f"postgresql://{auth}@{environ['DAGSTER_PG_HOST']}:"
+        f"{environ.get('DAGSTER_PG_PORT', '5432')}/{environ.get('DAGSTER_PG_DB', 'postgres')}")
+
+
+def _with_driver(url: str) -> str:
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed;
+    # dagster-postgres ships psycopg2.
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url[len(bare):]
+    return url
+
+
+class EnvSelectedStorage(DagsterStorage):
+    """Never instantiated: `from_config_value` returns the chosen Dagster storage. (Dagster only
+    loads a custom storage class that subclasses DagsterStorage.)"""
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {"sqlite_base_dir": dg.Field(dg.StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData,
+                          config_value: Mapping[str, Any]) -> DagsterStorage:
+        url = postgres_url()
+        if url:
+            from dagster_postgres import DagsterPostgresStorage
+
+            # inst_data stays ours, so run workers rebuilt from the instance ref choose again
+            return DagsterPostgresStorage(postgres_url=url, inst_data=inst_data)
+        base_dir = config_value.get("sqlite_base_dir") or os.environ.get("DAGSTER_HOME")
+        if not base_dir:
+            raise dg.DagsterInvariantViolationError(
+                "EnvSelectedStorage: set DAGSTER_HOME (SQLite) or DAGSTER_PG_URL (PostgreSQL)")
+        return DagsterSqliteStorage.from_local(os.path.abspath(base_dir), inst_data=inst_data)
+
+
+def describe_storage(instance: dg.DagsterInstance) -> str:
+    """Which backend an instance uses, without credentials."""
+    storage = instance._run_storage  # noqa: SLF001 - the public API has no "which backend"
+    name = type(storage).__name__
+    return "postgres" if "Postgres" in name else "sqlite" if "Sqlite" in name else name

@@ -1,0 +1,62 @@
+"""Turn a policy into the runs that carry it out: one ranged run per table family by default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from findata_assets.eastmoney import partitions
+from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.refresh.policies import (
+    CYCLE_TAG, EASTMONEY_TAG, FAMILY_JOBS, LANE_TAG, POLICY_TAG, RefreshPolicy)
+
+RUN_SPLIT_ENV = "FINDATA_RUN_SPLIT"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    policy: str
+    kind: TableKind
+    job_name: str
+    partition_keys: tuple[str, ...]
+    tags: dict[str, str]
+
+
+def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None) -> list[PlannedRun]:
+    split = split or os.environ.get(RUN_SPLIT_ENV, "family")
+    runs = []
+    for kind in ("stock", "sector"):
+        keys = list(policy.partitions(kind))
+        if not keys:
+            continue
+        for chunk in _split(keys, split):
+            tags = {
+                POLICY_TAG: policy.name,
+                CYCLE_TAG: cycle_id,
+                EASTMONEY_TAG: "crawl",
+                LANE_TAG: f"{policy.name}:{kind}",
+                "dagster/priority": str(policy.priority),
+                **_k8s_tags(policy.name),
+                **policy.tags,
+                **partitions.range_tags(kind, chunk),
+            }
+            runs.append(PlannedRun(policy.name, kind, FAMILY_JOBS[kind], tuple(chunk), tags))
+    return runs
+
+
+def _split(keys: list[str], mode: str) -> list[list[str]]:
+    try:
+        from findata_assets.deploy.k8s import split_partitions
+    except ImportError:  # deploy package not present: only the default split exists
+        if mode != "family":
+            raise ValueError(f"{RUN_SPLIT_ENV}={mode!r} is not supported here; use 'family'")
+        return [keys]
+    return split_partitions(keys, mode)
+
+
+def _k8s_tags(policy_name: str) -> dict[str, str]:
+    try:
+        from findata_assets.deploy.k8s import k8s_run_tags
+    except ImportError:
+        return {}
+    return k8s_run_tags(policy_name)

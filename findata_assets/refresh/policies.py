@@ -1,0 +1,101 @@
+"""The three refresh policies, as data shared by the schedules and the CLI so they cannot drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+import dagster as dg
+
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.catalog import TableKind
+
+POLICY_TAG = "findata/policy"
+CYCLE_TAG = "findata/cycle"
+# Every run that calls Eastmoney carries this tag; dagster.yaml limits how many run at once.
+EASTMONEY_TAG = "findata/eastmoney"
+# One run at a time per policy and family: dagster.yaml limits this tag per unique value.
+LANE_TAG = "findata/lane"
+FAMILY_JOBS: dict[TableKind, str] = {"stock": "stock_flow_job", "sector": "sector_flow_job"}
+
+
+def _keys(kind: TableKind, periods: tuple[str, ...] | None = None,
+          groups: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    return tuple(f"{g}|{p}" for g in (groups or tuple(catalog.groups(kind)))
+                 for p in (periods or catalog.periods_of(kind)))
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    name: str
+    description: str
+    stock_partitions: tuple[str, ...]
+    sector_partitions: tuple[str, ...]
+    cron: str  # Asia/Shanghai; the trading calendar filters the ticks further
+    priority: int  # dagster/priority: higher leaves the run queue first
+    with_analysis: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    # When a tick may run (trading_calendar.session_state): "session" = 09:25-11:30, 13:00-15:00;
+    # "after_close" = a trading day after 15:00. Other ticks are skipped with the reason.
+    window: Literal["session", "after_close"] = "session"
+
+    def partitions(self, kind: TableKind) -> tuple[str, ...]:
+        return self.stock_partitions if kind == "stock" else self.sector_partitions
+
+    @property
+    def table_count(self) -> int:
+        return len(self.stock_partitions) + len(self.sector_partitions)
+
+
+POLICIES: dict[str, RefreshPolicy] = {
+    p.name: p
+    for p in (
+        RefreshPolicy(
+            name="full",
+            description="all 41 tables, then the analysis and the report",
+            stock_partitions=_keys("stock"),
+            sector_partitions=_keys("sector"),
+            cron="10 15 * * 1-5",
+            priority=0,
+            with_analysis=True,
+            window="after_close",
+        ),
+        RefreshPolicy(
+            name="incremental",
+            description="the 11 'today' tables (8 markets + 3 board types)",
+            stock_partitions=_keys("stock", periods=("1d",)),
+            sector_partitions=_keys("sector", periods=("1d",)),
+            cron="*/5 9-15 * * 1-5",
+            priority=5,
+        ),
+        RefreshPolicy(
+            name="quick",
+            description="全部股票 today",
+            stock_partitions=("all|1d",),
+            sector_partitions=(),
+            cron="* 9-15 * * 1-5",
+            priority=10,
+        ),
+    )
+}
+
+
+# Freshness of the table assets, shown in the UI. Freshness is per asset, not per partition: the
+# latest materialization of any partition counts, and in session only the `1d` partitions are
+# refreshed, so this measures the `1d` tables. Deadlines at :05, :15, ... :55 of 10:xx, 13:xx and
+# 14:xx on weekdays, each wanting a materialization in the 10 minutes before it: stale ~10 minutes
+# after refreshes stop in session, quiet before the open, at lunch, overnight and on weekends (a
+# cron cannot skip holidays: expect FAIL on a holiday weekday until the next session).
+FRESHNESS_DEADLINE_CRON = "5-55/10 10,13,14 * * 1-5"
+TABLE_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron=FRESHNESS_DEADLINE_CRON, lower_bound_delta=timedelta(minutes=10),
+    timezone="Asia/Shanghai")
+FRESHNESS_POLICIES: dict[str, dg.FreshnessPolicy] = {
+    "stock_flow": TABLE_FRESHNESS, "sector_flow": TABLE_FRESHNESS}
+
+
+def get_policy(name: str) -> RefreshPolicy:
+    if name not in POLICIES:
+        raise KeyError(f"unknown refresh policy {name!r}; expected one of {sorted(POLICIES)}")
+    return POLICIES[name]

@@ -1,0 +1,142 @@
+"""The Markdown report of a day, from the digest and the narrative.
+
+Chart links are passed in (`chart_links`: file name -> href) so the same renderer writes the
+stored report (relative links `charts/<name>.png`, valid when the folder is downloaded) and the
+copy shown in the Dagster UI (presigned URLs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from findata_assets.eastmoney import catalog
+from findata_assets.report import text as txt
+
+YI = 1e8
+MARKET_ORDER = ("all", "sh_sz_a", "sh_a", "sz_a", "chinext", "star", "sh_b", "sz_b")
+
+
+def yi(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value / YI:,.2f}"
+
+
+def pct(value: Optional[float], scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value * scale:.2f}%"
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _stock_rows(entries: list[dict]) -> list[list[Any]]:
+    return [[i, e["code"], e.get("name"), yi(e.get("main_net")), pct(e.get("main_pct")),
+             pct(e.get("change_pct")), yi(e.get("small_net"))] for i, e in enumerate(entries, 1)]
+
+
+def _board_rows(board: dict) -> list[list[Any]]:
+    """Leaders and laggards side by side: one compact table per board."""
+    rows = []
+    for i in range(max(len(board["leaders"]), len(board["laggards"]))):
+        row = [i + 1]
+        for side in ("leaders", "laggards"):
+            e = board[side][i] if i < len(board[side]) else None
+            row += ([f"{e.get('name') or e['code']} ({e['code']})", yi(e.get("main_net")),
+                     pct(e.get("change_pct"))] if e else ["", "", ""])
+        rows.append(row)
+    return rows
+
+
+def _image(alt: str, name: str, chart_links: Mapping[str, str]) -> list[str]:
+    return [f"![{alt}]({chart_links[name]})", ""] if name in chart_links else []
+
+
+def _names(items: list[dict], lang: str) -> str:
+    if lang == "zh":
+        return "、".join(f"{i.get('name') or i['code']}（{i['code']}）" for i in items)
+    return ", ".join(f"{i.get('name') or i['code']} ({i['code']})" for i in items)
+
+
+def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
+           chart_links: Mapping[str, str], generated_at: str, notes: list[str] = ()) -> str:
+    """narrative: {"text", "status", "detail", "model", "prompt_version"} (text may be None)."""
+    t = txt.text(lang)
+    markets = digest["markets"]
+    boards = txt.ordered(digest["boards"], catalog.BOARDS)
+    all_m = markets["all"]
+    snap = digest["snapshot"]
+    out = [f"# {t['title']} {digest['trade_date']}", "",
+           f"- {t['trade_date']}: **{digest['trade_date']}**",
+           f"- {t['snapshot']}: {snap.get('updated_at') or '-'} ({t['tz']})",
+           f"- {t['generated']}: {generated_at} ({t['tz']})",
+           f"- {t['source']}", ""]
+
+    b, d = all_m["breadth"], all_m["divergence"]
+    out += [f"## {t['key_figures']}", ""]
+    out += _table([t["figure"], t["value"]], [
+        [t["main_net_all"], f"{yi(all_m['flows']['main_net'])} {t['yi']}"],
+        [t["breadth_all"], f"{pct(b['share_inflow'], 100)} ({b['inflow']} / "
+                           f"{b['inflow'] + b['outflow'] + b['flat']})"],
+        [t["retail_all"], f"{yi(d['retail_net'])} {t['yi']}"],
+        [t["divergence_all"], pct(d["opposite_share"], 100)],
+        *[[t[k], f"{yi(all_m['flows'][k])} {t['yi']}"] for k in txt.ORDER_SIZES],
+    ])
+    out.append("")
+
+    header = [t["rank"], t["code"], t["name"], t["main_net"], t["main_pct"], t["change_pct"],
+              t["small_net_col"]]
+    out += [f"## {t['stocks']}", ""]
+    out += _image(t["stocks"], "top_flows.png", chart_links)
+    out += [f"### {t['top_in']}", "", *_table(header, _stock_rows(all_m["top"])), ""]
+    out += [f"### {t['top_out']}", "", *_table(header, _stock_rows(all_m["bottom"])), ""]
+
+    if boards:
+        out += [f"## {t['boards']}", ""]
+        out += _image(t["heatmap"], "sector_heatmap.png", chart_links)
+        for _, board in boards:
+            out += [f"### {txt.label(board, lang)}", "", *_table(
+                [t["rank"], t["leaders"], t["main_net"], t["change_pct"],
+                 t["laggards"], t["main_net"], t["change_pct"]], _board_rows(board)), ""]
+
+    out += [f"## {t['breadth']}", ""]
+    out += _image(t["order_split"], "order_split.png", chart_links)
+    out += _table([t["market"], t["stocks_n"], t["inflow_share"], t["main_sum"], t["retail_sum"],
+                   t["in_out"], t["out_in"]], [
+        [txt.label(m, lang), m["rows"], pct(m["breadth"]["share_inflow"], 100),
+         yi(m["divergence"]["main_net"]), yi(m["divergence"]["retail_net"]),
+         m["divergence"]["main_in_retail_out"], m["divergence"]["main_out_retail_in"]]
+        for k in MARKET_ORDER if (m := markets.get(k))])
+    out.append("")
+
+    out += [f"## {t['persistence']}", ""]
+    persistence = digest.get("stock_persistence")
+    if persistence:
+        n = persistence["n"]
+        out.append(f"- {t['stock_leaders'].format(n=n)}: {_names(persistence['leaders'], lang) or t['none']}")
+        out.append(f"- {t['stock_laggards'].format(n=n)}: {_names(persistence['laggards'], lang) or t['none']}")
+    for _, board in boards:
+        if board.get("persistence"):
+            p, name = board["persistence"], txt.label(board, lang)
+            for side in ("leaders", "laggards"):
+                out.append(f"- {t['board_' + side].format(board=name, n=p['n'])}: "
+                           f"{_names(p[side], lang) or t['none']}")
+    out.append("")
+
+    out += [f"## {t['narrative']}", ""]
+    if narrative.get("text"):
+        out += [narrative["text"].strip(), "",
+                f"*{t['narrative_by'].format(model=narrative.get('model'), version=narrative.get('prompt_version'))}*", ""]
+    else:
+        reason = narrative.get("detail") or narrative.get("status") or "-"
+        out += [f"> {t['narrative_missing'].format(reason=reason)}", ""]
+
+    if digest.get("missing_tables"):
+        out += [f"*{t['missing']}: {', '.join(digest['missing_tables'])}*", ""]
+    out += [f"> {note}" for note in notes]
+    out += ["", "---", f"*{t['disclaimer']}*", ""]
+    return "\n".join(out)

@@ -1,0 +1,72 @@
+"""Report and chart wording in both languages (FINDATA_REPORT_LANG=zh|en)."""
+
+from __future__ import annotations
+
+ORDER_SIZES = ("super_large_net", "large_net", "medium_net", "small_net")
+
+TEXT = {
+    "zh": {
+        "title": "A股资金流向日报", "trade_date": "交易日", "snapshot": "数据时间",
+        "generated": "生成时间", "tz": "北京时间", "source": "数据来源：东方财富资金流向（主力 = 超大单 + 大单，散户 = 小单）",
+        "key_figures": "关键数据", "figure": "指标", "value": "数值",
+        "main_net_all": "全部股票主力净流入", "breadth_all": "主力净流入为正的股票占比",
+        "retail_all": "小单（散户）净流入", "divergence_all": "主力与散户方向相反的股票占比",
+        "stocks": "个股资金流向（全部股票，今日）", "top_in": "主力净流入前10", "top_out": "主力净流出前10",
+        "rank": "#", "code": "代码", "name": "名称", "main_net": "主力净流入(亿)",
+        "main_pct": "净占比%", "change_pct": "涨跌幅%", "small_net_col": "小单净流入(亿)",
+        "boards": "板块资金流向（今日）", "leaders": "流入居前", "laggards": "流出居前",
+        "heatmap": "板块 1日/5日/10日 主力净流入（亿元，颜色按列缩放）", "breadth": "市场宽度与主力/散户分歧",
+        "market": "市场", "stocks_n": "股票数", "inflow_share": "净流入占比",
+        "main_sum": "主力(亿)", "retail_sum": "散户小单(亿)", "in_out": "主力进散户出",
+        "out_in": "主力出散户进", "order_split": "按订单规模的净流入（亿元）",
+        "persistence": "持续性：1日/5日/10日 均居前", "stock_leaders": "个股持续流入（均在前{n}）",
+        "stock_laggards": "个股持续流出（均在后{n}）", "board_leaders": "{board}持续流入（均在前{n}）", "board_laggards": "{board}持续流出（均在后{n}）",
+        "none": "无", "narrative": "AI 解读", "narrative_by": "由 {model} 生成（提示词版本 {version}）",
+        "narrative_missing": "本期未生成 AI 解读：{reason}", "missing": "缺少的数据表",
+        "disclaimer": "本报告由程序自动生成，仅供参考，不构成投资建议。",
+        "super_large_net": "超大单", "large_net": "大单", "medium_net": "中单", "small_net": "小单",
+        "yi": "亿元", "period": {"1d": "1日", "5d": "5日", "10d": "10日"},
+        "chart_top": "主力净流入/流出前10（{date}，亿元）",
+    },
+    "en": {
+        "title": "A-share fund-flow report", "trade_date": "Trade date", "snapshot": "Data as of",
+        "generated": "Generated", "tz": "Asia/Shanghai",
+        "source": "Source: Eastmoney fund-flow rankings (main = super-large + large orders, retail = small orders)",
+        "key_figures": "Key figures", "figure": "Figure", "value": "Value",
+        "main_net_all": "All stocks, main net inflow", "breadth_all": "Stocks with main net inflow > 0",
+        "retail_all": "Small-order (retail) net inflow", "divergence_all": "Stocks where main and retail disagree",
+        "stocks": "Stocks (all markets, today)", "top_in": "Top 10 main net inflows",
+        "top_out": "Top 10 main net outflows", "rank": "#", "code": "Code", "name": "Name",
+        "main_net": "Main net (100M)", "main_pct": "Main %", "change_pct": "Change %",
+        "small_net_col": "Small net (100M)", "boards": "Sectors (today)", "leaders": "Leaders",
+        "laggards": "Laggards", "heatmap": "Sector main net inflow, 1d / 5d / 10d (100M yuan, colour scaled per column)",
+        "breadth": "Breadth and main vs retail", "market": "Market", "stocks_n": "Stocks",
+        "inflow_share": "Inflow share", "main_sum": "Main (100M)", "retail_sum": "Retail small (100M)",
+        "in_out": "Main in, retail out", "out_in": "Main out, retail in",
+        "order_split": "Net inflow by order size (100M yuan)",
+        "persistence": "Persistence: leading over 1d, 5d and 10d",
+        "stock_leaders": "Stocks in the top {n} of all three", "stock_laggards": "Stocks in the bottom {n} of all three",
+        "board_leaders": "{board}: in the top {n} of all three",
+        "board_laggards": "{board}: in the bottom {n} of all three", "none": "none",
+        "narrative": "AI commentary", "narrative_by": "Written by {model} (prompt {version})",
+        "narrative_missing": "No AI commentary for this day: {reason}", "missing": "Missing tables",
+        "disclaimer": "Generated automatically; for information only, not investment advice.",
+        "super_large_net": "Super-large", "large_net": "Large", "medium_net": "Medium", "small_net": "Small",
+        "yi": "100M yuan", "period": {"1d": "1d", "5d": "5d", "10d": "10d"},
+        "chart_top": "Top 10 main net inflows / outflows ({date}, 100M yuan)",
+    },
+}
+
+
+def text(lang: str) -> dict:
+    return TEXT[lang]
+
+
+def ordered(groups: dict, order) -> list[tuple[str, dict]]:
+    """Digest sections in catalog order (stored JSON has its keys sorted alphabetically)."""
+    return [(key, groups[key]) for key in order if key in groups]
+
+
+def label(item: dict, lang: str) -> str:
+    """A catalog group's label (markets and boards carry label_zh / label_en)."""
+    return item["label_zh"] if lang == "zh" else item["label_en"]

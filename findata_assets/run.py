@@ -1,0 +1,171 @@
+"""Run a refresh policy from the command line, as Dagster runs in the instance at DAGSTER_HOME.
+
+    python -m findata_assets.run full|incremental|quick [--offline] [--json FILE]
+
+The runs are recorded in the instance, so they show in the UI (`dagster dev` with the same
+DAGSTER_HOME). Exit status 0 only when every run succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+
+from findata_assets.eastmoney.assets import table_asset_name
+from findata_assets.refresh.planning import PlannedRun, plan_runs
+from findata_assets.refresh.policies import POLICIES, get_policy
+
+
+TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
+
+
+@dataclass
+class StoredTable:
+    table: str
+    partition: str
+    rows: int
+    trade_date: str
+    store_seconds: float
+
+
+@dataclass
+class RunOutcome:
+    job: str
+    run_id: str
+    success: bool
+    seconds: float
+    tables: list[StoredTable] = field(default_factory=list)
+    error: str | None = None
+
+
+def resolve_dagster_home() -> Path:
+    """DAGSTER_HOME if set; else the checkout (it ships dagster.yaml), else FINDATA_HOME/dagster."""
+    if os.environ.get("DAGSTER_HOME"):
+        home = Path(os.environ["DAGSTER_HOME"]).resolve()
+        if not home.is_dir():
+            raise SystemExit(f"DAGSTER_HOME={home} is not a directory; create it first")
+        return home
+    home = Path.cwd() if Path("dagster.yaml").exists() else \
+        Path(os.environ.get("FINDATA_HOME", ".findata")).resolve() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    print(f"note: DAGSTER_HOME is not set; using {home} (set it to see these runs in the UI)",
+          file=sys.stderr)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@contextlib.contextmanager
+def offline_api() -> Iterator[str]:
+    """Serve the bundled fake Eastmoney API on loopback; only ever on the user's explicit ask."""
+    from findata_assets.fake_eastmoney import FakeEastmoneyServer
+
+    server = FakeEastmoneyServer(host="127.0.0.1", port=0)
+    server.start()
+    banner = "=" * 78
+    print(f"{banner}\nOFFLINE MODE: using the bundled FAKE Eastmoney API at {server.url}\n"
+          f"The data below is SYNTHETIC, not market data.\n{banner}", file=sys.stderr)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def execute_planned_run(defs: dg.Definitions, planned: PlannedRun,
+                        instance: dg.DagsterInstance) -> RunOutcome:
+    job = defs.resolve_job_def(planned.job_name)
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, tags=planned.tags, raise_on_error=False)
+    outcome = RunOutcome(planned.job_name, result.run_id, result.success,
+                         round(time.perf_counter() - started, 3))
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[-1] not in TABLE_ASSETS:
+            continue  # raw snapshots: reported through the table they feed
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        outcome.tables.append(StoredTable(
+            table=metadata.get("table", ""), partition=materialization.partition or "",
+            rows=int(metadata.get("dagster/row_count", 0)),
+            trade_date=metadata.get("trade_date", ""),
+            store_seconds=float(metadata.get("store_seconds_by_table", {}).get(
+                metadata.get("table", ""), 0.0))))
+    if not result.success:
+        outcome.error = _failure_summary(result)
+    return outcome
+
+
+def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            return f"{event.step_key}: {error.message.strip()}"
+    return "run failed (see the run's logs in the UI)"
+
+
+def run_policy(policy_name: str, cycle_id: str | None = None) -> list[RunOutcome]:
+    from findata_assets.definitions import build_definitions
+
+    policy = get_policy(policy_name)
+    defs = build_definitions()
+    cycle_id = cycle_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    planned = plan_runs(policy, cycle_id)
+    instance = dg.DagsterInstance.get()
+    # The families run side by side; the client's process-wide limit keeps the API budget.
+    with ThreadPoolExecutor(max_workers=len(planned)) as pool:
+        return list(pool.map(lambda p: execute_planned_run(defs, p, instance), planned))
+
+
+def print_report(policy_name: str, outcomes: list[RunOutcome], seconds: float) -> None:
+    tables = sorted((t for o in outcomes for t in o.tables), key=lambda t: t.table)
+    width = max([len(t.table) for t in tables] + [5])
+    print(f"{'table'.ljust(width)}  {'rows':>7}  trade_date  store_s")
+    for t in tables:
+        print(f"{t.table.ljust(width)}  {t.rows:>7}  {t.trade_date:10}  {t.store_seconds:7.3f}")
+    for o in outcomes:
+        status = "ok" if o.success else f"FAILED: {o.error}"
+        print(f"run {o.run_id} {o.job}: {status} ({o.seconds:.2f} s)")
+    total_rows = sum(t.rows for t in tables)
+    print(f"{policy_name}: {len(tables)} tables, {total_rows} rows in {seconds:.2f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("status", "stop"):  # operator commands live with the schedules
+        from findata_assets.refresh.operations import main as operations_main
+
+        return operations_main(argv)
+    parser = argparse.ArgumentParser(prog="python -m findata_assets.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("policy", choices=sorted(POLICIES))
+    parser.add_argument("--offline", action="store_true",
+                        help="use the bundled fake Eastmoney API (synthetic data)")
+    parser.add_argument("--json", metavar="FILE", help="also write the outcome as JSON")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    resolve_dagster_home()
+    with contextlib.ExitStack() as stack:
+        if args.offline:
+            os.environ["FINDATA_EASTMONEY_URL"] = stack.enter_context(offline_api())
+        outcomes = run_policy(args.policy)
+    seconds = time.perf_counter() - started
+    print_report(args.policy, outcomes, seconds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"policy": args.policy, "seconds": seconds, "runs": [asdict(o) for o in outcomes]},
+            indent=2, ensure_ascii=False))
+    return 0 if outcomes and all(o.success for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Dagster IO managers: raw snapshots to the object-store archive, typed rows to the warehouse.
+
+Both handle outputs and inputs that span many partitions (one run stores a whole policy).
+"""
+
+from __future__ import annotations
+
+import json
+import dagster as dg
+
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.client import Snapshot
+from findata_assets.storage.object_store import ObjectStore
+from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.storage.warehouse import Warehouse
+
+ARCHIVE_PREFIX = "raw"
+KIND_METADATA_KEY = "findata/kind"
+
+
+def archive_key(snapshot: Snapshot) -> str:
+    """raw/<table>/<trade_date>/<fetched_at>.json: every intraday snapshot gets its own object."""
+    stamp = snapshot.fetched_at.strftime("%Y%m%dT%H%M%S.%f")
+    return f"{ARCHIVE_PREFIX}/{snapshot.table}/{snapshot.trade_date.isoformat()}/{stamp}.json"
+
+
+def _kind(context: dg.OutputContext | dg.InputContext) -> catalog.TableKind:
+    metadata = context.definition_metadata if isinstance(context, dg.OutputContext) \
+        else context.upstream_output.definition_metadata
+    return metadata[KIND_METADATA_KEY]
+
+
+def _partition_specs(context) -> list[catalog.TableSpec]:
+    return [catalog.table_for_partition(_kind(context), pk) for pk in context.asset_partition_keys]
+
+
+def _check_keys(context: dg.OutputContext, obj: dict) -> None:
+    expected = set(context.asset_partition_keys)
+    if set(obj) != expected:
+        raise dg.Failure(f"{context.asset_key.to_user_string()} returned partitions "
+                         f"{sorted(obj)} but the run materializes {sorted(expected)}")
+
+
+class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
+    """Immutable JSON archive of raw snapshots in S3 (MinIO) or, by default, a local folder."""
+
+    object_store: ObjectStoreResource
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.object_store.get_store()
+
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, Snapshot]) -> None:
+        _check_keys(context, obj)
+        keys = []
+        for pk in context.asset_partition_keys:
+            key = archive_key(obj[pk])
+            if self.store.exists(key):  # the archive is append-only: never overwrite a snapshot
+                raise dg.Failure(f"archive object {key} already exists; refusing to overwrite")
+            body = json.dumps(obj[pk].to_json(), ensure_ascii=False, separators=(",", ":"))
+            self.store.put_bytes(key, body.encode("utf-8"), "application/json")
+            keys.append(key)
+        context.add_output_metadata({"archive": self.store.describe(), "objects_written": len(keys)})
+
+    def load_input(self, context: dg.InputContext) -> dict[str, Snapshot]:
+        keys = _archived_keys(context)
+        return {pk: Snapshot.from_json(json.loads(self.store.get_bytes(key)))
+                for pk, key in keys.items()}
+
+
+def _archived_keys(context: dg.InputContext) -> dict[str, str]:
+    """Archive object per partition: the one this run wrote, else the latest one archived.
+
+    If the crawl ran in this run, every partition must come from this run: loading an older
+    snapshot instead would silently store stale data.
+    """
+    instance, asset_key = context.instance, context.asset_key
+    wanted = list(context.asset_partition_keys)
+    this_run = {}
+    records = instance.get_records_for_run(
+        context.step_context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization and materialization.asset_key == asset_key:
+            this_run[materialization.partition] = materialization
+    if this_run:
+        missing = [pk for pk in wanted if pk not in this_run]
+        if missing:
+            raise dg.Failure(f"{asset_key.to_user_string()} was crawled in this run but has no "
+                             f"snapshot for partitions {missing}")
+        chosen = {pk: this_run[pk] for pk in wanted}
+    else:
+        chosen = {}
+        for pk in wanted:
+            result = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[pk]), limit=1)
+            if not result.records:
+                raise dg.Failure(f"no archived snapshot of {asset_key.to_user_string()} "
+                                 f"partition {pk}: materialize {asset_key.to_user_string()} first")
+            chosen[pk] = result.records[0].asset_materialization
+    return {pk: m.metadata["archive_key"].value for pk, m in chosen.items()}
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Typed rows into one SQL table per partition; each table is stored in one transaction."""
+
+    warehouse_resource: WarehouseResource
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self.warehouse_resource.get_warehouse()
+
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, list[dict]]) -> None:
+        _check_keys(context, obj)
+        seconds_by_table = {}
+        for spec in _partition_specs(context):
+            result = self.warehouse.store(spec, obj[spec.partition_key])
+            seconds_by_table[spec.name] = round(result.seconds, 4)
+        stored = sum(len(rows) for rows in obj.values())
+        seconds = sum(seconds_by_table.values())
+        context.add_output_metadata({
+            "store_seconds_by_table": dg.MetadataValue.json(seconds_by_table),
+            "rows_stored": stored,
+            "store_seconds": round(seconds, 3),
+            "store_rows_per_second": round(stored / seconds) if seconds else 0,
+        })
+
+    def load_input(self, context: dg.InputContext) -> dict[str, list[dict]]:
+        """Each partition's rows for its latest trade date."""
+        loaded = {}
+        for spec in _partition_specs(context):
+            dates = self.warehouse.trade_dates(spec)
+            loaded[spec.partition_key] = self.warehouse.read(spec, dates[-1]) if dates else []
+        return loaded

