@@ -15,7 +15,6 @@ import os
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -108,7 +107,14 @@ def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error:
             error = event.step_failure_data.error
-            return f"{event.step_key}: {error.message.strip()}"
+            # Dagster wraps our error ("Error occurred while handling output ..."): the root
+            # cause is the message that names the table and what went wrong.
+            messages = [error.message.strip()]
+            while error.cause is not None:
+                error = error.cause
+                messages.append(error.message.strip())
+            return f"{event.step_key}: {messages[-1]}" + (
+                f" (in: {messages[0]})" if len(messages) > 1 else "")
     return "run failed (see the run's logs in the UI)"
 
 
@@ -120,9 +126,12 @@ def run_policy(policy_name: str, cycle_id: str | None = None) -> list[RunOutcome
     cycle_id = cycle_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     planned = plan_runs(policy, cycle_id)
     instance = dg.DagsterInstance.get()
-    # The families run side by side; the client's process-wide limit keeps the API budget.
-    with ThreadPoolExecutor(max_workers=len(planned)) as pool:
-        return list(pool.map(lambda p: execute_planned_run(defs, p, instance), planned))
+    # One run after the other, never in threads: Dagster's in-process execution is not
+    # thread-safe (each run's log manager calls logging.config.dictConfig, which deadlocks
+    # against another run's handler, and compute-log capture redirects the process-wide
+    # file descriptors 1 and 2). Parallelism lives inside a run (the client's page pool);
+    # across runs it is the daemon's or Kubernetes' job.
+    return [execute_planned_run(defs, p, instance) for p in planned]
 
 
 def print_report(policy_name: str, outcomes: list[RunOutcome], seconds: float) -> None:

@@ -310,7 +310,9 @@ def test_concurrency_limit_is_process_wide_across_threads():
     sectors = [catalog.table("sector", b, "1d") for b in catalog.BOARDS]
     with Stub(serve(codes), latency_s=0.05) as stub:
         results = _two_threads(stub.url, stocks, sectors, concurrency=3)
-    assert len(stub.requests) == 6 * 5 and all(len(r) == 3 for r in results)
+    # star is a term of sh_a: passes over SH main, STAR, ChiNext and the 3 boards, 5 pages
+    # each, plus one pz=1 request for sh_a's own total
+    assert len(stub.requests) == 6 * 5 + 1 and all(len(r) == 3 for r in results)
     # each client alone would allow 3; together they must still stay at 3
     assert stub.max_in_flight == 3
 
@@ -362,8 +364,18 @@ def _groups(specs):
 
 
 def expected_requests(srv, specs) -> int:
-    """One first page per group plus its remaining pages, from the fake's own row counts."""
-    return sum(max(1, math.ceil(len(srv.expected_rows(s)) / PAGE_CAP)) for s in _groups(specs))
+    """The full catalog's plan, from the fake's own row counts: the 8 stock markets overlap, so
+    each of the 7 board terms is paged once, plus one pz=1 total per multi-term market (4);
+    each of the 3 sector types is paged once."""
+    assert {s.name for s in specs} == {s.name for s in catalog.ALL_TABLES}
+    stock_terms = {t for m in catalog.MARKETS.values() for t in m.fs.split(",")}
+    assert len(stock_terms) == 7
+    pages = sum(max(1, math.ceil(len(srv.universe.select(t)) / PAGE_CAP)) for t in stock_terms)
+    probes = sum(1 for m in catalog.MARKETS.values() if "," in m.fs)
+    assert probes == 4
+    pages += sum(max(1, math.ceil(len(srv.universe.select(b.fs)) / PAGE_CAP))
+                 for b in catalog.BOARDS.values())
+    return pages + probes
 
 
 def by_code(rows):
@@ -414,7 +426,13 @@ def test_full_refresh_at_scale_1_is_complete_with_the_expected_request_count(fak
     assert len(groups) == 11
     expected = expected_requests(fake, catalog.ALL_TABLES)
     assert fake.request_count == expected
-    assert sum(snaps[s.name].requests for s in groups) == expected
+    # 全部股票 is every term plus its own total; the other 3 unions' totals are one request each
+    union = snaps["stock_flow_all_1d"]
+    assert union.fetched_by == catalog.MARKETS["all"].fs.split(",")
+    sector_requests = sum(snaps[f"sector_flow_{b}_1d"].requests for b in catalog.BOARDS)
+    assert union.requests == expected - sector_requests - 3
+    star = snaps["stock_flow_star_1d"]
+    assert star.requests == math.ceil(len(fake.universe.select(catalog.MARKETS["star"].fs)) / PAGE_CAP)
     print(f"scale 1.0: {expected} requests, {elapsed:.2f}s")
 
 

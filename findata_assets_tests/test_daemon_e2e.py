@@ -70,7 +70,7 @@ def gated_policy_sensor(policy, name):
 # A real schedule through the scheduler daemon: every minute, calendar gate off, own lane.
 SCHED = RefreshPolicy(name="sched", description="quick, on a per-minute test schedule",
                       stock_partitions=("all|1d",), sector_partitions=(), cron="* * * * *",
-                      priority=0)
+                      priority=0, pod_profile="quick")
 
 defs = with_automation(dg.Definitions.merge(build_definitions(), dg.Definitions(
     sensors=[gated_policy_sensor(POLICIES["quick"], "quick_refresh_now"),
@@ -80,7 +80,7 @@ defs = with_automation(dg.Definitions.merge(build_definitions(), dg.Definitions(
 
 BROKEN = RefreshPolicy(name="broken", description="quick, against a closed port",
                        stock_partitions=("all|1d",), sector_partitions=(), cron="* * * * *",
-                       priority=0)
+                       priority=0, pod_profile="quick")
 broken_defs = with_automation(dg.Definitions.merge(
     build_definitions({**os.environ, "FINDATA_EASTMONEY_URL": os.environ["E2E_CLOSED_URL"],
                        "FINDATA_EASTMONEY_MAX_ATTEMPTS": "1"}),

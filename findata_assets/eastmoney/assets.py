@@ -13,6 +13,7 @@ import dagster as dg
 from findata_assets.eastmoney import checks, partitions
 from findata_assets.eastmoney.catalog import TableKind
 from findata_assets.eastmoney.client import Snapshot
+from findata_assets.eastmoney.errors import EastmoneyError, SchemaDriftError, ValueParseError
 from findata_assets.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.eastmoney.parsing import typed_rows
 from findata_assets.eastmoney.resources import EastmoneyResource
@@ -23,9 +24,23 @@ EASTMONEY_POOL = "eastmoney"  # caps how many steps call Eastmoney at once, acro
 KIND_METADATA_KEY = "findata/kind"
 
 # Step retries on top of the client's own request retries: for a blocked IP or an outage that
-# outlasts a few seconds of backoff.
+# outlasts a few seconds of backoff. Applied by `_retry_crawl`, not as the asset's
+# `retry_policy`: Dagster also retries an *interrupted* step under a retry_policy, so terminating
+# a run (`run stop`, the UI) would restart its crawl instead of cancelling it.
 CRAWL_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL,
                              jitter=dg.Jitter.PLUS_MINUS)
+# A retry cannot fix these: the next answer has the same shape (and the same garbage).
+NOT_RETRIED = (SchemaDriftError, ValueParseError)
+
+
+def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None:
+    """Ask Dagster to re-run the crawl step after CRAWL_RETRY's backoff, while retries last."""
+    if isinstance(exc, NOT_RETRIED) or context.retry_number >= CRAWL_RETRY.max_retries:
+        return
+    delay = CRAWL_RETRY.calculate_delay(context.retry_number + 1)
+    context.log.warning(f"crawl failed ({exc}); step retry {context.retry_number + 1}/"
+                        f"{CRAWL_RETRY.max_retries} in {delay:.0f} s")
+    raise dg.RetryRequested(max_retries=CRAWL_RETRY.max_retries, seconds_to_wait=delay) from exc
 
 
 def raw_asset_name(kind: TableKind) -> str:
@@ -47,7 +62,6 @@ def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="archive_io_manager",
         pool=EASTMONEY_POOL,
-        retry_policy=CRAWL_RETRY,
         kinds={"python", "s3"},
         metadata={KIND_METADATA_KEY: kind},
         description=f"Raw Eastmoney {family} fund-flow snapshots, archived as JSON "
@@ -59,6 +73,9 @@ def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
         client = eastmoney.get_client()
         try:
             snapshots = client.fetch_tables(specs)
+        except EastmoneyError as exc:
+            _retry_crawl(context, exc)
+            raise
         finally:
             client.close()
         by_partition = {}

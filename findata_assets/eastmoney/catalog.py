@@ -32,6 +32,11 @@ class Group:
     fs: str
     legacy_name: str  # the table-name part used by the original crawler, for migration
 
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The `fs` terms (boards) this group is the union of; `,` separates them."""
+        return tuple(self.fs.split(","))
+
 
 @dataclass(frozen=True)
 class Period:

@@ -1,17 +1,23 @@
 """HTTP client for the Eastmoney fund-flow ranking endpoint.
 
 How a refresh works (`EastmoneyClient.fetch_tables`):
-1. Tables are grouped by (kind, group): all periods of one market share the same securities, so
-   one paging pass with the union of the periods' fields serves them all (fields never collide
-   across periods), and each table gets its own Snapshot split out locally.
+1. Plan the paging passes (`_plan`). All periods of one market share the same securities, so one
+   pass with the union of the periods' fields serves them all (fields never collide across
+   periods) and each table is split out locally. The 8 stock markets also overlap: each market's
+   `fs` is a list of disjoint board terms (`m:1+t:2`, ...), and 全部股票 is all of them. When two
+   requested markets share a term, the pass is per term instead (7 terms, ~56 pages, instead of
+   8 markets, ~182 pages) and each market is assembled as the union of its terms; one pz=1
+   request per such market reads the API's own `total` for it, so the assembled table is still
+   checked against what the API counts.
 2. Pages are requested sorted by code (fid=f12): fund-flow values move while we page, codes do
    not, so rows cannot repeat or vanish between pages. Ranks are computed later (parsing.py).
-3. The first page of every group goes out at once; each answers with `total` and the server's
+3. The first page of every pass goes out at once; each answers with `total` and the server's
    real page size (it caps `pz`), and its remaining pages are queued right away.
-4. A group is complete when it holds exactly `total` distinct codes; otherwise it is refetched,
-   and in the end IncompleteTableError says how many rows are missing.
-Every request passes one process-wide gate (in-flight limit + minimum spacing), so two threads
-running fetch_tables at once (stock and sector runs of the CLI) still share one budget.
+4. A table is complete when every pass behind it holds exactly its `total` distinct codes and
+   the union matches the market's total; otherwise those passes are refetched, and in the end
+   IncompleteTableError says how many rows are missing.
+Every request passes one process-wide gate (in-flight limit + minimum spacing), so every client
+in the process shares one budget.
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ class Snapshot:
     group_key: str
     period_key: str
     url: str  # without credentials or query
-    params: dict  # the first page's query parameters
+    params: dict  # the query that selects this table (its group's fs), first page
     fetched_at: datetime  # aware, Asia/Shanghai: when the group's fetch completed
     updated_at: datetime | None  # aware, Asia/Shanghai: max f124 over the rows
     trade_date: date
@@ -84,6 +90,7 @@ class Snapshot:
     shared_with: list[str]  # the other tables served by the same fetch
     rows: list[dict]
     trade_date_fallback: bool = False  # no row had f124: trade_date is fetched_at's date
+    fetched_by: list[str] = field(default_factory=list)  # the `fs` filters paged for it
 
     def to_json(self) -> dict:
         return {
@@ -95,6 +102,7 @@ class Snapshot:
             "page_size": self.page_size, "pages": self.pages, "requests": self.requests,
             "shared_with": list(self.shared_with), "rows": self.rows,
             "trade_date_fallback": self.trade_date_fallback,
+            "fetched_by": list(self.fetched_by),
         }
 
     @classmethod
@@ -110,6 +118,7 @@ class Snapshot:
             page_size=int(data["page_size"]), pages=int(data["pages"]),
             requests=int(data["requests"]), shared_with=list(data.get("shared_with", [])),
             rows=list(data["rows"]), trade_date_fallback=bool(data.get("trade_date_fallback")),
+            fetched_by=list(data.get("fetched_by", [])),
         )
 
 
@@ -161,11 +170,12 @@ RETRYABLE = (httpx.TransportError, httpx.DecodingError, BadResponseError, _Retry
 
 @dataclass
 class _Group:
-    """Paging state of one (kind, group) fetch serving one or more tables."""
+    """Paging state of one pass over one `fs` filter, serving one or more tables."""
 
-    specs: list[TableSpec]
+    label: str
     params: dict
     required: dict[str, str]  # field -> a table that needs it
+    probe: bool = False  # only page 1 (pz=1): reads the API's `total` for a market
     requests: int = 0
     total: int = 0
     page_size: int = 0
@@ -174,15 +184,49 @@ class _Group:
     done_at: datetime | None = None
 
     @property
-    def label(self) -> str:
-        spec = self.specs[0]
-        return f"{spec.kind}/{spec.group.key} ({', '.join(s.name for s in self.specs)})"
+    def complete(self) -> bool:
+        return self.probe or len(self.rows) == self.total
 
     def add(self, page: parsing.Page, requests: int, done_at: datetime) -> None:
         self.requests += requests
         self.done_at = max(self.done_at or done_at, done_at)
+        if self.probe:
+            return
         for row in page.rows:
             self.rows.setdefault(str(row[catalog.CODE_FIELD]), row)  # a repeat keeps the first
+
+
+@dataclass
+class _Table:
+    """How one requested table is assembled: the passes behind it, and its market's total."""
+
+    spec: TableSpec
+    sources: list[_Group]
+    probe: _Group | None = None  # set when the table is a union of several term passes
+
+    @property
+    def passes(self) -> list[_Group]:
+        return self.sources + ([self.probe] if self.probe else [])
+
+    def rows(self) -> list[dict]:
+        if len(self.sources) == 1:
+            return list(self.sources[0].rows.values())
+        merged: dict[str, dict] = {}
+        for g in self.sources:
+            merged.update(g.rows)
+        return [merged[code] for code in sorted(merged)]  # code order, as a single pass gives
+
+    @property
+    def total(self) -> int:
+        return self.probe.total if self.probe else self.sources[0].total
+
+    def distinct(self) -> int:
+        if len(self.sources) == 1:
+            return len(self.sources[0].rows)
+        return len(set().union(*(g.rows for g in self.sources)))
+
+    def complete(self) -> bool:
+        return all(g.complete for g in self.sources) and self.distinct() == self.total
 
 
 @dataclass(frozen=True)
@@ -246,34 +290,35 @@ class EastmoneyClient:
 
     def fetch_tables(self, specs: Iterable[TableSpec]) -> dict[str, Snapshot]:
         """Complete snapshots of the given tables, keyed by TableSpec.name. All or nothing."""
-        groups = _plan(specs)
-        if not groups:
+        tables = _plan(specs)
+        if not tables:
             return {}
         cancel = threading.Event()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="eastmoney")
         try:
-            pending = groups
+            pending = tables
             for attempt in range(1, self.max_group_attempts + 1):
-                self._fetch_round(pool, pending, cancel)
-                pending = [g for g in pending if len(g.rows) != g.total]
+                passes = list({id(g): g for t in pending for g in t.passes}.values())
+                self._fetch_round(pool, passes, cancel)
+                pending = [t for t in pending if not t.complete()]
                 if not pending:
                     break
-                for g in pending:
+                for t in pending:
                     if attempt < self.max_group_attempts:
                         self._count("refetches")
                     log.warning("%s incomplete (attempt %d/%d): total %d, got %d distinct "
-                                "codes; refetching the group", g.label, attempt,
-                                self.max_group_attempts, g.total, len(g.rows))
+                                "codes; refetching", t.spec.name, attempt,
+                                self.max_group_attempts, t.total, t.distinct())
             if pending:
-                g = pending[0]
-                raise IncompleteTableError(", ".join(s.name for s in g.specs), g.total,
-                                           len(g.rows), self.max_group_attempts)
+                t = pending[0]
+                raise IncompleteTableError(t.spec.name, t.total, t.distinct(),
+                                           self.max_group_attempts)
         except BaseException:
             cancel.set()  # let running pages stop at their next retry instead of finishing
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        return {name: snap for g in groups for name, snap in self._snapshots(g).items()}
+        return self._snapshots(tables)
 
     def _fetch_round(self, pool: ThreadPoolExecutor, groups: list[_Group],
                      cancel: threading.Event) -> None:
@@ -286,7 +331,7 @@ class EastmoneyClient:
             g, first = firsts[future], future.result()
             g.total = first.page.total
             g.page_size = len(first.page.rows)  # the server's cap, whatever pz we asked
-            g.pages = math.ceil(g.total / g.page_size) if g.total else 1
+            g.pages = math.ceil(g.total / g.page_size) if g.total and not g.probe else 1
             g.add(first.page, first.requests, first.done_at)
             rest += [(g, pool.submit(self._get_page, g, pn, cancel))
                      for pn in range(2, g.pages + 1)]
@@ -345,27 +390,33 @@ class EastmoneyClient:
             delay = max(delay, exc.retry_after)
         return min(delay, self.max_backoff_s)
 
-    def _snapshots(self, g: _Group) -> dict[str, Snapshot]:
-        rows = list(g.rows.values())
-        latest = parsing.latest_update(rows, g.label)
-        trade_date, fallback = parsing.trade_date_for(latest, g.done_at)
-        if fallback:
-            log.warning("%s: no row carries f124; trade date %s taken from the fetch time",
-                        g.label, trade_date)
-        log.info("%s: %d rows, %d pages of %d, %d requests", g.label, len(rows), g.pages,
-                 g.page_size, g.requests)
-        names = [s.name for s in g.specs]
+    def _snapshots(self, tables: list[_Table]) -> dict[str, Snapshot]:
+        served_by: dict[int, list[str]] = {}  # pass -> the tables it served
+        for t in tables:
+            for g in t.sources:
+                served_by.setdefault(id(g), []).append(t.spec.name)
         out = {}
-        for spec in g.specs:
+        for t in tables:
+            spec, rows = t.spec, t.rows()
+            latest = parsing.latest_update(rows, spec.name)
+            done_at = max(g.done_at for g in t.passes)
+            trade_date, fallback = parsing.trade_date_for(latest, done_at)
+            if fallback:
+                log.warning("%s: no row carries f124; trade date %s taken from the fetch time",
+                            spec.name, trade_date)
+            shared = {n for g in t.sources for n in served_by[id(g)]} - {spec.name}
             fields = spec.period.fields
             out[spec.name] = Snapshot(
                 table=spec.name, kind=spec.kind, group_key=spec.group.key,
                 period_key=spec.period.key, url=self.safe_url,
-                params={**g.params, "pn": "1"}, fetched_at=g.done_at, updated_at=latest,
-                trade_date=trade_date, total=g.total, page_size=g.page_size, pages=g.pages,
-                requests=g.requests, shared_with=[n for n in names if n != spec.name],
+                params={**t.sources[0].params, "fs": spec.group.fs, "pn": "1"},
+                fetched_at=done_at, updated_at=latest, trade_date=trade_date, total=t.total,
+                page_size=t.sources[0].page_size, pages=sum(g.pages for g in t.passes),
+                requests=sum(g.requests for g in t.passes), shared_with=sorted(shared),
                 rows=[{f: r[f] for f in fields if f in r} for r in rows],
-                trade_date_fallback=fallback)
+                trade_date_fallback=fallback, fetched_by=[g.params["fs"] for g in t.sources])
+            log.info("%s: %d rows, %d pages, %d requests", spec.name, len(rows),
+                     out[spec.name].pages, out[spec.name].requests)
         return out
 
     def _count(self, key: str) -> None:
@@ -373,21 +424,63 @@ class EastmoneyClient:
             self._stats[key] += 1
 
 
-def _plan(specs: Iterable[TableSpec]) -> list[_Group]:
-    """Group tables by (kind, group): one paging pass with the union of their fields."""
+def _plan(specs: Iterable[TableSpec]) -> list[_Table]:
+    """The paging passes behind each table (see the module docstring, step 1)."""
+    specs = list({s.name: s for s in specs}.values())
     by_group: dict[tuple[str, str], list[TableSpec]] = {}
-    for spec in {s.name: s for s in specs}.values():
+    for spec in specs:
         by_group.setdefault((spec.kind, spec.group.key), []).append(spec)
-    groups = []
-    for members in by_group.values():
+    # A term of a group's fs shared with another requested group: page the terms, not the groups.
+    term_users: dict[tuple[str, str], int] = {}
+    for kind, key in by_group:
+        for term in catalog.groups(kind)[key].terms:
+            term_users[kind, term] = term_users.get((kind, term), 0) + 1
+    by_terms = {gk for gk in by_group
+                if any(term_users[gk[0], t] > 1 for t in catalog.groups(gk[0])[gk[1]].terms)}
+
+    wanted: dict[tuple[str, str], list[TableSpec]] = {}  # (kind, fs) -> tables it serves
+    for (kind, key), members in by_group.items():
+        group = catalog.groups(kind)[key]
+        for fs in (group.terms if (kind, key) in by_terms else (group.fs,)):
+            wanted.setdefault((kind, fs), []).extend(members)
+    passes = {}
+    for (kind, fs), members in wanted.items():
         fields = list(dict.fromkeys(f for s in members for f in s.period.fields))
         required = {}
         for s in members:
             for f in s.required_fields():
                 required.setdefault(f, s.name)
-        params = {**STATIC_PARAMS, "fs": members[0].group.fs, "fields": ",".join(fields)}
-        groups.append(_Group(members, params, required))
-    return groups
+        params = {**STATIC_PARAMS, "fs": fs, "fields": ",".join(fields)}
+        passes[kind, fs] = _Group(_label(members, fs), params, required)
+
+    tables, probes = [], {}
+    for (kind, key), members in by_group.items():
+        group = catalog.groups(kind)[key]
+        if (kind, key) in by_terms:
+            sources = [passes[kind, t] for t in group.terms]
+            probe = None
+            if len(sources) > 1:
+                probe = probes.get((kind, key))
+                if probe is None:
+                    params = {**STATIC_PARAMS, "fs": group.fs, "pz": "1",
+                              "fields": catalog.CODE_FIELD}
+                    probe = probes[kind, key] = _Group(
+                        f"{kind} total of {key}", params, {catalog.CODE_FIELD: key}, probe=True)
+        else:
+            sources, probe = [passes[kind, group.fs]], None
+        tables += [_Table(spec, sources, probe) for spec in members]
+    return tables
+
+
+def _label(members: list[TableSpec], fs: str) -> str:
+    """Names the tables a pass serves, for logs and errors: `stock_flow_all_1d` or
+    `stock_flow_{all,sh_a}_{1d,5d} (fs=m:1+t:2+f:!2)`."""
+    names = sorted({s.name for s in members})
+    if len(names) == 1:
+        return names[0]
+    groups = ",".join(dict.fromkeys(s.group.key for s in members))
+    periods = ",".join(dict.fromkeys(s.period.key for s in members))
+    return f"{members[0].kind}_flow_{{{groups}}}_{{{periods}}} (fs={fs})"
 
 
 def safe_url(url: str) -> str:

@@ -36,7 +36,7 @@ def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None) ->
                 EASTMONEY_TAG: "crawl",
                 LANE_TAG: f"{policy.name}:{kind}",
                 "dagster/priority": str(policy.priority),
-                **_k8s_tags(policy.name),
+                **_k8s_tags(policy.pod_profile or policy.name),
                 **policy.tags,
                 **partitions.range_tags(kind, chunk),
             }

@@ -39,6 +39,8 @@ class RefreshPolicy:
     # When a tick may run (trading_calendar.session_state): "session" = 09:25-11:30, 13:00-15:00;
     # "after_close" = a trading day after 15:00. Other ticks are skipped with the reason.
     window: Literal["session", "after_close"] = "session"
+    # Which entry of deploy.k8s.POLICY_K8S sizes this policy's run pods; None: its own name.
+    pod_profile: str | None = None
 
     def partitions(self, kind: TableKind) -> tuple[str, ...]:
         return self.stock_partitions if kind == "stock" else self.sector_partitions
