@@ -22,6 +22,7 @@ from typing import Iterator
 import dagster as dg
 
 from findata_assets.eastmoney.assets import table_asset_name
+from findata_assets.refresh import cli_runs
 from findata_assets.refresh.planning import PlannedRun, plan_runs
 from findata_assets.refresh.policies import POLICIES, get_policy
 
@@ -84,7 +85,12 @@ def execute_planned_run(defs: dg.Definitions, planned: PlannedRun,
                         instance: dg.DagsterInstance) -> RunOutcome:
     job = defs.resolve_job_def(planned.job_name)
     started = time.perf_counter()
-    result = job.execute_in_process(instance=instance, tags=planned.tags, raise_on_error=False)
+    run_id = str(uuid.uuid4())  # chosen here, so the finally below knows it
+    try:
+        result = job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
+                                        tags={**planned.tags, **cli_runs.cli_tags()})
+    finally:  # an interrupted run must not keep its Eastmoney pool slot
+        cli_runs.free_slots(instance, [run_id])
     outcome = RunOutcome(planned.job_name, result.run_id, result.success,
                          round(time.perf_counter() - started, 3))
     for event in result.get_asset_materialization_events():
@@ -126,6 +132,9 @@ def run_policy(policy_name: str, cycle_id: str | None = None) -> list[RunOutcome
     cycle_id = cycle_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     planned = plan_runs(policy, cycle_id)
     instance = dg.DagsterInstance.get()
+    for run_id in cli_runs.release_orphaned_slots(instance):
+        print(f"note: freed the Eastmoney pool slot of run {run_id} (its process is gone)",
+              file=sys.stderr)
     # One run after the other, never in threads: Dagster's in-process execution is not
     # thread-safe (each run's log manager calls logging.config.dictConfig, which deadlocks
     # against another run's handler, and compute-log capture redirects the process-wide

@@ -1,0 +1,66 @@
+"""Housekeeping for runs the CLI executes in its own process (`python -m findata_assets.run`).
+
+Such a run has no run worker the daemon could watch: if the CLI is killed, the run stays STARTED
+and keeps its `eastmoney` pool slot, and every later run waits for that slot forever. So the CLI
+tags its runs with its host and pid, frees its runs' slots when a run ends however it ends
+(Dagster turns SIGTERM and Ctrl-C into an interrupt that fails the run), and before it starts,
+fails and frees runs whose CLI is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import dagster as dg
+
+from findata_assets.eastmoney.assets import EASTMONEY_POOL
+
+HOST_TAG = "findata/cli_host"
+PID_TAG = "findata/cli_pid"
+
+
+def cli_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _orphaned(run: dg.DagsterRun | None) -> bool:
+    """A run whose slot nobody will give back: finished, gone, or its CLI process is dead."""
+    if run is None or run.is_finished:
+        return True
+    pid = run.tags.get(PID_TAG)
+    return (pid is not None and run.tags.get(HOST_TAG) == socket.gethostname()
+            and not _process_alive(int(pid)))
+
+
+def release_orphaned_slots(instance: dg.DagsterInstance) -> list[str]:
+    """Fail the runs of dead CLI processes and free the pool slots of finished runs."""
+    storage = instance.event_log_storage
+    info = storage.get_concurrency_info(EASTMONEY_POOL)
+    run_ids = {s.run_id for s in info.claimed_slots} | {s.run_id for s in info.pending_steps}
+    released = []
+    for run_id in sorted(run_ids):
+        run = instance.get_run_by_id(run_id)
+        if not _orphaned(run):
+            continue
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, message="its CLI process is gone (killed?); the run "
+                                                    "was marked failed and its pool slot freed")
+        storage.free_concurrency_slots_for_run(run_id)
+        released.append(run_id)
+    return released
+
+
+def free_slots(instance: dg.DagsterInstance, run_ids: list[str]) -> None:
+    for run_id in run_ids:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
