@@ -1,15 +1,17 @@
 """Run a refresh policy from the command line, as Dagster runs in the instance at DAGSTER_HOME.
 
-    python -m findata_assets.run full|incremental|quick [--offline] [--json FILE]
+    python -m findata_assets.run full|incremental|quick [--offline] [--no-analysis] [--json FILE]
 
 The runs are recorded in the instance, so they show in the UI (`dagster dev` with the same
-DAGSTER_HOME). Exit status 0 only when every run succeeded.
+DAGSTER_HOME). `full` ends with the analysis and the report of the trade date it collected
+(`--no-analysis` skips them). Exit status 0 only when every run succeeded.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import sys
@@ -24,7 +26,8 @@ import dagster as dg
 from findata_assets.eastmoney.assets import table_asset_name
 from findata_assets.refresh import cli_runs
 from findata_assets.refresh.planning import PlannedRun, plan_runs
-from findata_assets.refresh.policies import POLICIES, get_policy
+from findata_assets.refresh.policies import CYCLE_TAG, POLICIES, POLICY_TAG, get_policy
+from findata_assets.refresh.schedules import TRADE_DATE_TAG
 
 
 TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
@@ -47,6 +50,7 @@ class RunOutcome:
     seconds: float
     tables: list[StoredTable] = field(default_factory=list)
     error: str | None = None
+    report: str | None = None  # analysis runs: where the report is, or why there is none
 
 
 def resolve_dagster_home() -> Path:
@@ -124,7 +128,8 @@ def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the run's logs in the UI)"
 
 
-def run_policy(policy_name: str, cycle_id: str | None = None) -> list[RunOutcome]:
+def run_policy(policy_name: str, cycle_id: str | None = None,
+               with_analysis: bool = True) -> list[RunOutcome]:
     from findata_assets.definitions import build_definitions
 
     policy = get_policy(policy_name)
@@ -140,7 +145,33 @@ def run_policy(policy_name: str, cycle_id: str | None = None) -> list[RunOutcome
     # against another run's handler, and compute-log capture redirects the process-wide
     # file descriptors 1 and 2). Parallelism lives inside a run (the client's page pool);
     # across runs it is the daemon's or Kubernetes' job.
-    return [execute_planned_run(defs, p, instance) for p in planned]
+    outcomes = [execute_planned_run(defs, p, instance) for p in planned]
+    if policy.with_analysis and with_analysis and all(o.success for o in outcomes):
+        outcomes.append(run_analysis(defs, instance, policy.name, cycle_id, outcomes))
+    return outcomes
+
+
+def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name: str,
+                 cycle_id: str, outcomes: list[RunOutcome]) -> RunOutcome:
+    """The analysis and report of the trade date the cycle stored (the data's date, not the
+    clock's). Tagged with the cycle, so the daemon's analysis sensor does not run it again."""
+    from findata_assets.analysis.definitions import ANALYSIS_JOB_NAME, run_analysis_report
+
+    dates = sorted({t.trade_date for o in outcomes for t in o.tables})
+    if len(dates) > 1:
+        print(f"warning: the cycle stored several trade dates {dates}; analysing the latest",
+              file=sys.stderr)
+    trade_date = dt.date.fromisoformat(dates[-1])
+    started = time.perf_counter()
+    result = run_analysis_report(defs, trade_date, instance, tags={
+        POLICY_TAG: policy_name, CYCLE_TAG: cycle_id, TRADE_DATE_TAG: trade_date.isoformat()})
+    where = result.report_location or result.report_key
+    report = f"{result.status}: {where}" if result.status == "ok" and where else result.status
+    if result.narrative_status:
+        report += f" (narrative: {result.narrative_status})"
+    return RunOutcome(ANALYSIS_JOB_NAME, result.run_id, result.success,
+                      round(time.perf_counter() - started, 3),
+                      error=None if result.success else result.status, report=report)
 
 
 def print_report(policy_name: str, outcomes: list[RunOutcome], seconds: float) -> None:
@@ -152,6 +183,8 @@ def print_report(policy_name: str, outcomes: list[RunOutcome], seconds: float) -
     for o in outcomes:
         status = "ok" if o.success else f"FAILED: {o.error}"
         print(f"run {o.run_id} {o.job}: {status} ({o.seconds:.2f} s)")
+        if o.report:
+            print(f"report: {o.report}")
     total_rows = sum(t.rows for t in tables)
     print(f"{policy_name}: {len(tables)} tables, {total_rows} rows in {seconds:.2f} s")
 
@@ -167,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("policy", choices=sorted(POLICIES))
     parser.add_argument("--offline", action="store_true",
                         help="use the bundled fake Eastmoney API (synthetic data)")
+    parser.add_argument("--no-analysis", action="store_true",
+                        help="full: store the tables only, no analysis and report")
     parser.add_argument("--json", metavar="FILE", help="also write the outcome as JSON")
     args = parser.parse_args(argv)
 
@@ -175,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if args.offline:
             os.environ["FINDATA_EASTMONEY_URL"] = stack.enter_context(offline_api())
-        outcomes = run_policy(args.policy)
+        outcomes = run_policy(args.policy, with_analysis=not args.no_analysis)
     seconds = time.perf_counter() - started
     print_report(args.policy, outcomes, seconds)
     if args.json:

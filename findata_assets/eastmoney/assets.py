@@ -6,6 +6,7 @@ partitions concurrently and the IO managers handle many partitions at once.
 """
 
 
+import warnings
 from typing import Iterator
 
 import dagster as dg
@@ -18,6 +19,9 @@ from findata_assets.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.eastmoney.parsing import typed_rows
 from findata_assets.eastmoney.resources import EastmoneyResource
 from findata_assets.storage.io_managers import archive_key
+
+# BackfillPolicy is "beta" in Dagster 1.13: we rely on it knowingly; do not warn every user.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 GROUP_NAME = "eastmoney"
 EASTMONEY_POOL = "eastmoney"  # caps how many steps call Eastmoney at once, across runs

@@ -93,11 +93,13 @@ def _diff_rows(diff: Any, table: str) -> list[dict]:
 
 def check_required(rows: Iterable[Mapping], required: Mapping[str, str]) -> None:
     """`required` maps field code -> the table that needs it; the first gap raises."""
+    wanted = required.keys()
     for row in rows:
-        for field, table in required.items():
-            if field not in row:
-                code = row.get(catalog.CODE_FIELD, "?")
-                raise SchemaDriftError(table, field, f"absent from row {code!r}")
+        gaps = wanted - row.keys()
+        if gaps:
+            field = next(f for f in required if f in gaps)  # in the order the caller gave
+            code = row.get(catalog.CODE_FIELD, "?")
+            raise SchemaDriftError(required[field], field, f"absent from row {code!r}")
 
 
 def number(value: Any, table: str, code: str, field: str) -> float | None:
@@ -137,8 +139,13 @@ def updated_at(row: Mapping, table: str) -> datetime | None:
 
 def latest_update(rows: Iterable[Mapping], table: str) -> datetime | None:
     """Max f124 over the rows: when the data was last updated by the exchange feed."""
-    stamps = [t for t in (updated_at(r, table) for r in rows) if t is not None]
-    return max(stamps) if stamps else None
+    stamps = {}  # rows share a handful of update times: parse each distinct value once
+    for row in rows:
+        value = row.get(catalog.UPDATED_AT_FIELD)
+        if not isinstance(value, _SCALARS) or value not in stamps:
+            stamps[value] = updated_at(row, table)  # a list or dict raises ValueParseError
+    found = [t for t in stamps.values() if t is not None]
+    return max(found) if found else None
 
 
 def trade_date_for(latest: datetime | None, fetched_at: datetime) -> tuple[date, bool]:
@@ -160,30 +167,44 @@ def naive_shanghai(moment: datetime) -> datetime:
 
 
 _COLUMN_TYPES = {c.name: c.sql_type for c in catalog.COLUMNS}
+_SCALARS = (int, float, str, type(None))  # what a JSON value is when it is hashable
 
 
 def typed_rows(spec: catalog.TableSpec, snapshot: "Snapshot") -> list[dict]:
     """One dict per row with exactly COLUMN_NAMES keys, in rank order."""
-    check_required(snapshot.rows, dict.fromkeys(spec.required_fields(), spec.name))
+    table = spec.name
+    check_required(snapshot.rows, dict.fromkeys(spec.required_fields(), table))
     fields = spec.field_map()
+    numeric = [(c, f) for c, f in fields.items() if _COLUMN_TYPES[c] == "float"]
+    textual = [(c, f) for c, f in fields.items() if _COLUMN_TYPES[c] != "float"]
     fetched_at = naive_shanghai(snapshot.fetched_at)
+    template = dict.fromkeys(catalog.COLUMN_NAMES)
+    template.update(trade_date=snapshot.trade_date, fetched_at=fetched_at)
+    stamps: dict[Any, datetime | None] = {}  # f124 value -> naive time; few distinct values
+    isfinite = math.isfinite
     out, seen = [], set()
     for raw in snapshot.rows:
         code = text(raw[catalog.CODE_FIELD])
         if code is None:
-            raise ValueParseError(spec.name, "?", catalog.CODE_FIELD, raw[catalog.CODE_FIELD])
+            raise ValueParseError(table, "?", catalog.CODE_FIELD, raw[catalog.CODE_FIELD])
         if code in seen:  # the client guarantees distinct codes; an edited archive may not
-            raise EastmoneyError(f"{spec.name}: code {code!r} appears twice in the snapshot")
+            raise EastmoneyError(f"{table}: code {code!r} appears twice in the snapshot")
         seen.add(code)
-        row = dict.fromkeys(catalog.COLUMN_NAMES)
-        row.update(trade_date=snapshot.trade_date, code=code,
-                   name=text(raw.get(catalog.NAME_FIELD)), fetched_at=fetched_at)
-        for column, field in fields.items():
+        row = template.copy()
+        row["code"] = code
+        row["name"] = text(raw.get(catalog.NAME_FIELD))
+        for column, field in numeric:
             value = raw.get(field)
-            row[column] = (number(value, spec.name, code, field)
-                           if _COLUMN_TYPES[column] == "float" else text(value))
-        stamp = updated_at(raw, spec.name)
-        row["updated_at"] = naive_shanghai(stamp) if stamp else None
+            # fast path: a finite float is what fltt=2 sends for nearly every value
+            row[column] = value if type(value) is float and isfinite(value) \
+                else number(value, table, code, field)
+        for column, field in textual:
+            row[column] = text(raw.get(field))
+        key = raw.get(catalog.UPDATED_AT_FIELD)
+        if not isinstance(key, _SCALARS) or key not in stamps:  # list/dict: raises below
+            stamp = updated_at(raw, table)
+            stamps[key] = naive_shanghai(stamp) if stamp else None
+        row["updated_at"] = stamps[key]
         out.append(row)
     return rank(out)
 

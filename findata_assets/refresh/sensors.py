@@ -59,6 +59,12 @@ def completed_full_cycles(instance: dg.DagsterInstance, updated_after: float | N
     return ready, high_water or None
 
 
+def _analysed(instance: dg.DagsterInstance, job_name: str, cycle: str) -> bool:
+    """The CLI runs the analysis of its own full cycles, tagged with the cycle."""
+    return bool(instance.get_run_records(
+        dg.RunsFilter(job_name=job_name, tags={CYCLE_TAG: cycle}), limit=1))
+
+
 def build_analysis_sensor(job_name: str = ANALYSIS_JOB,
                           minimum_interval_seconds: int = 30) -> dg.SensorDefinition:
     @dg.sensor(name="analysis_after_full_refresh", job_name=job_name,
@@ -75,6 +81,9 @@ def build_analysis_sensor(job_name: str = ANALYSIS_JOB,
             if cycle in done:
                 continue
             done.append(cycle)
+            if _analysed(context.instance, job_name, cycle):
+                skipped.append(f"{cycle}: its analysis already ran (python -m findata_assets.run)")
+                continue
             if not tc.is_trading_day(trade_date):
                 skipped.append(f"{cycle}: {trade_date} is not a trading day")
                 continue
