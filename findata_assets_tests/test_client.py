@@ -133,6 +133,7 @@ def test_jsonp_and_np2_pages_over_http_give_complete_sorted_tables():
     assert [r["f12"] for r in snap.rows] == codes
     assert (snap.total, snap.page_size, snap.pages, snap.requests) == (250, 100, 3, 3)
     assert snap.trade_date == date(2025, 10, 27) and not snap.trade_date_fallback
+    assert not snap.synthetic  # a server that does not say its data is fake
     assert snap.updated_at == datetime.fromtimestamp(F124 + 249, SHANGHAI)
     assert all(set(r) == set(STOCK_1D.period.fields) for r in snap.rows)
     # the client asked for a stable order and the capped page size
@@ -434,6 +435,13 @@ def test_full_refresh_at_scale_1_is_complete_with_the_expected_request_count(fak
     star = snaps["stock_flow_star_1d"]
     assert star.requests == math.ceil(len(fake.universe.select(catalog.MARKETS["star"].fs)) / PAGE_CAP)
     print(f"scale 1.0: {expected} requests, {elapsed:.2f}s")
+
+
+def test_data_from_the_bundled_fake_is_marked_synthetic(fake, caplog):
+    with fast_client(fake.url) as client:
+        snaps = client.fetch_tables([STOCK_1D])
+    assert snaps[STOCK_1D.name].synthetic
+    assert "SYNTHETIC" in caplog.text
 
 
 def test_values_moving_during_paging_do_not_change_the_set_of_codes(fake):

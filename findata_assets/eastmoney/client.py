@@ -68,6 +68,8 @@ STATIC_PARAMS = {
     "ut": "b2884a393a59ad64002292a3e90d46a5",
 }
 RETRYABLE_STATUS = frozenset({408, 429})  # plus every 5xx
+# The bundled fake API marks every response; data served with it must never pass for real.
+SYNTHETIC_HEADER = "X-Fake-Data"
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Snapshot:
     rows: list[dict]
     trade_date_fallback: bool = False  # no row had f124: trade_date is fetched_at's date
     fetched_by: list[str] = field(default_factory=list)  # the `fs` filters paged for it
+    synthetic: bool = False  # the server said its data is synthetic (the bundled fake)
 
     def to_json(self) -> dict:
         return {
@@ -102,7 +105,7 @@ class Snapshot:
             "page_size": self.page_size, "pages": self.pages, "requests": self.requests,
             "shared_with": list(self.shared_with), "rows": self.rows,
             "trade_date_fallback": self.trade_date_fallback,
-            "fetched_by": list(self.fetched_by),
+            "fetched_by": list(self.fetched_by), "synthetic": self.synthetic,
         }
 
     @classmethod
@@ -118,7 +121,7 @@ class Snapshot:
             page_size=int(data["page_size"]), pages=int(data["pages"]),
             requests=int(data["requests"]), shared_with=list(data.get("shared_with", [])),
             rows=list(data["rows"]), trade_date_fallback=bool(data.get("trade_date_fallback")),
-            fetched_by=list(data.get("fetched_by", [])),
+            fetched_by=list(data.get("fetched_by", [])), synthetic=bool(data.get("synthetic")),
         )
 
 
@@ -272,6 +275,7 @@ class EastmoneyClient:
                                 max_keepalive_connections=self.concurrency),
         )
         self._stats = {"requests": 0, "retries": 0, "failures": 0, "refetches": 0}
+        self.synthetic = False  # set by the first response that carries SYNTHETIC_HEADER
         self._stats_lock = threading.Lock()
 
     @property
@@ -372,6 +376,10 @@ class EastmoneyClient:
         with _GATE.slot(self.concurrency, self.min_interval_s):
             self._count("requests")
             response = self._http.get(self.base_url, params=params)
+        if SYNTHETIC_HEADER in response.headers and not self.synthetic:
+            self.synthetic = True
+            log.warning("%s serves SYNTHETIC data (%s: %s), not market data", self.safe_url,
+                        SYNTHETIC_HEADER, response.headers[SYNTHETIC_HEADER])
         status = response.status_code
         if status in RETRYABLE_STATUS or status >= 500:
             raise _RetryableStatus(response)
@@ -414,7 +422,8 @@ class EastmoneyClient:
                 page_size=t.sources[0].page_size, pages=sum(g.pages for g in t.passes),
                 requests=sum(g.requests for g in t.passes), shared_with=sorted(shared),
                 rows=[{f: r[f] for f in fields if f in r} for r in rows],
-                trade_date_fallback=fallback, fetched_by=[g.params["fs"] for g in t.sources])
+                trade_date_fallback=fallback, fetched_by=[g.params["fs"] for g in t.sources],
+                synthetic=self.synthetic)
             log.info("%s: %d rows, %d pages, %d requests", spec.name, len(rows),
                      out[spec.name].pages, out[spec.name].requests)
         return out

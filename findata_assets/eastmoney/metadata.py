@@ -22,6 +22,7 @@ def snapshot_metadata(snapshot: Snapshot) -> dict[str, dg.RawMetadataValue]:
         "snapshot_time": snapshot.updated_at.isoformat() if snapshot.updated_at else "unknown",
         "fetched_at": snapshot.fetched_at.isoformat(),
         "shared_fetch_with": ", ".join(snapshot.shared_with) or "-",
+        "synthetic_data": snapshot.synthetic,  # True: the bundled fake API, not market data
     }
 
 
