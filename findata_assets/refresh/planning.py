@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from findata_assets.deploy.k8s import RUN_SPLIT_ENV, k8s_run_tags, split_partitions
 from findata_assets.eastmoney import partitions
 from findata_assets.eastmoney.catalog import TableKind
 from findata_assets.refresh.policies import (
     CYCLE_TAG, EASTMONEY_TAG, FAMILY_JOBS, LANE_TAG, POLICY_TAG, RefreshPolicy)
-
-RUN_SPLIT_ENV = "FINDATA_RUN_SPLIT"
-
 
 @dataclass(frozen=True)
 class PlannedRun:
@@ -29,34 +27,16 @@ def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None) ->
         keys = list(policy.partitions(kind))
         if not keys:
             continue
-        for chunk in _split(keys, split):
+        for chunk in split_partitions(keys, split):
             tags = {
                 POLICY_TAG: policy.name,
                 CYCLE_TAG: cycle_id,
                 EASTMONEY_TAG: "crawl",
                 LANE_TAG: f"{policy.name}:{kind}",
                 "dagster/priority": str(policy.priority),
-                **_k8s_tags(policy.pod_profile or policy.name),
+                **k8s_run_tags(policy.pod_profile or policy.name),
                 **policy.tags,
                 **partitions.range_tags(kind, chunk),
             }
             runs.append(PlannedRun(policy.name, kind, FAMILY_JOBS[kind], tuple(chunk), tags))
     return runs
-
-
-def _split(keys: list[str], mode: str) -> list[list[str]]:
-    try:
-        from findata_assets.deploy.k8s import split_partitions
-    except ImportError:  # deploy package not present: only the default split exists
-        if mode != "family":
-            raise ValueError(f"{RUN_SPLIT_ENV}={mode!r} is not supported here; use 'family'")
-        return [keys]
-    return split_partitions(keys, mode)
-
-
-def _k8s_tags(policy_name: str) -> dict[str, str]:
-    try:
-        from findata_assets.deploy.k8s import k8s_run_tags
-    except ImportError:
-        return {}
-    return k8s_run_tags(policy_name)
