@@ -12,8 +12,9 @@ What one invocation does (see BENCHMARKS.md for results and run times):
    (`python -m findata_assets.fake_eastmoney --latency-ms N --scale X --seed S --frozen`). A
    frozen fake serves the same universe every time, so every run must store exactly the fake's
    totals (asked from the fake itself over HTTP, pz=1, before measuring).
-2. Ours: each policy runs as a user runs it, `python -m findata_assets.run POLICY --json F` in
-   a child process (interpreter start included) with FINDATA_EASTMONEY_URL /
+2. Ours: each policy runs as a user runs it, `python -m findata_assets.run POLICY --json F
+   --no-analysis` (with `--analysis`: without `--no-analysis`, so full adds the analysis and the
+   report) in a child process (interpreter start included) with FINDATA_EASTMONEY_URL /
    FINDATA_EASTMONEY_CONCURRENCY / FINDATA_DATABASE_URL / FINDATA_S3_* / AWS_* pointing at the
    services above and DAGSTER_HOME a temp dir holding a copy of the repo's dagster.yaml. Each
    child runs under `/usr/bin/time` (or a small Python wrapper using RUSAGE_CHILDREN) on its own,
@@ -262,6 +263,7 @@ class Session:
     dagster_home: Optional[Path] = None
     homes: int = 0
     counter: int = 0
+    analysis: bool = False  # full: also the analysis and the report (off: tables only)
 
     def new_dagster_home(self) -> Path:
         self.homes += 1
@@ -349,8 +351,10 @@ def run_cli(s: Session, policy: str, expected: Optional[dict[str, int]] = None,
     json_path = s.workdir / f"{label}.json"
     before = s.fake.requests()
     load = os.getloadavg()[0]
-    m = run_measured([sys.executable, "-m", "findata_assets.run", policy, "--json", str(json_path)],
-                     s.env(), s.workdir, label, timeout_s or s.timeout_s)
+    command = [sys.executable, "-m", "findata_assets.run", policy, "--json", str(json_path)]
+    if not s.analysis:
+        command.append("--no-analysis")
+    m = run_measured(command, s.env(), s.workdir, label, timeout_s or s.timeout_s)
     requests = s.fake.requests() - before
     sample = RunSample(policy, False, m.wall_s, None, requests, 0, 0, 0.0, m.peak_rss_mb, load)
     if m.timed_out:
@@ -740,6 +744,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds before a CLI run counts as hung")
     parser.add_argument("--workdir", default=None, help="keep logs, JSON outcomes, dumps here")
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument("--analysis", action="store_true",
+                        help="full also runs the analysis and the report (default: the tables "
+                             "only, what the goals and the seed's numbers are about)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     return parser
 
@@ -773,6 +780,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "warmup": args.warmup, "scale": args.scale, "seed": args.seed,
         "machine": machine_info(), "workdir": str(workdir)}}
     with session(workdir, args.concurrency, args.timeout, args.keep_database) as s:
+        s.analysis = args.analysis
         report["meta"]["database"] = s.database
         s.start_fake(args.latency_ms, args.scale, args.seed)
         startup_s = measure_startup(s)
