@@ -1,5 +1,10 @@
 """Every definition loads, and the partitions are exactly the catalog's 41 tables."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -66,3 +71,16 @@ def test_unknown_partition_key_is_a_clear_error():
         partitions.specs_for("sector", ["industry|3d"])
     with pytest.raises(KeyError, match="malformed"):
         partitions.specs_for("stock", ["all-1d"])
+
+
+def test_the_package_is_a_code_location_too(tmp_path):
+    """`-m findata_assets` (the issue's `dagster job execute -m findata_assets -j ...`) loads the
+    same definitions as `-m findata_assets.definitions`, through Dagster's own loader."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINDATA_", "AWS_"))}
+    env.update(FINDATA_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path))
+    dagster = Path(sys.executable).with_name("dagster")
+    out = subprocess.run([str(dagster), "job", "list", "-m", "findata_assets"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for job in ("stock_flow_job", "sector_flow_job", "analysis_report_job"):
+        assert job in out.stdout

@@ -61,28 +61,32 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: dict[str, Snapshot]) -> None:
         _check_keys(context, obj)
         snapshots = [obj[pk] for pk in context.asset_partition_keys]
+        store = self.store  # built here, once: the S3 client must not be built by every thread
+
+        def archive(snapshot: Snapshot) -> str:
+            key = archive_key(snapshot)
+            if store.exists(key):  # the archive is append-only: never overwrite a snapshot
+                raise dg.Failure(f"archive object {key} already exists; refusing to overwrite")
+            body = json.dumps(snapshot.to_json(), ensure_ascii=False, separators=(",", ":"))
+            store.put_bytes(key, body.encode("utf-8"), "application/json")
+            return key
+
         # One upload per table, side by side: S3 round trips, not CPU, are the cost here.
         with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
-            keys = list(pool.map(self._archive, snapshots))
+            keys = list(pool.map(archive, snapshots))
         self._written.update(zip(keys, snapshots))
-        context.add_output_metadata({"archive": self.store.describe(), "objects_written": len(keys)})
-
-    def _archive(self, snapshot: Snapshot) -> str:
-        key = archive_key(snapshot)
-        if self.store.exists(key):  # the archive is append-only: never overwrite a snapshot
-            raise dg.Failure(f"archive object {key} already exists; refusing to overwrite")
-        body = json.dumps(snapshot.to_json(), ensure_ascii=False, separators=(",", ":"))
-        self.store.put_bytes(key, body.encode("utf-8"), "application/json")
-        return key
+        context.add_output_metadata({"archive": store.describe(), "objects_written": len(keys)})
 
     def load_input(self, context: dg.InputContext) -> dict[str, Snapshot]:
         keys = _archived_keys(context)
         loaded = {pk: self._written.pop(key, None) for pk, key in keys.items()}
         missing = [pk for pk, snapshot in loaded.items() if snapshot is None]
-        with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
-            fetched = pool.map(lambda pk: Snapshot.from_json(json.loads(
-                self.store.get_bytes(keys[pk]))), missing)
-            loaded.update(zip(missing, fetched))
+        if missing:
+            store = self.store  # once, before the threads (see handle_output)
+            with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
+                fetched = pool.map(lambda pk: Snapshot.from_json(json.loads(
+                    store.get_bytes(keys[pk]))), missing)
+                loaded.update(zip(missing, fetched))
         return loaded
 
 
