@@ -24,7 +24,10 @@ before.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.metadata
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -42,6 +45,7 @@ TZ = ZoneInfo(TZ_NAME)
 PARTITIONS_START = date(2025, 1, 2)
 HOLIDAYS_FILE_ENV = "FINDATA_HOLIDAYS_FILE"
 HOLIDAYS_ENV = "FINDATA_HOLIDAYS"
+CALENDAR_CACHE_ENV = "FINDATA_CALENDAR_CACHE_DIR"  # default ~/.cache/findata
 
 AUCTION_START, AUCTION_RESULT = time(9, 15), time(9, 25)
 MORNING = (time(9, 30), time(11, 30))
@@ -90,11 +94,42 @@ class SessionState:
 
 @functools.cache
 def _xshg() -> tuple[date, date, frozenset[date]]:
-    import exchange_calendars  # slow import (pandas): only when first needed
+    """(first session, last session, every session) of XSHG, from exchange_calendars.
+
+    Importing exchange_calendars (pandas) costs ~0.5 s, paid at every code-location load (each
+    CLI call, each run worker, each K8s run pod) because the daily partitions need the calendar.
+    Its sessions only change with the package's version, so they are cached per version in
+    CALENDAR_CACHE_DIR; an unwritable cache just means computing them each time.
+    """
+    cache = _calendar_cache_file()
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            data = json.loads(cache.read_text())
+            sessions = frozenset(map(date.fromisoformat, data["sessions"]))
+            return date.fromisoformat(data["first"]), date.fromisoformat(data["last"]), sessions
+    import exchange_calendars  # slow import (pandas): only when the cache cannot serve
 
     cal = exchange_calendars.get_calendar("XSHG")
     sessions = frozenset(ts.date() for ts in cal.sessions)
-    return cal.first_session.date(), cal.last_session.date(), sessions
+    first, last = cal.first_session.date(), cal.last_session.date()
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"first": first.isoformat(), "last": last.isoformat(),
+                                       "sessions": sorted(d.isoformat() for d in sessions)}))
+            tmp.replace(cache)  # atomic: a concurrent reader sees the old file or the new one
+    return first, last, sessions
+
+
+def _calendar_cache_file() -> Path | None:
+    try:
+        version = importlib.metadata.version("exchange_calendars")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    folder = os.environ.get(CALENDAR_CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "findata")
+    return Path(folder) / f"xshg-sessions-{version}.json"
 
 
 def calendar_horizon() -> date:

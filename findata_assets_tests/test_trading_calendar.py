@@ -152,3 +152,24 @@ def test_trading_day_partitions_are_the_trading_days():
     assert keys == expected  # holidays excluded, today's partition exists during the session
     saturday = pdef.get_partition_keys(current_time=datetime(2026, 10, 10, 10, tzinfo=TZ))
     assert saturday[-1] == "2026-10-09"
+
+
+def test_the_session_cache_equals_exchange_calendars_and_survives_corruption(tmp_path,
+                                                                            monkeypatch):
+    import importlib.metadata
+
+    import exchange_calendars
+
+    cal = exchange_calendars.get_calendar("XSHG")
+    truth = (cal.first_session.date(), cal.last_session.date(),
+             frozenset(ts.date() for ts in cal.sessions))
+    monkeypatch.setenv(tc.CALENDAR_CACHE_ENV, str(tmp_path))
+    cached = tc._xshg.__wrapped__  # the uncached function: each call reads or writes the file
+    assert cached() == truth  # computed, then written
+    [cache] = tmp_path.glob("xshg-sessions-*.json")
+    # keyed by the package version: an upgrade (new holidays) never reads an old cache
+    assert cache.name == f"xshg-sessions-{importlib.metadata.version('exchange_calendars')}.json"
+    assert cached() == truth  # read back from the file
+    cache.write_text("{not json")
+    assert cached() == truth  # a broken cache is recomputed (and rewritten), never trusted
+    assert cached() == truth and cache.read_text().startswith("{\"first\"")
