@@ -47,7 +47,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     FINDATA_HOME=/tmp/findata \
-    MPLCONFIGDIR=/opt/findata/matplotlib
+    MPLCONFIGDIR=/opt/findata/matplotlib \
+    FINDATA_CALENDAR_CACHE_DIR=/opt/findata/calendar
 
 # A fixed numeric uid/gid, so Kubernetes can enforce runAsNonRoot (runAsUser: 10001).
 RUN groupadd --system --gid 10001 findata \
@@ -59,7 +60,7 @@ RUN groupadd --system --gid 10001 findata \
 # The wheels are bind-mounted from the build stage, never copied into a layer. Offline install
 # (--no-index): exactly what the build stage resolved. The bundled test suites of pandas and
 # numpy (~60 MB) are not needed at run time. The matplotlib font cache is built once here
-# instead of in every run pod.
+# instead of in every run pod, and so is the XSHG session cache (findata_assets/trading_calendar.py).
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels findata_assets \
  && site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
@@ -68,6 +69,8 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
  && python -c "import matplotlib.font_manager" \
  && chown -R findata:findata "$MPLCONFIGDIR" \
  && python -c "import dagster, dagster_k8s, dagster_postgres, psycopg2, findata_assets.deploy.k8s" \
+ && python -c "import findata_assets.trading_calendar" \
+ && chown -R findata:findata "$FINDATA_CALENDAR_CACHE_DIR" \
  && dagster --version
 
 WORKDIR /opt/findata
