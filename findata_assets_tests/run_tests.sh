@@ -53,6 +53,18 @@ if ! fc-list 2>/dev/null | grep -qiE "wqy|noto sans cjk|source han sans"; then
   fi
 fi
 
+# PostgreSQL (Dagster's storage in production) for the instance tests: started when installed
+# but stopped; when absent those tests skip and say so.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ] && [ "$(id -u)" = 0 ]; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start \
+      || log "WARNING: could not start PostgreSQL; its tests will skip"
+  else
+    log "note: no PostgreSQL on 127.0.0.1:5432; the PostgreSQL instance tests will skip"
+  fi
+fi
+
 if ! "$PY" -m findata_assets_tests.services ensure-mariadb; then
   log "WARNING: MariaDB is not available; the tests that need it will fail and say why"
 fi
