@@ -82,6 +82,8 @@ def offline_api() -> Iterator[str]:
     try:
         yield server.url
     finally:
+        print(f"offline: the fake Eastmoney API served {server.request_count} requests",
+              file=sys.stderr)
         server.stop()
 
 
