@@ -70,7 +70,9 @@ def test_full_refresh_stores_41_tables_and_41_snapshots(platform, mysql_url):
     # the CLI's full policy ends with the analysis and the report of the collected trade date
     analysis = outcomes[-1]
     assert analysis.job == "analysis_report_job" and analysis.report.startswith("ok:")
-    assert _store().exists(f"reports/{trade_date.isoformat()}/report.md")
+    report = _store().get_bytes(f"reports/{trade_date.isoformat()}/report.md").decode()
+    # the fake marks its responses: the report of its data says it is synthetic
+    assert "合成数据，不是真实行情" in report
     warehouse = Warehouse(mysql_url)
     for spec in catalog.ALL_TABLES:
         _assert_table_equals_fake(warehouse, platform, spec, trade_date)

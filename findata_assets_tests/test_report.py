@@ -120,6 +120,15 @@ def test_the_markdown_figures_come_from_the_rows(rows, digest):
     assert len(re.split(r"(?<!\\)\|", line)) == 2 + 7  # ... so the row keeps its 7 cells
 
 
+def test_a_report_of_synthetic_data_says_so_at_the_top(digest):
+    real = markdown.render(digest, {}, "zh", {}, "now")
+    assert "合成数据" not in real
+    fake = markdown.render(digest, {}, "zh", {}, "now", synthetic=True)
+    assert fake.splitlines()[2].startswith("> **注意") and "合成数据，不是真实行情" in fake
+    assert "synthetic, not market data" in markdown.render(digest, {}, "en", {}, "now",
+                                                           synthetic=True)
+
+
 def test_english_report(digest):
     text = markdown.render(digest, {"text": "Commentary.", "model": "m", "prompt_version": "v"},
                            "en", {}, "now")
@@ -203,3 +212,4 @@ def test_sample_report_from_the_fake_eastmoney_data(tmp_path, s3_env, monkeypatc
     assert outcome.report_location == f"s3://{s3_env['FINDATA_S3_BUCKET']}/reports/2026-03-10/report.md"
     text = httpx.get(outcome.report_url, timeout=10).text
     assert "digest-tag:" in text  # the fake model's narrative made it into the report
+    assert "合成数据，不是真实行情" in text  # and the sample says its data is synthetic

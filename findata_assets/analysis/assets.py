@@ -61,6 +61,25 @@ def _key_figures(d: dict) -> dict:
     }
 
 
+SAMPLE_TAG = "findata/sample"  # runs of report/sample.py: synthetic by construction
+RAW_ASSET = dg.AssetKey("stock_flow_raw")
+
+
+def served_synthetic(context: dg.AssetExecutionContext, trade_date: dt.date) -> bool:
+    """Whether the day's stock snapshots came from the bundled fake API (it marks its responses;
+    the raw materializations carry `synthetic_data`), so the report can say so."""
+    if context.run.tags.get(SAMPLE_TAG):
+        return True
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=RAW_ASSET), limit=50).records
+    for record in records:  # newest first: the latest snapshot of that trade date decides
+        metadata = record.asset_materialization.metadata
+        if metadata.get("trade_date") and metadata["trade_date"].value == trade_date.isoformat():
+            flag = metadata.get("synthetic_data")
+            return bool(flag and flag.value)
+    return False
+
+
 @dg.asset(
     name=ANALYSIS_ASSET,
     group_name=GROUP_NAME,
@@ -111,6 +130,7 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         "rows_read": dg.MetadataValue.json(d["tables"]),
         "missing_tables": dg.MetadataValue.json(d["missing_tables"]),
         **_key_figures(d),
+        "synthetic_data": served_synthetic(context, trade_date),
         "narrative_status": result.status,
         "narrative_detail": result.detail or "",
         "llm_model": result.model,

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import dagster as dg
 
-from findata_assets.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, skipped
+from findata_assets.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, served_synthetic, skipped
 from findata_assets.analysis.history import AnalysisHistory
 from findata_assets.analysis.resources import ReportSettingsResource
 from findata_assets.report import charts as chart_mod
@@ -51,7 +51,7 @@ def object_location(store, key: str) -> str:
     return f"{store.describe()}/{key}"
 
 
-def build_report(row: dict, store, lang: str, expiry_s: int) -> dict:
+def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = False) -> dict:
     """Render and upload one day's report; returns the metadata to record."""
     trade_date = row["trade_date"]
     d = json.loads(row["digest_json"])
@@ -67,13 +67,14 @@ def build_report(row: dict, store, lang: str, expiry_s: int) -> dict:
                  "prompt_version": row.get("prompt_version")}
     generated = dt.datetime.now(TZ).strftime("%Y-%m-%d %H:%M:%S")
     relative = {name: f"{CHART_DIR}/{name}" for name in keys}
-    text = markdown.render(d, narrative, lang, relative, generated, charts.notes)
+    text = markdown.render(d, narrative, lang, relative, generated, charts.notes,
+                           synthetic=synthetic)
     key = report_key(trade_date)
     store.put_bytes(key, text.encode("utf-8"), "text/markdown; charset=utf-8")
     url = store.url_for(key, expiry_s)
     ui_text = markdown.render(d, narrative, lang,
                               {name: store.url_for(k, expiry_s) for name, k in keys.items()},
-                              generated, charts.notes)
+                              generated, charts.notes, synthetic=synthetic)
     font_note = (f"{font.family} ({font.source}: {font.path})" if font else
                  "none: no CJK font found, chart labels show codes (" + chart_mod.INSTALL_HINT + ")")
     return {
@@ -115,7 +116,8 @@ def fund_flow_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                                f"(materialize {ANALYSIS_ASSET} for that day first)")
         return
     metadata = build_report(row, object_store.get_store(), report_settings.lang,
-                            report_settings.url_expiry_s)
+                            report_settings.url_expiry_s,
+                            synthetic=served_synthetic(context, trade_date))
     history.set_report(trade_date, metadata["report_key"])
     context.log.info(f"report for {trade_date}: {metadata['report_location']}")
     yield dg.MaterializeResult(metadata=metadata)

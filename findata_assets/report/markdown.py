@@ -63,8 +63,10 @@ def _names(items: list[dict], lang: str) -> str:
 
 
 def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
-           chart_links: Mapping[str, str], generated_at: str, notes: list[str] = ()) -> str:
-    """narrative: {"text", "status", "detail", "model", "prompt_version"} (text may be None)."""
+           chart_links: Mapping[str, str], generated_at: str, notes: list[str] = (),
+           synthetic: bool = False) -> str:
+    """narrative: {"text", "status", "detail", "model", "prompt_version"} (text may be None);
+    synthetic: the data came from the bundled fake API, said at the top."""
     t = txt.text(lang)
     markets = digest["markets"]
     boards = txt.ordered(digest["boards"], catalog.BOARDS)
@@ -75,6 +77,8 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
            f"- {t['snapshot']}: {snap.get('updated_at') or '-'} ({t['tz']})",
            f"- {t['generated']}: {generated_at} ({t['tz']})",
            f"- {t['source']}", ""]
+    if synthetic:  # offline demo data must never pass for market data
+        out[2:2] = [f"> **{t['synthetic']}**", ""]
 
     b, d = all_m["breadth"], all_m["divergence"]
     out += [f"## {t['key_figures']}", ""]

@@ -64,6 +64,7 @@ def sample_environ(home: Path, lang: str, use_configured: bool,
 def render_sample(trade_date: dt.date, environ: Mapping[str, str], scale: float = 1.0,
                   instance: Optional[dg.DagsterInstance] = None):
     """Store the fake day, run the job; returns AnalysisReportOutcome."""
+    from findata_assets.analysis.assets import SAMPLE_TAG
     from findata_assets.analysis.definitions import (
         ANALYSIS_ASSETS, ANALYSIS_RESOURCES, analysis_report_job, run_analysis_report)
 
@@ -75,7 +76,7 @@ def render_sample(trade_date: dt.date, environ: Mapping[str, str], scale: float 
     defs = dg.Definitions(assets=ANALYSIS_ASSETS, jobs=[analysis_report_job], resources=resources,
                           executor=dg.in_process_executor)
     with (dg.DagsterInstance.ephemeral() if instance is None else _borrowed(instance)) as inst:
-        return run_analysis_report(defs, trade_date, inst, tags={"findata/sample": "true"})
+        return run_analysis_report(defs, trade_date, inst, tags={SAMPLE_TAG: "true"})
 
 
 class _borrowed:  # a caller's instance: use it, do not dispose it

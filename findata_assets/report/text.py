@@ -8,6 +8,7 @@ TEXT = {
     "zh": {
         "title": "A股资金流向日报", "trade_date": "交易日", "snapshot": "数据时间",
         "generated": "生成时间", "tz": "北京时间", "source": "数据来源：东方财富资金流向（主力 = 超大单 + 大单，散户 = 小单）",
+        "synthetic": "注意：本报告的数据来自 findata 内置的模拟接口（离线演示），是合成数据，不是真实行情。",
         "key_figures": "关键数据", "figure": "指标", "value": "数值",
         "main_net_all": "全部股票主力净流入", "breadth_all": "主力净流入为正的股票占比",
         "retail_all": "小单（散户）净流入", "divergence_all": "主力与散户方向相反的股票占比",
@@ -32,6 +33,7 @@ TEXT = {
         "title": "A-share fund-flow report", "trade_date": "Trade date", "snapshot": "Data as of",
         "generated": "Generated", "tz": "Asia/Shanghai",
         "source": "Source: Eastmoney fund-flow rankings (main = super-large + large orders, retail = small orders)",
+        "synthetic": "Note: the data of this report comes from findata's bundled fake API (offline demo): it is synthetic, not market data.",
         "key_figures": "Key figures", "figure": "Figure", "value": "Value",
         "main_net_all": "All stocks, main net inflow", "breadth_all": "Stocks with main net inflow > 0",
         "retail_all": "Small-order (retail) net inflow", "divergence_all": "Stocks where main and retail disagree",
