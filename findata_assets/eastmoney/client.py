@@ -304,7 +304,9 @@ class EastmoneyClient:
             for attempt in range(1, self.max_group_attempts + 1):
                 passes = list({id(g): g for t in pending for g in t.passes}.values())
                 self._fetch_round(pool, passes, cancel)
-                pending = [t for t in pending if not t.complete()]
+                # every table, not only the pending ones: a refetched pass may be shared with
+                # a table that was complete before the refetch
+                pending = [t for t in tables if not t.complete()]
                 if not pending:
                     break
                 for t in pending:
