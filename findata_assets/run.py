@@ -28,6 +28,7 @@ from findata_assets.refresh import cli_runs
 from findata_assets.refresh.planning import PlannedRun, plan_runs
 from findata_assets.refresh.policies import CYCLE_TAG, POLICIES, POLICY_TAG, get_policy
 from findata_assets.refresh.schedules import TRADE_DATE_TAG
+from findata_assets.refresh.sensors import root_cause
 
 
 TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
@@ -96,7 +97,7 @@ def execute_planned_run(defs: dg.Definitions, planned: PlannedRun,
         result = job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
                                         tags={**planned.tags, **cli_runs.cli_tags()})
     finally:  # an interrupted run must not keep its Eastmoney pool slot
-        cli_runs.free_slots(instance, [run_id])
+        cli_runs.free_slots(instance, run_id)
     outcome = RunOutcome(planned.job_name, result.run_id, result.success,
                          round(time.perf_counter() - started, 3))
     for event in result.get_asset_materialization_events():
@@ -119,14 +120,9 @@ def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error:
             error = event.step_failure_data.error
-            # Dagster wraps our error ("Error occurred while handling output ..."): the root
-            # cause is the message that names the table and what went wrong.
-            messages = [error.message.strip()]
-            while error.cause is not None:
-                error = error.cause
-                messages.append(error.message.strip())
-            return f"{event.step_key}: {messages[-1]}" + (
-                f" (in: {messages[0]})" if len(messages) > 1 else "")
+            cause = root_cause(error)
+            return f"{event.step_key}: {cause.message.strip()}" + (
+                f" (in: {error.message.strip()})" if cause is not error else "")
     return "run failed (see the run's logs in the UI)"
 
 

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from findata_assets.eastmoney import catalog
@@ -137,14 +137,31 @@ def updated_at(row: Mapping, table: str) -> datetime | None:
     return datetime.fromtimestamp(int(seconds), SHANGHAI)
 
 
+def _updated_at_parser(table: str, naive: bool = False) -> Callable[[Mapping], datetime | None]:
+    """`updated_at` (naive Shanghai wall time if `naive`) with each distinct f124 value parsed
+    once: the rows of a snapshot share a handful of update times. A list or dict (unhashable)
+    still raises ValueParseError."""
+    stamps: dict[Any, datetime | None] = {}
+
+    def convert(row: Mapping) -> datetime | None:
+        stamp = updated_at(row, table)
+        return naive_shanghai(stamp) if naive and stamp else stamp
+
+    def parse(row: Mapping) -> datetime | None:
+        value = row.get(catalog.UPDATED_AT_FIELD)
+        if not isinstance(value, (int, float, str, type(None))):
+            return convert(row)
+        if value not in stamps:
+            stamps[value] = convert(row)
+        return stamps[value]
+
+    return parse
+
+
 def latest_update(rows: Iterable[Mapping], table: str) -> datetime | None:
     """Max f124 over the rows: when the data was last updated by the exchange feed."""
-    stamps = {}  # rows share a handful of update times: parse each distinct value once
-    for row in rows:
-        value = row.get(catalog.UPDATED_AT_FIELD)
-        if not isinstance(value, _SCALARS) or value not in stamps:
-            stamps[value] = updated_at(row, table)  # a list or dict raises ValueParseError
-    found = [t for t in stamps.values() if t is not None]
+    parse = _updated_at_parser(table)
+    found = [t for t in map(parse, rows) if t is not None]
     return max(found) if found else None
 
 
@@ -167,7 +184,6 @@ def naive_shanghai(moment: datetime) -> datetime:
 
 
 _COLUMN_TYPES = {c.name: c.sql_type for c in catalog.COLUMNS}
-_SCALARS = (int, float, str, type(None))  # what a JSON value is when it is hashable
 
 
 def typed_rows(spec: catalog.TableSpec, snapshot: "Snapshot") -> list[dict]:
@@ -180,7 +196,7 @@ def typed_rows(spec: catalog.TableSpec, snapshot: "Snapshot") -> list[dict]:
     fetched_at = naive_shanghai(snapshot.fetched_at)
     template = dict.fromkeys(catalog.COLUMN_NAMES)
     template.update(trade_date=snapshot.trade_date, fetched_at=fetched_at)
-    stamps: dict[Any, datetime | None] = {}  # f124 value -> naive time; few distinct values
+    naive_stamp_of = _updated_at_parser(table, naive=True)
     isfinite = math.isfinite
     out, seen = [], set()
     for raw in snapshot.rows:
@@ -200,11 +216,7 @@ def typed_rows(spec: catalog.TableSpec, snapshot: "Snapshot") -> list[dict]:
                 else number(value, table, code, field)
         for column, field in textual:
             row[column] = text(raw.get(field))
-        key = raw.get(catalog.UPDATED_AT_FIELD)
-        if not isinstance(key, _SCALARS) or key not in stamps:  # list/dict: raises below
-            stamp = updated_at(raw, table)
-            stamps[key] = naive_shanghai(stamp) if stamp else None
-        row["updated_at"] = stamps[key]
+        row["updated_at"] = naive_stamp_of(raw)
         out.append(row)
     return rank(out)
 

@@ -56,11 +56,10 @@ def release_orphaned_slots(instance: dg.DagsterInstance) -> list[str]:
         if run is not None and not run.is_finished:
             instance.report_run_failed(run, message="its CLI process is gone (killed?); the run "
                                                     "was marked failed and its pool slot freed")
-        storage.free_concurrency_slots_for_run(run_id)
+        free_slots(instance, run_id)
         released.append(run_id)
     return released
 
 
-def free_slots(instance: dg.DagsterInstance, run_ids: list[str]) -> None:
-    for run_id in run_ids:
-        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+def free_slots(instance: dg.DagsterInstance, run_id: str) -> None:
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)

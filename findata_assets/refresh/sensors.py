@@ -117,12 +117,18 @@ def failure_alert(run: dg.DagsterRun, error: str) -> alerts.Alert:
     return alerts.Alert(title, lines, alerts.ui_link(f"runs/{run.run_id}"))
 
 
+def root_cause(error):
+    """The innermost error of a step failure: Dagster wraps ours ("Error occurred while handling
+    output ..."), and ours is the message that names the table and what went wrong."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error
+
+
 def error_summary(context: dg.RunFailureSensorContext) -> str:
     steps = []
     for event in context.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None and error.cause is not None:  # Dagster wraps the user error
-            error = error.cause
+        error = root_cause(event.step_failure_data.error)
         message = error.message.strip().splitlines()[0] if error and error.message else "failed"
         steps.append(f"{event.step_key}: {message}")
     return "; ".join(steps) or (context.failure_event.message or "run failed")
