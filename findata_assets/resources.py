@@ -12,6 +12,7 @@ from typing import Mapping
 import dagster as dg
 
 from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.endpoint import ENV_URL, normalise_url
 from findata_assets.eastmoney.resources import EastmoneyResource
 from findata_assets.settings import Settings, SettingsError
 from findata_assets.storage.io_managers import SnapshotArchiveIOManager, WarehouseIOManager
@@ -36,9 +37,10 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int, minimum: 
 
 
 def eastmoney_resource(environ: Mapping[str, str]) -> EastmoneyResource:
-    url = environ.get("FINDATA_EASTMONEY_URL") or catalog.API_URL
-    if not url.startswith(("http://", "https://")):
-        raise SettingsError(f"FINDATA_EASTMONEY_URL must be an http(s) URL, got {url!r}")
+    try:  # a bare `http://host:port` gets the API's path; garbage is refused at load time
+        url = normalise_url(environ.get(ENV_URL) or catalog.API_URL)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     return EastmoneyResource(
         base_url=url,
         concurrency=_positive_int(environ, "FINDATA_EASTMONEY_CONCURRENCY", 4),

@@ -1,5 +1,7 @@
 """Shanghai exchange trading days and sessions (Asia/Shanghai), shared by schedules and assets.
 
+Domain code: no Dagster here (the daily partitions are built in `trading_day_partitions.py`).
+
 Source of truth: the XSHG sessions of `exchange_calendars` (weekdays minus Chinese public holidays).
 Make-up working days (调休) that fall on a Saturday or Sunday are NOT trading days: the exchange
 stays closed on weekends whatever the State Council's work schedule says.
@@ -36,13 +38,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import dagster as dg
-
 log = logging.getLogger(__name__)
 
 TZ_NAME = "Asia/Shanghai"
 TZ = ZoneInfo(TZ_NAME)
-PARTITIONS_START = date(2025, 1, 2)
 HOLIDAYS_FILE_ENV = "FINDATA_HOLIDAYS_FILE"
 HOLIDAYS_ENV = "FINDATA_HOLIDAYS"
 CALENDAR_CACHE_ENV = "FINDATA_CALENDAR_CACHE_DIR"  # default ~/.cache/findata
@@ -295,34 +294,11 @@ def session_state(now: datetime) -> SessionState:
     return state("after_close", f"after the close: {day} trading ended at 15:00")
 
 
-# --- daily partitions ---------------------------------------------------------------------------
-
-def _closed_weekdays(start: date, end: date) -> list[datetime]:
+def closed_weekdays(start: date, end: date) -> list[date]:
+    """Weekdays in [start, end] on which the exchange is closed (holidays)."""
     out, d = [], start
     while d <= end:
         if d.weekday() < 5 and not is_trading_day(d):
-            out.append(datetime(d.year, d.month, d.day))
+            out.append(d)
         d += timedelta(days=1)
     return out
-
-
-def build_trading_day_partitions(until: date | None = None) -> dg.TimeWindowPartitionsDefinition:
-    """Weekday daily partitions minus closed weekdays (known holidays up to the horizon, plus
-    operator holidays past it). end_offset=1: today's partition exists from midnight on a
-    trading day, so the analysis of the day can run right after the close."""
-    ops = [d for d in operator_holidays() if d > calendar_horizon()]
-    until = until or max([calendar_horizon(), *ops])
-    exclusions = _closed_weekdays(PARTITIONS_START, min(until, calendar_horizon()))
-    exclusions += [datetime(d.year, d.month, d.day) for d in sorted(ops)
-                   if d.weekday() < 5 and d <= until]
-    return dg.TimeWindowPartitionsDefinition(
-        start=datetime(PARTITIONS_START.year, PARTITIONS_START.month, PARTITIONS_START.day),
-        fmt="%Y-%m-%d",
-        cron_schedule="0 0 * * 1-5",
-        timezone=TZ_NAME,
-        end_offset=1,
-        exclusions=exclusions,
-    )
-
-
-TRADING_DAY_PARTITIONS = build_trading_day_partitions()

@@ -20,10 +20,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from findata_assets.eastmoney import catalog
-from findata_assets.eastmoney.client import EastmoneyClient, Snapshot
+from findata_assets.eastmoney.client import EastmoneyClient
+from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.eastmoney.errors import (
     EastmoneyError, IncompleteTableError, RetriesExhaustedError, SchemaDriftError)
 from findata_assets.eastmoney.parsing import SHANGHAI, typed_rows
+from findata_assets.trading_calendar import latest_trading_day
 from findata_assets.fake_eastmoney import FakeEastmoneyServer
 from findata_assets.fake_eastmoney.server import FAULT_KINDS
 
@@ -170,7 +172,7 @@ def test_one_fetch_serves_all_periods_of_a_group():
 SCRIPTED_FAULTS = [
     (503, "busy"), (429, "slow down"), (200, '{"rc":100,"data":null}'),
     (200, '{"rc":0,"data":null}'), (200, '{"rc":0,"data":{"total":150,"di'),
-    (200, "<html>blocked</html>"), (200, ""), (200, None),  # None: connection dropped
+    (200, ""), (200, None),  # None: connection dropped
     ("sleep", None),  # slower than the read timeout
 ]
 
@@ -339,8 +341,10 @@ def test_trade_date_falls_back_to_fetch_date_without_timestamps(caplog):
     with Stub(respond) as stub, fast_client(stub.url) as client:
         snap = client.fetch_tables([STOCK_1D])[STOCK_1D.name]
     assert snap.trade_date_fallback and snap.updated_at is None
-    assert snap.trade_date == snap.fetched_at.date() and snap.fetched_at.tzinfo is not None
-    assert "no row carries f124" in caplog.text
+    # not the fetch date: the latest trading day at the fetch (a weekend run: the Friday)
+    assert snap.trade_date == latest_trading_day(snap.fetched_at)
+    assert snap.fetched_at.tzinfo is not None
+    assert "no row carries a usable f124" in caplog.text
     assert Snapshot.from_json(json.loads(json.dumps(snap.to_json()))) == snap
 
 
@@ -448,6 +452,7 @@ def test_values_moving_during_paging_do_not_change_the_set_of_codes(fake):
     frozen = {s.name: set(by_code(fake.expected_rows(s))) for s in catalog.ALL_TABLES}
     frozen_values = {s.name: by_code(fake.expected_rows(s)) for s in catalog.ALL_TABLES}
     fake.freeze(False)
+    fake.set_now(datetime(2025, 10, 27, 10, 30, tzinfo=SHANGHAI))  # in session: values move
     with fast_client(fake.url, concurrency=4) as client:
         snaps = client.fetch_tables(catalog.ALL_TABLES)
     for spec in catalog.ALL_TABLES:

@@ -8,9 +8,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from findata_assets.eastmoney import catalog, parsing
-from findata_assets.eastmoney.client import Snapshot
+from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.eastmoney.errors import (
-    BadResponseError, EastmoneyError, SchemaDriftError, ValueParseError)
+    BadResponseError, EastmoneyError, NotTheApiError, SchemaDriftError, UnparsableColumnError,
+    ValueParseError)
 
 SH = parsing.SHANGHAI
 STOCK = catalog.table("stock", "all", "1d")
@@ -57,10 +58,28 @@ def test_decode_plain_json_and_jsonp(wrap):
 
 @pytest.mark.parametrize("body", [
     "", "   ", '{"rc":0,"data":{"total":2,"diff":[{"f12":"0000',
-    'jQuery1_2({"rc":0,"data":{"total":1,', "<html>blocked</html>", "jQuery1_2();"])
+    'jQuery1_2({"rc":0,"data":{"total":1,', "jQuery1_2();"])
 def test_empty_truncated_or_non_json_bodies_are_retryable(body):
     with pytest.raises(BadResponseError):
         parsing.decode_body(body)
+
+
+@pytest.mark.parametrize("body", ["<html>blocked</html>", "\n <!DOCTYPE html><title>Login</title>"])
+def test_an_html_page_is_not_the_api(body):
+    with pytest.raises(NotTheApiError, match="HTML page"):
+        parsing.decode_body(body)
+
+
+@pytest.mark.parametrize("payload", [[1, 2], {"error": "not found"}, {"result": {}, "ok": True}])
+def test_json_without_the_envelope_is_not_the_api(payload):
+    with pytest.raises(NotTheApiError, match="not the clist envelope"):
+        parsing.parse_page(payload, "stock_flow_all_1d")
+
+
+def test_data_null_with_rc_0_is_an_empty_selection_not_an_error():
+    page = parsing.parse_page({"rc": 0, "data": None}, "stock_flow_all_1d")
+    assert page.null and page.total == 0 and page.rows == []
+    assert not parsing.parse_page(ENVELOPE, "t").null
 
 
 def test_np2_object_diff_is_ordered_by_numeric_key():
@@ -77,7 +96,6 @@ def test_np1_list_diff():
 
 
 @pytest.mark.parametrize("payload,reason", [
-    ({"rc": 0, "data": None}, "data: null"),
     ({"rc": 100, "data": None}, "rc=100"),
     ({"rc": 102, "data": {"total": 1, "diff": []}}, "rc=102"),
 ])
@@ -87,7 +105,6 @@ def test_soft_failures_are_retryable(payload, reason):
 
 
 @pytest.mark.parametrize("payload,field", [
-    ([1, 2], "<envelope>"),
     ({"rc": 0, "result": {}}, "data"),
     ({"rc": 0, "data": [1]}, "data"),
     ({"rc": 0, "data": {"total": 1}}, "data.diff"),
@@ -184,48 +201,64 @@ def test_rank_uses_the_tables_own_period():
         "000002", "000001"]
 
 
-def test_garbage_value_in_typed_rows_names_table_code_and_field():
-    rows = [raw_row(STOCK, "000001", 1.0), raw_row(STOCK, "600519", 2.0, f75="abc")]
-    with pytest.raises(ValueParseError, match=r"stock_flow_all_1d.*'f75'.*'600519'"):
-        parsing.typed_rows(STOCK, snapshot(STOCK, rows))
+def test_a_garbage_cell_is_stored_as_null_and_reported_with_table_code_and_raw_value():
+    rows = [raw_row(STOCK, f"0000{i:02d}", float(i)) for i in range(150)]
+    rows[7]["f75"] = "abc"
+    rows[9]["f62"] = "NaN"
+    parsed = parsing.parse_table(STOCK, snapshot(STOCK, rows))
+    by_code = {r["code"]: r for r in parsed.rows}
+    assert by_code["000007"]["large_pct"] is None and by_code["000009"]["main_net"] is None
+    assert by_code["000008"]["large_pct"] == rows[8]["f75"]  # the neighbours are untouched
+    assert [(c.column, c.field, c.code, c.raw) for c in parsed.bad_cells] == [
+        ("large_pct", "f75", "000007", "abc"), ("main_net", "f62", "000009", "NaN")]
+    assert parsed.bad_cells_by_column() == {"large_pct": 1, "main_net": 1}
+    assert len(parsed.rows) == 150 and rows[9]["f62"] == "NaN"  # the raw row keeps its value
+
+
+def test_a_column_mostly_unparsable_is_a_hard_error_naming_column_and_examples():
+    rows = [raw_row(STOCK, f"0000{i:02d}", float(i), f66="--") for i in range(60)]
+    rows[0]["f66"] = 1.0
+    with pytest.raises(UnparsableColumnError) as info:
+        parsing.parse_table(STOCK, snapshot(STOCK, rows))
+    message = str(info.value)
+    assert "stock_flow_all_1d" in message and "super_large_net (f66)" in message
+    assert "59 of 60" in message and "000001='--'" in message
+
+
+def test_the_bad_share_allows_one_cell_in_a_small_table_and_one_percent_in_a_large_one():
+    small = [raw_row(SECTOR, f"BK{i:04d}", float(i)) for i in range(31)]
+    small[3]["f164"] = "--"
+    assert len(parsing.parse_table(SECTOR, snapshot(SECTOR, small)).bad_cells) == 1
+    small[4]["f164"] = "--"
+    with pytest.raises(UnparsableColumnError, match="2 of 31"):
+        parsing.parse_table(SECTOR, snapshot(SECTOR, small))
+    large = [raw_row(STOCK, f"{i:06d}", float(i)) for i in range(1000)]
+    for row in large[:10]:
+        row["f3"] = "NaN"
+    assert len(parsing.parse_table(STOCK, snapshot(STOCK, large)).bad_cells) == 10
+    large[10]["f3"] = "NaN"
+    with pytest.raises(UnparsableColumnError, match="11 of 1000"):
+        parsing.parse_table(STOCK, snapshot(STOCK, large))
+
+
+def test_f124_in_milliseconds_is_recognised_and_garbage_f124_is_a_bad_cell():
+    ms = _ts(2025, 10, 27, 14, 59, 58) * 1000
+    rows = [raw_row(STOCK, "000001", 1.0, f124=ms), raw_row(STOCK, "000002", 2.0)]
+    rows += [raw_row(STOCK, f"6000{i:02d}", 3.0) for i in range(200)]
+    rows[1]["f124"] = "yesterday"
+    parsed = parsing.parse_table(STOCK, snapshot(STOCK, rows))
+    by_code = {r["code"]: r for r in parsed.rows}
+    assert by_code["000001"]["updated_at"] == datetime(2025, 10, 27, 14, 59, 58)
+    assert by_code["000002"]["updated_at"] is None
+    assert [(c.column, c.raw) for c in parsed.bad_cells] == [("updated_at", "yesterday")]
+    with pytest.raises(ValueParseError, match="f124"):  # never a bare ValueError
+        parsing.updated_at({"f12": "000001", "f124": 10 ** 20}, "stock_flow_all_1d")
 
 
 def test_duplicate_code_in_snapshot_is_an_error():
     rows = [raw_row(STOCK, "000001", 1.0), raw_row(STOCK, "000001", 2.0)]
     with pytest.raises(EastmoneyError, match="000001"):
         parsing.typed_rows(STOCK, snapshot(STOCK, rows))
-
-
-# --- trade dates ---------------------------------------------------------------------------
-
-def test_latest_update_is_max_f124_in_shanghai():
-    # 00:30 in Shanghai is still the previous day in UTC: the date must come from Shanghai time
-    rows = [{"f12": "a", "f124": _ts(2025, 10, 27, 0, 30)}, {"f12": "b", "f124": "-"},
-            {"f12": "c", "f124": _ts(2025, 10, 26, 15, 0)}, {"f12": "d"}]
-    latest = parsing.latest_update(rows, "t")
-    assert latest == datetime(2025, 10, 27, 0, 30, tzinfo=SH)
-    assert latest.utcoffset() == timedelta(hours=8)
-    assert parsing.trade_date_for(latest, datetime(2025, 10, 27, 1, tzinfo=SH)) == (
-        date(2025, 10, 27), False)
-
-
-def test_before_the_open_today_still_holds_the_previous_session():
-    fetched = datetime(2025, 10, 28, 8, 0, tzinfo=SH)  # Tuesday 08:00, market not yet open
-    rows = [raw_row(STOCK, "000001", 1.0, f124=_ts(2025, 10, 27, 15, 0, 3))]
-    latest = parsing.latest_update(rows, STOCK.name)
-    assert parsing.trade_date_for(latest, fetched) == (date(2025, 10, 27), False)
-
-
-def test_no_timestamps_fall_back_to_fetch_date_in_shanghai_and_say_so():
-    fetched = datetime(2025, 10, 27, 20, 0, tzinfo=timezone.utc)  # 04:00 on the 28th in Shanghai
-    rows = [{"f12": "a", "f124": "-"}, {"f12": "b"}]
-    assert parsing.latest_update(rows, "t") is None
-    assert parsing.trade_date_for(None, fetched) == (date(2025, 10, 28), True)
-
-
-def test_garbage_f124_is_a_parse_error():
-    with pytest.raises(ValueParseError, match="f124"):
-        parsing.latest_update([{"f12": "000001", "f124": "yesterday"}], "stock_flow_all_1d")
 
 
 # --- Snapshot JSON -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from findata_assets import trading_calendar as tc
+from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS
 from findata_assets.refresh import alerts, sensors
 from findata_assets.refresh.policies import POLICIES
 
@@ -60,13 +61,13 @@ def instance():
 
 # --- analysis after a full cycle ---------------------------------------------------------------
 
-@dg.asset(partitions_def=tc.TRADING_DAY_PARTITIONS)
+@dg.asset(partitions_def=TRADING_DAY_PARTITIONS)
 def fund_flow_analysis() -> None:  # stand-in for the analysis engineer's asset
     return None
 
 
 STAND_IN_JOB = dg.define_asset_job(sensors.ANALYSIS_JOB, selection=[fund_flow_analysis],
-                                   partitions_def=tc.TRADING_DAY_PARTITIONS)
+                                   partitions_def=TRADING_DAY_PARTITIONS)
 
 
 @pytest.fixture

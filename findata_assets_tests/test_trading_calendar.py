@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from findata_assets import trading_calendar as tc
+from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS, build_trading_day_partitions
 
 TZ = tc.TZ
 
@@ -133,7 +134,7 @@ def test_operator_holidays_file_and_env(tmp_path, monkeypatch, caplog):
     assert tc.is_trading_day(date(2027, 1, 4))
     state = tc.session_state(datetime(2027, 2, 8, 10, 0, tzinfo=TZ))
     assert state.kind == "holiday" and "Spring Festival" in state.reason
-    partitions = tc.build_trading_day_partitions()
+    partitions = build_trading_day_partitions()
     keys = partitions.get_partition_keys(current_time=datetime(2027, 2, 12, 10, tzinfo=TZ))
     assert "2027-01-01" not in keys and "2027-02-09" not in keys and "2027-01-04" in keys
 
@@ -144,7 +145,7 @@ def test_missing_holidays_file_does_not_crash(tmp_path, monkeypatch):
 
 
 def test_trading_day_partitions_are_the_trading_days():
-    pdef = tc.TRADING_DAY_PARTITIONS
+    pdef = TRADING_DAY_PARTITIONS
     assert pdef.timezone == "Asia/Shanghai" and pdef.fmt == "%Y-%m-%d"
     now = datetime(2026, 10, 8, 10, 0, tzinfo=TZ)
     keys = pdef.get_partition_keys(current_time=now)

@@ -23,7 +23,7 @@ from findata_assets.analysis import narrative
 from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
 from findata_assets.analysis.resources import LLMResource, ReportSettingsResource
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
-from findata_assets.trading_calendar import TRADING_DAY_PARTITIONS
+from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS
 
 GROUP_NAME = "analysis"
 ANALYSIS_ASSET = "fund_flow_analysis"

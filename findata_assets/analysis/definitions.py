@@ -17,7 +17,7 @@ import dagster as dg
 from findata_assets.analysis.assets import ANALYSIS_ASSET, fund_flow_analysis
 from findata_assets.analysis.resources import analysis_resources
 from findata_assets.report.assets import REPORT_ASSET, fund_flow_report
-from findata_assets.trading_calendar import TRADING_DAY_PARTITIONS
+from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS
 
 ANALYSIS_JOB_NAME = "analysis_report_job"  # also refresh/sensors.py's ANALYSIS_JOB
 ANALYSIS_ASSETS = [fund_flow_analysis, fund_flow_report]

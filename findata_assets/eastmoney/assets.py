@@ -13,12 +13,12 @@ import dagster as dg
 
 from findata_assets.eastmoney import checks, partitions
 from findata_assets.eastmoney.catalog import TableKind
-from findata_assets.eastmoney.client import Snapshot
-from findata_assets.eastmoney.errors import EastmoneyError, SchemaDriftError, ValueParseError
+from findata_assets.eastmoney.snapshot import Snapshot
+from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.eastmoney.metadata import snapshot_metadata, table_metadata
-from findata_assets.eastmoney.parsing import typed_rows
+from findata_assets.eastmoney.parsing import parse_table
 from findata_assets.eastmoney.resources import EastmoneyResource
-from findata_assets.storage.io_managers import archive_key
+from findata_assets.eastmoney.snapshot import archive_key
 
 # BackfillPolicy is "beta" in Dagster 1.13: we rely on it knowingly; do not warn every user.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -33,13 +33,11 @@ KIND_METADATA_KEY = "findata/kind"
 # a run (`run stop`, the UI) would restart its crawl instead of cancelling it.
 CRAWL_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL,
                              jitter=dg.Jitter.PLUS_MINUS)
-# A retry cannot fix these: the next answer has the same shape (and the same garbage).
-NOT_RETRIED = (SchemaDriftError, ValueParseError)
 
 
 def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None:
     """Ask Dagster to re-run the crawl step after CRAWL_RETRY's backoff, while retries last."""
-    if isinstance(exc, NOT_RETRIED) or context.retry_number >= CRAWL_RETRY.max_retries:
+    if isinstance(exc, PERMANENT) or context.retry_number >= CRAWL_RETRY.max_retries:
         return
     delay = CRAWL_RETRY.calculate_delay(context.retry_number + 1)
     context.log.warning(f"crawl failed ({exc}); step retry {context.retry_number + 1}/"
@@ -112,11 +110,17 @@ def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
         checked = []
         for spec in partitions.specs_for(kind, list(context.partition_keys)):
             snapshot = snapshots[spec.partition_key]
-            rows = typed_rows(spec, snapshot)
-            context.add_asset_metadata(table_metadata(spec, snapshot, rows),
+            parsed = parse_table(spec, snapshot)
+            if parsed.bad_cells:
+                first = parsed.bad_cells[0]
+                context.log.warning(
+                    f"{spec.name}: {len(parsed.bad_cells)} unparsable cell(s) stored as NULL "
+                    f"(first: {first.column} of {first.code} = {first.raw!r}); the raw values "
+                    "stay in the archived snapshot")
+            context.add_asset_metadata(table_metadata(spec, snapshot, parsed),
                                        partition_key=spec.partition_key)
-            rows_by_partition[spec.partition_key] = rows
-            checked.append((spec, snapshot.total, rows))
+            rows_by_partition[spec.partition_key] = parsed.rows
+            checked.append((spec, snapshot.total, parsed))
         yield dg.Output(rows_by_partition)
         yield from checks.evaluate(table_key, checked)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from findata_assets.eastmoney.catalog import TableSpec
+from findata_assets.eastmoney.parsing import ParsedTable
 
 # Eastmoney rounds each order class separately, so main = super + large holds only approximately.
 MAIN_SUM_ABS_TOLERANCE_YUAN = 1.0
@@ -24,6 +25,9 @@ CHECKS: dict[str, tuple[str, dg.AssetCheckSeverity]] = {
     "shares_within_bounds": (
         "every net share (main/super-large/large/medium/small pct) lies in [-100, 100]",
         dg.AssetCheckSeverity.WARN),
+    "values_parse": (
+        "every cell is a value or the API's '-' (an unparsable cell is stored as NULL)",
+        dg.AssetCheckSeverity.WARN),
 }
 
 
@@ -32,19 +36,24 @@ def check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             for name, (description, _) in CHECKS.items()]
 
 
-def _incomplete(spec: TableSpec, total: int, rows: list[dict]) -> list[str]:
+def _unparsable(spec: TableSpec, total: int, parsed: ParsedTable) -> list[str]:
+    return [f"{c.column} ({c.field}) of {c.code}: {c.raw!r}" for c in parsed.bad_cells]
+
+
+def _incomplete(spec: TableSpec, total: int, parsed: ParsedTable) -> list[str]:
+    rows = parsed.rows
     return [] if len(rows) == total else [f"{len(rows)} rows, API total {total}"]
 
 
-def _duplicates(spec: TableSpec, total: int, rows: list[dict]) -> list[str]:
+def _duplicates(spec: TableSpec, total: int, parsed: ParsedTable) -> list[str]:
     seen: set[str] = set()
-    dupes = [r["code"] for r in rows if r["code"] in seen or seen.add(r["code"])]
+    dupes = [r["code"] for r in parsed.rows if r["code"] in seen or seen.add(r["code"])]
     return [f"duplicate code {code}" for code in dupes]
 
 
-def _main_mismatch(spec: TableSpec, total: int, rows: list[dict]) -> list[str]:
+def _main_mismatch(spec: TableSpec, total: int, parsed: ParsedTable) -> list[str]:
     problems = []
-    for r in rows:
+    for r in parsed.rows:
         parts = (r["main_net"], r["super_large_net"], r["large_net"])
         if None in parts:
             continue  # unknown values ("-") cannot disagree
@@ -55,8 +64,8 @@ def _main_mismatch(spec: TableSpec, total: int, rows: list[dict]) -> list[str]:
     return problems
 
 
-def _shares_out_of_bounds(spec: TableSpec, total: int, rows: list[dict]) -> list[str]:
-    return [f"{r['code']}: {col} = {r[col]}" for r in rows for col in SHARE_COLUMNS
+def _shares_out_of_bounds(spec: TableSpec, total: int, parsed: ParsedTable) -> list[str]:
+    return [f"{r['code']}: {col} = {r[col]}" for r in parsed.rows for col in SHARE_COLUMNS
             if r[col] is not None and not -100 <= r[col] <= 100]
 
 
@@ -65,17 +74,18 @@ _EVALUATORS = {
     "codes_unique": _duplicates,
     "main_is_super_plus_large": _main_mismatch,
     "shares_within_bounds": _shares_out_of_bounds,
+    "values_parse": _unparsable,
 }
 
 
 def evaluate(asset_key: dg.AssetKey,
-             tables: list[tuple[TableSpec, int, list[dict]]]) -> list[dg.AssetCheckResult]:
-    """One result per check over all `(spec, api_total, rows)` stored by this run."""
+             tables: list[tuple[TableSpec, int, ParsedTable]]) -> list[dg.AssetCheckResult]:
+    """One result per check over all `(spec, api_total, parsed)` stored by this run."""
     results = []
     for name, (_, severity) in CHECKS.items():
         failing: dict[str, list[str]] = {}
-        for spec, total, rows in tables:
-            problems = _EVALUATORS[name](spec, total, rows)
+        for spec, total, parsed in tables:
+            problems = _EVALUATORS[name](spec, total, parsed)
             if problems:
                 failing[spec.name] = problems
         metadata: dict[str, dg.RawMetadataValue] = {

@@ -58,3 +58,52 @@ class RetriesExhaustedError(EastmoneyError):
         self.url, self.table, self.attempts, self.last_error = url, table, attempts, last_error
         super().__init__(f"{table}: GET {url} failed after {attempts} attempts; "
                          f"last error: {last_error}")
+
+
+class EndpointError(EastmoneyError):
+    """The configured endpoint is not the API: a wrong path (404), an unknown host, a refused
+    connection, a page that is not the clist JSON. Permanent: failing at once, naming the setting,
+    beats minutes of retries against a URL that will never answer."""
+
+    def __init__(self, setting: str, url: str, problem: str, expected: str):
+        self.setting, self.url, self.problem = setting, url, problem
+        super().__init__(f"{problem} at {url}: check {setting} (it should look like {expected})")
+
+
+class NotTheApiError(EastmoneyError):
+    """A body that is not the clist envelope at all (an HTML page, another service's JSON)."""
+
+
+class EmptyTermError(IncompleteTableError):
+    """A board term answered `data: null` (nothing selected) while the API's own total for the
+    market says that rows are missing from the union of the other terms."""
+
+    def __init__(self, table: str, expected: int, got: int, attempts: int, terms: list[str]):
+        self.terms = terms
+        IncompleteTableError.__init__(self, table, expected, got, attempts)
+        self.args = (f"{table}: term {', '.join(terms)} answered data: null (nothing selected) "
+                     f"after {attempts} fetch(es), but the API counts {expected} rows for the "
+                     f"market and the other terms give {got}: {expected - got} rows missing",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class UnparsableColumnError(EastmoneyError):
+    """More than a small share of one column is garbage: not a stray cell but a changed API."""
+
+    def __init__(self, table: str, column: str, field: str, bad: int, rows: int, examples: list):
+        self.table, self.column, self.field, self.bad, self.rows = table, column, field, bad, rows
+        shown = ", ".join(f"{code}={raw!r}" for code, raw in examples)
+        super().__init__(f"{table}: column {column} ({field}) is unparsable in {bad} of {rows} "
+                         f"rows (e.g. {shown}); refusing to store a column of NULLs")
+
+
+class TradeDateError(EastmoneyError):
+    """The data's own date is not a trading day: storing it would file rows under a wrong date."""
+
+
+# A retry cannot fix these: the next answer has the same shape, the URL stays wrong, the date
+# stays a holiday. Everything else the client raises may pass with time.
+PERMANENT = (SchemaDriftError, ValueParseError, EndpointError, UnparsableColumnError,
+             TradeDateError)

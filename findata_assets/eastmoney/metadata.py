@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from findata_assets.eastmoney.catalog import COLUMN_NAMES, TableSpec
-from findata_assets.eastmoney.client import Snapshot
+from findata_assets.eastmoney.parsing import ParsedTable
+from findata_assets.eastmoney.snapshot import Snapshot
 
 TOP_N = 5
 
@@ -23,17 +24,24 @@ def snapshot_metadata(snapshot: Snapshot) -> dict[str, dg.RawMetadataValue]:
         "fetched_at": snapshot.fetched_at.isoformat(),
         "shared_fetch_with": ", ".join(snapshot.shared_with) or "-",
         "synthetic_data": snapshot.synthetic,  # True: the bundled fake API, not market data
+        "empty_terms": ", ".join(snapshot.empty_terms) or "-",  # board terms that selected none
+        "stray_f124_rows": snapshot.stray_updates,  # f124 after the fetch: left out of the date
+        "trade_date_from": "calendar (no f124)" if snapshot.trade_date_fallback else "f124",
     }
 
 
 def table_metadata(spec: TableSpec, snapshot: Snapshot,
-                   rows: list[dict]) -> dict[str, dg.RawMetadataValue]:
+                   parsed: ParsedTable) -> dict[str, dg.RawMetadataValue]:
+    rows = parsed.rows
     nulls = {col: sum(1 for r in rows if r[col] is None) for col in COLUMN_NAMES}
     return {
         **snapshot_metadata(snapshot),
         "table": spec.name,
         "dagster/row_count": len(rows),
         "null_counts": dg.MetadataValue.json({c: n for c, n in nulls.items() if n}),
+        # cells that were neither a value nor "-": stored NULL, raw value kept in the archive
+        "unparsable_cells": len(parsed.bad_cells),
+        "unparsable_cells_by_column": dg.MetadataValue.json(parsed.bad_cells_by_column()),
         f"top_{TOP_N}_main_net_inflow": dg.MetadataValue.md(top_inflow_markdown(rows)),
     }
 

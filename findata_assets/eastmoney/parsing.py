@@ -1,9 +1,12 @@
 """Pure functions from HTTP bodies to rows: no I/O here, so every rule is unit-testable.
 
-- `decode_body` / `parse_page`: JSONP or plain JSON -> (total, raw rows); `np=2` objects -> lists.
+- `decode_body` / `parse_page`: JSONP or plain JSON -> (total, raw rows); `np=2` objects -> lists;
+  `data: null` with rc 0 is the API's answer for "nothing selected" (`Page.null`), not an error.
 - `check_required`: a row without a required field is schema drift, never a silent NULL.
-- `typed_rows`: raw API rows of one snapshot -> rows with exactly `catalog.COLUMN_NAMES` keys,
-  "-" -> None, ranks computed here (the pages were fetched sorted by code, see client.py).
+- `parse_table`: raw API rows of one snapshot -> rows with exactly `catalog.COLUMN_NAMES` keys,
+  "-" -> None, ranks computed here (the pages were fetched sorted by code, see client.py). A stray
+  unparsable cell ("NaN", "--") is stored as NULL and reported (`ParsedTable.bad_cells`); a
+  column unparsable in more than `MAX_BAD_SHARE` of its rows is an error.
 """
 
 from __future__ import annotations
@@ -12,34 +15,65 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping
 
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.errors import (
-    BadResponseError, EastmoneyError, SchemaDriftError, ValueParseError)
+    BadResponseError, EastmoneyError, NotTheApiError, SchemaDriftError, UnparsableColumnError,
+    ValueParseError)
+from findata_assets.eastmoney.snapshot import SHANGHAI, Snapshot
 
-if TYPE_CHECKING:  # client.py imports this module; only the type is needed here
-    from findata_assets.eastmoney.client import Snapshot
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MISSING = "-"  # the API's spelling of "unknown" (suspended stock, new board): NULL, never 0
 
 # `cb=jQuery123_456` wraps the JSON as `jQuery123_456({...});`
 _JSONP = re.compile(r"^\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*;?\s*$", re.DOTALL)
 
 
+# f124 above this is milliseconds, not seconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_MILLISECONDS_FROM = 1e11
+# A column may lose this share of its cells to garbage (stored NULL, reported) before the whole
+# table is refused: a stray cell is the feed's hiccup, a column of them is a changed API.
+MAX_BAD_SHARE = 0.01
+
+
 @dataclass(frozen=True)
 class Page:
     total: int
     rows: list[dict]
+    null: bool = False  # the API answered `data: null`: nothing selected, or past the last page
+
+
+@dataclass(frozen=True)
+class BadCell:
+    """A cell that is neither a value nor "-": stored as NULL, kept raw in the archive."""
+
+    column: str
+    field: str
+    code: str
+    raw: Any
+
+
+@dataclass
+class ParsedTable:
+    rows: list[dict]
+    bad_cells: list[BadCell]
+
+    def bad_cells_by_column(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for cell in self.bad_cells:
+            counts[cell.column] = counts.get(cell.column, 0) + 1
+        return counts
 
 
 def decode_body(text: str) -> Any:
-    """Body text -> JSON value. Empty, truncated or non-JSON bodies are retryable errors."""
+    """Body text -> JSON value. Empty, truncated or non-JSON bodies are retryable errors; an
+    HTML page is not the API at all (a wrong URL, a portal, a proxy's login page)."""
     if not text or not text.strip():
         raise BadResponseError("empty body")
+    if text.lstrip()[:1] == "<":
+        snippet = " ".join(text.split())[:60]
+        raise NotTheApiError(f"the response is an HTML page, not JSON: {snippet!r}")
     match = _JSONP.match(text)
     payload = match.group(1) if match else text
     try:
@@ -52,12 +86,15 @@ def decode_body(text: str) -> Any:
 def parse_page(payload: Any, table: str) -> Page:
     """Validate the envelope `{"rc":0,"data":{"total":N,"diff":[...]}}` and return its rows.
 
-    rc != 0 and `data: null` are the API's way of failing softly: retryable. A missing key or a
-    wrong type means the API changed: SchemaDriftError, so nobody retries it forever.
+    rc != 0 is the API failing softly: retryable. `data: null` with rc 0 is a `Page` with
+    `null=True`: the caller knows whether nothing was a possible answer. A JSON value without
+    the envelope is not this API (NotTheApiError); a missing key or a wrong type inside it means
+    the API changed: SchemaDriftError, so nobody retries it forever.
     """
-    if not isinstance(payload, dict):
-        raise SchemaDriftError(table, "<envelope>", f"expected a JSON object, got "
-                                                    f"{type(payload).__name__}")
+    if not isinstance(payload, dict) or not {"rc", "data"} & payload.keys():
+        shape = (f"keys {sorted(payload)[:6]}" if isinstance(payload, dict)
+                 else f"a JSON {type(payload).__name__}")
+        raise NotTheApiError(f"the response is not the clist envelope {{rc, data}} ({shape})")
     rc = payload.get("rc", 0)
     if rc != 0:
         raise BadResponseError(f"rc={rc!r}")
@@ -65,7 +102,7 @@ def parse_page(payload: Any, table: str) -> Page:
         raise SchemaDriftError(table, "data", f"envelope keys: {sorted(payload)}")
     data = payload["data"]
     if data is None:
-        raise BadResponseError("data: null")
+        return Page(0, [], null=True)
     if not isinstance(data, dict):
         raise SchemaDriftError(table, "data", f"expected an object, got {type(data).__name__}")
     total = data.get("total")
@@ -129,12 +166,19 @@ def text(value: Any) -> str | None:
 
 
 def updated_at(row: Mapping, table: str) -> datetime | None:
-    """A row's f124 (Unix seconds) as an aware Asia/Shanghai datetime; "-"/missing -> None."""
+    """A row's f124 (Unix seconds, or milliseconds) as an aware Asia/Shanghai datetime;
+    "-"/missing -> None; anything else is a ValueParseError."""
     code = str(row.get(catalog.CODE_FIELD, "?"))
-    seconds = number(row.get(catalog.UPDATED_AT_FIELD), table, code, catalog.UPDATED_AT_FIELD)
+    field = catalog.UPDATED_AT_FIELD
+    seconds = number(row.get(field), table, code, field)
     if seconds is None or seconds <= 0:  # epoch 0 is "never updated", not 1970
         return None
-    return datetime.fromtimestamp(int(seconds), SHANGHAI)
+    if seconds >= _MILLISECONDS_FROM:
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(int(seconds), SHANGHAI)
+    except (OverflowError, OSError, ValueError):  # a year past 9999: not a time at all
+        raise ValueParseError(table, code, field, row.get(field)) from None
 
 
 def _updated_at_parser(table: str, naive: bool = False) -> Callable[[Mapping], datetime | None]:
@@ -158,24 +202,6 @@ def _updated_at_parser(table: str, naive: bool = False) -> Callable[[Mapping], d
     return parse
 
 
-def latest_update(rows: Iterable[Mapping], table: str) -> datetime | None:
-    """Max f124 over the rows: when the data was last updated by the exchange feed."""
-    parse = _updated_at_parser(table)
-    found = [t for t in map(parse, rows) if t is not None]
-    return max(found) if found else None
-
-
-def trade_date_for(latest: datetime | None, fetched_at: datetime) -> tuple[date, bool]:
-    """The trading day a snapshot belongs to, and whether it had to fall back to the clock.
-
-    The data says it best: at 08:00 before the open "today" still holds the previous session,
-    whose f124 is that session's date. Only without any timestamp do we use the fetch date.
-    """
-    if latest is not None:
-        return latest.astimezone(SHANGHAI).date(), False
-    return fetched_at.astimezone(SHANGHAI).date(), True
-
-
 def naive_shanghai(moment: datetime) -> datetime:
     """Aware -> naive wall-clock time in Asia/Shanghai (what the warehouse stores)."""
     if moment.tzinfo is None:
@@ -186,8 +212,13 @@ def naive_shanghai(moment: datetime) -> datetime:
 _COLUMN_TYPES = {c.name: c.sql_type for c in catalog.COLUMNS}
 
 
-def typed_rows(spec: catalog.TableSpec, snapshot: "Snapshot") -> list[dict]:
-    """One dict per row with exactly COLUMN_NAMES keys, in rank order."""
+def typed_rows(spec: catalog.TableSpec, snapshot: Snapshot) -> list[dict]:
+    """`parse_table(...).rows`, for callers that do not report bad cells (samples, tests)."""
+    return parse_table(spec, snapshot).rows
+
+
+def parse_table(spec: catalog.TableSpec, snapshot: Snapshot) -> ParsedTable:
+    """One dict per row with exactly COLUMN_NAMES keys, in rank order, plus the bad cells."""
     table = spec.name
     check_required(snapshot.rows, dict.fromkeys(spec.required_fields(), table))
     fields = spec.field_map()
@@ -198,7 +229,7 @@ def typed_rows(spec: catalog.TableSpec, snapshot: "Snapshot") -> list[dict]:
     template.update(trade_date=snapshot.trade_date, fetched_at=fetched_at)
     naive_stamp_of = _updated_at_parser(table, naive=True)
     isfinite = math.isfinite
-    out, seen = [], set()
+    out, seen, bad = [], set(), []
     for raw in snapshot.rows:
         code = text(raw[catalog.CODE_FIELD])
         if code is None:
@@ -212,13 +243,33 @@ def typed_rows(spec: catalog.TableSpec, snapshot: "Snapshot") -> list[dict]:
         for column, field in numeric:
             value = raw.get(field)
             # fast path: a finite float is what fltt=2 sends for nearly every value
-            row[column] = value if type(value) is float and isfinite(value) \
-                else number(value, table, code, field)
+            if type(value) is float and isfinite(value):
+                row[column] = value
+                continue
+            try:
+                row[column] = number(value, table, code, field)
+            except ValueParseError:
+                bad.append(BadCell(column, field, code, value))  # row[column] stays None
         for column, field in textual:
             row[column] = text(raw.get(field))
-        row["updated_at"] = naive_stamp_of(raw)
+        try:
+            row["updated_at"] = naive_stamp_of(raw)
+        except ValueParseError:
+            bad.append(BadCell("updated_at", catalog.UPDATED_AT_FIELD, code,
+                               raw.get(catalog.UPDATED_AT_FIELD)))
         out.append(row)
-    return rank(out)
+    parsed = ParsedTable(rank(out), bad)
+    _refuse_mostly_bad_columns(table, parsed)
+    return parsed
+
+
+def _refuse_mostly_bad_columns(table: str, parsed: ParsedTable) -> None:
+    allowed = max(1, int(MAX_BAD_SHARE * len(parsed.rows)))
+    for column, count in parsed.bad_cells_by_column().items():
+        if count > allowed:
+            cells = [c for c in parsed.bad_cells if c.column == column]
+            raise UnparsableColumnError(table, column, cells[0].field, count, len(parsed.rows),
+                                        [(c.code, c.raw) for c in cells[:3]])
 
 
 def rank(rows: list[dict]) -> list[dict]:

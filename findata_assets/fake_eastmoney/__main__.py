@@ -8,6 +8,7 @@ import threading
 import time
 
 from findata_assets.fake_eastmoney.server import FAULT_KINDS, FakeEastmoneyServer
+from findata_assets.fake_eastmoney.universe import BOARD_LAYOUTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="universe size, 1 = real size")
     parser.add_argument("--frozen", action="store_true", help="values do not drift")
     parser.add_argument("--trade-date", type=dt.date.fromisoformat, default=None,
-                        help="YYYY-MM-DD (default: the latest weekday in Asia/Shanghai)")
+                        help="YYYY-MM-DD: serve this session whatever the calendar says "
+                             "(default: the XSHG session 'today' holds at the clock)")
+    parser.add_argument("--now", type=dt.datetime.fromisoformat, default=None,
+                        help="a fixed clock, e.g. 2026-10-08T10:30 (Asia/Shanghai when naive)")
+    parser.add_argument("--board-layout", choices=BOARD_LAYOUTS, default="current",
+                        help="where 002xxx stocks are listed: current (t:6; t:13 selects "
+                             "nothing, as on the real API), legacy (t:13), overlap (both)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     server = FakeEastmoneyServer(args.host, args.port, args.latency_ms, 0.0, args.seed,
                                  args.scale, args.frozen, args.trade_date,
-                                 fault_timeout_s=args.fault_timeout_s)
+                                 fault_timeout_s=args.fault_timeout_s,
+                                 board_layout=args.board_layout)
+    server.set_now(args.now)
     server.set_faults(args.fault_rate, [k for k in args.fault_kinds.split(",") if k])
     server.start()
     print(f"fake Eastmoney API (SYNTHETIC data: {len(server.universe)} securities, trade date "

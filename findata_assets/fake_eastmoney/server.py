@@ -4,6 +4,14 @@ Pages, the `pz` cap, `fid`/`po` sorting on any field, `np` 1/2, `fltt`, `fs`, `f
 the real envelope, "-" for unknown values; plus latency, drift and fault injection for tests and
 benchmarks. Every response carries `X-Fake-Data: synthetic...`: this is not market data.
 
+The market follows the XSHG calendar at the fake's clock (`now`, or the real clock): from the
+09:15 auction of a trading day "today" is that day, before it and on weekends and holidays the
+last session, whose values stand still with that session's f124 (as on the real API). Values
+drift between requests only while that session trades. The board layout (`board_layout`, see
+universe.BOARD_LAYOUTS) decides where the 002xxx stocks are listed. `set_overrides` puts raw
+values into chosen cells ("NaN", "--", an f124 in milliseconds or in the future) to model a
+dirty feed.
+
 Fault kinds (`set_faults(rate, kinds)`): "500", "502", "503", "429" (that HTTP status), "timeout"
 (the answer comes only after `fault_timeout_s`, 3 s by default: longer than a test client's 1-2 s
 read timeout; raise it to ~20 s to beat a production client), "drop" (socket closed, no answer),
@@ -14,27 +22,22 @@ read timeout; raise it to ~20 s to beat a production client), "drop" (socket clo
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
-import socket
 import threading
-import time
-import traceback
 from collections import OrderedDict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from findata_assets import trading_calendar
 from findata_assets.eastmoney import catalog
+from findata_assets.fake_eastmoney.http_server import (  # noqa: F401 (part of the fake's API)
+    API_PATH, SYNTHETIC_HEADER, HttpServer, handler_for)
 from findata_assets.fake_eastmoney.universe import (
     SHANGHAI, TOP_FIELDS, TOP_GROUPS, VALUE_FIELDS, Universe, View)
 
-API_PATH = "/api/qt/clist/get"
 PAGE_CAP = 100  # rows per page since March 2025, whatever `pz` asks
 PRECISION = 2  # f1: decimals; without fltt=2 numbers are integers scaled by 10**f1
 FAULT_KINDS = ("500", "502", "503", "429", "timeout", "drop", "truncate", "null", "rc")
-SYNTHETIC_HEADER = ("X-Fake-Data", "synthetic: findata fake Eastmoney API, not market data")
 SESSION = (dt.time(9, 15), dt.time(11, 30), dt.time(13, 0), dt.time(15, 0))
 DEFAULT_FIELDS = "f1,f2,f3,f12,f13,f14"
 _ENVELOPE = {"rc": 0, "rt": 6, "svr": 181669432, "lt": 1, "full": 1, "dlmkts": ""}
@@ -42,14 +45,21 @@ _SORT_CACHE_SIZE = 64
 
 
 def default_trade_date(now: dt.datetime | None = None) -> dt.date:
-    """The latest weekday whose call auction has begun (the fake knows no holidays).
-
-    Before 09:15 "today" still holds the previous session, as on the real API."""
+    """The session "today" holds at `now`: a trading day from its 09:15 auction on, else the
+    last trading day before (weekends and exchange holidays, from the XSHG calendar)."""
     now = (now or dt.datetime.now(SHANGHAI)).astimezone(SHANGHAI)
-    day = now.date() if now.time() >= SESSION[0] else now.date() - dt.timedelta(days=1)
-    while day.weekday() >= 5:
-        day -= dt.timedelta(days=1)
-    return day
+    day = now.date()
+    if trading_calendar.is_trading_day(day) and now.time() >= SESSION[0]:
+        return day
+    return trading_calendar.previous_trading_day(day)
+
+
+def in_session(trade_date: dt.date, now: dt.datetime) -> bool:
+    """True while `trade_date`'s session trades (auction included, lunch excluded)."""
+    now = now.astimezone(SHANGHAI)
+    t = now.time()
+    return now.date() == trade_date and (SESSION[0] <= t <= SESSION[1]
+                                         or SESSION[2] <= t <= SESSION[3])
 
 
 def update_stamp(trade_date: dt.date, now: dt.datetime) -> int:
@@ -65,13 +75,6 @@ def update_stamp(trade_date: dt.date, now: dt.datetime) -> int:
     return int(latest.timestamp())
 
 
-def _previous_weekday(day: dt.date) -> dt.date:
-    day -= dt.timedelta(days=1)
-    while day.weekday() >= 5:
-        day -= dt.timedelta(days=1)
-    return day
-
-
 def _field_number(field: str) -> int | None:
     return int(field[1:]) if field[:1] == "f" and field[1:].isdigit() else None
 
@@ -79,9 +82,13 @@ def _field_number(field: str) -> int | None:
 class FakeEastmoneyServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0,
                  fault_rate: float = 0.0, seed: int = 0, scale: float = 1.0, frozen: bool = False,
-                 trade_date: dt.date | None = None, fault_timeout_s: float = 3.0) -> None:
-        self.universe = Universe(seed=seed, scale=scale)
-        self.trade_date = trade_date or default_trade_date()
+                 trade_date: dt.date | None = None, fault_timeout_s: float = 3.0,
+                 now: dt.datetime | None = None, board_layout: str = "current") -> None:
+        self.universe = Universe(seed=seed, scale=scale, layout=board_layout)
+        # trade_date pins the session served, whatever the calendar says (a test of a wrong
+        # date); None follows the calendar at the clock. now: a fixed clock (None: real time).
+        self.pinned_trade_date, self.now = trade_date, now
+        self.overrides: dict[str, dict[str, object]] = {}  # code ("*": every row) -> field -> raw
         self.latency_ms, self.frozen = latency_ms, frozen
         self.fault_rate, self.fault_kinds = fault_rate, FAULT_KINDS
         self.fault_timeout_s = fault_timeout_s
@@ -94,7 +101,7 @@ class FakeEastmoneyServer:
         self.faults_served: dict[str, int] = {}
         self._in_flight = 0
         self.max_in_flight = 0
-        self._httpd = _Server((host, port), _handler_for(self))
+        self._httpd = HttpServer((host, port), handler_for(self))
         self._thread: threading.Thread | None = None
         self.universe.day(self.trade_date)  # draw the day now, not in the first request
 
@@ -130,6 +137,35 @@ class FakeEastmoneyServer:
         with self._lock:
             self.request_count, self.max_in_flight, self.faults_served = 0, 0, {}
 
+    def clock(self) -> dt.datetime:
+        """The fake's now: fixed, frozen at the freeze, or the real clock (Asia/Shanghai)."""
+        if self.now is not None:
+            return self.now.astimezone(SHANGHAI)
+        return self._frozen_at if self.frozen else dt.datetime.now(SHANGHAI)
+
+    @property
+    def trade_date(self) -> dt.date:
+        return self.pinned_trade_date or default_trade_date(self.clock())
+
+    def trading(self) -> bool:
+        """True while the served session trades at the clock: only then do values drift."""
+        return in_session(self.trade_date, self.clock())
+
+    def set_now(self, now: dt.datetime | None) -> None:
+        if now is not None and now.tzinfo is None:
+            now = now.replace(tzinfo=SHANGHAI)  # naive: Shanghai wall time
+        self.now = now
+        self.universe.day(self.trade_date)
+
+    def set_overrides(self, cells) -> None:
+        """Raw values for chosen cells: [(code or "*", field, value), ...]; [] clears them."""
+        overrides: dict[str, dict[str, object]] = {}
+        for code, field, value in cells:
+            if _field_number(field) is None:
+                raise ValueError(f"override field {field!r} is not a field code like f62")
+            overrides.setdefault(str(code), {})[field] = value
+        self.overrides = overrides
+
     def freeze(self, frozen: bool = True) -> None:
         """Frozen: values and the f124 clock stand still, so pages can be compared row for row."""
         self.frozen = frozen
@@ -140,9 +176,10 @@ class FakeEastmoneyServer:
         with self._lock:
             self._step += steps
 
-    def set_trade_date(self, day: dt.date) -> None:
-        self.universe.day(day)  # values are seeded by the trade date: two days differ
-        self.trade_date = day
+    def set_trade_date(self, day: dt.date | None) -> None:
+        if day is not None:
+            self.universe.day(day)  # values are seeded by the trade date: two days differ
+        self.pinned_trade_date = day
 
     def set_faults(self, rate: float, kinds=None) -> None:
         unknown = set(kinds or ()) - set(FAULT_KINDS)
@@ -160,14 +197,15 @@ class FakeEastmoneyServer:
                 "faults": dict(self.faults_served), "trade_date": self.trade_date.isoformat(),
                 "frozen": self.frozen, "step": self._step, "latency_ms": self.latency_ms,
                 "fault_rate": self.fault_rate, "fault_kinds": list(self.fault_kinds),
-                "securities": len(self.universe), "synthetic": True}
+                "securities": len(self.universe), "board_layout": self.universe.layout,
+                "now": self.clock().isoformat(), "trading": self.trading(),
+                "overrides": sum(map(len, self.overrides.values())), "synthetic": True}
 
     # -- data ----------------------------------------------------------------------------
     def view(self, step: int | None = None) -> View:
-        """The universe now (frozen: at the freeze) for the trade date and a drift step."""
-        now = self._frozen_at if self.frozen else dt.datetime.now(SHANGHAI)
-        day = self.trade_date
-        earlier = update_stamp(_previous_weekday(day), now)
+        """The universe at the clock for the trade date and a drift step."""
+        now, day = self.clock(), self.trade_date
+        earlier = update_stamp(trading_calendar.previous_trading_day(day), now)
         return self.universe.view(day, self._step if step is None else step,
                                   update_stamp(day, now), earlier)
 
@@ -219,7 +257,17 @@ class FakeEastmoneyServer:
         columns = [self._column(f, idx, view, numbers, scaled) for f in wanted]
         if not wanted:
             return total, [{} for _ in idx]
-        return total, [dict(zip(wanted, values)) for values in zip(*columns)]
+        rows = [dict(zip(wanted, values)) for values in zip(*columns)]
+        if self.overrides:
+            self._override(rows, self.universe.securities.codes[idx].tolist(), set(wanted))
+        return total, rows
+
+    def _override(self, rows: list[dict], codes: list[str], wanted: set[str]) -> None:
+        every = self.overrides.get("*", {})
+        for row, code in zip(rows, codes):
+            for field, value in {**every, **self.overrides.get(code, {})}.items():
+                if field in wanted:
+                    row[field] = value
 
     def _column(self, field: str, idx: np.ndarray, view: View, numbers: dict,
                 scaled: bool) -> list:
@@ -254,8 +302,8 @@ class FakeEastmoneyServer:
     def _next_step(self) -> int:
         with self._lock:
             self.request_count += 1
-            if not self.frozen:
-                self._step += 1  # every request sees the market a little later
+            if not self.frozen and self.trading():
+                self._step += 1  # every request sees the trading market a little later
             return self._step
 
     def _pick_fault(self) -> str | None:
@@ -285,130 +333,3 @@ class FakeEastmoneyServer:
             diff = {str(k): r for k, r in enumerate(page)} if query.get("np") == "2" else page
             data = {"total": total, "diff": diff}
         return {**_ENVELOPE, "data": data}
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # the stdlib's 5 drops connections under 8+ concurrent clients
-    daemon_threads = True
-
-    def __init__(self, *args, **kwargs) -> None:
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(*args, **kwargs)
-
-    def get_request(self):
-        conn, addr = super().get_request()
-        with self._open_lock:
-            self._open.add(conn)
-        return conn, addr
-
-    def shutdown_request(self, request) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake handler threads waiting on keep-alive connections: they see EOF and end."""
-        with self._open_lock:
-            conns, self._open = list(self._open), set()
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address) -> None:
-        pass  # a client that went away (or a stop mid-request) is not worth a traceback
-
-
-def _handler_for(server: FakeEastmoneyServer):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes: with Nagle on, a keep-alive client's delayed ACK
-        # added ~40 ms to every response, whatever latency_ms said.
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args) -> None:  # keep test output readable
-            pass
-
-        def _send(self, status: int, body: bytes, content_type: str = "application/json",
-                  declared_length: int | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-            self.send_header("Content-Length", str(declared_length or len(body)))
-            self.send_header(*SYNTHETIC_HEADER)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            if parts.path == "/_fake/stats":
-                return self._send(200, json.dumps(server.stats()).encode())
-            if parts.path != API_PATH:
-                return self._send(404, b'{"error":"not found"}')
-            with server._lock:
-                server._in_flight += 1
-                server.max_in_flight = max(server.max_in_flight, server._in_flight)
-            try:
-                self._serve_api(query)
-            finally:
-                with server._lock:
-                    server._in_flight -= 1
-
-        def _serve_api(self, query: dict[str, str]) -> None:
-            step = server._next_step()
-            if server.latency_ms:
-                time.sleep(server.latency_ms / 1000)
-            fault = server._pick_fault()
-            if fault in ("500", "502", "503", "429"):
-                return self._send(int(fault), b"<html>error</html>", "text/html")
-            if fault == "timeout":
-                time.sleep(server.fault_timeout_s)
-            if fault == "drop":
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                return
-            try:
-                payload = server.respond(query, step)
-            except Exception as exc:  # a bug in the fake: say so loudly rather than drop the line
-                traceback.print_exc()
-                return self._send(500, json.dumps({"error": f"fake server bug: {exc!r}"}).encode())
-            if fault == "null":
-                payload["data"] = None
-            if fault == "rc":
-                payload.update(rc=100, data=None)
-            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            if query.get("cb"):
-                body = f"{query['cb']}({body});"
-            raw = body.encode("utf-8")
-            if fault == "truncate":
-                self._send(200, raw[: len(raw) // 2], declared_length=len(raw))
-                self.close_connection = True
-                return
-            self._send(200, raw,
-                       "application/javascript" if query.get("cb") else "application/json")
-
-        def do_POST(self) -> None:
-            # Read the body whatever the path: left unread, it would be parsed as the next request
-            # on this keep-alive connection.
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if urlsplit(self.path).path != "/_fake/control":
-                return self._send(404, b'{"error":"not found"}')
-            try:
-                control = json.loads(body or b"{}")
-                if "trade_date" in control:
-                    server.set_trade_date(dt.date.fromisoformat(control["trade_date"]))
-                if "frozen" in control:
-                    server.freeze(bool(control["frozen"]))
-                if "fault_rate" in control:
-                    server.set_faults(float(control["fault_rate"]), control.get("fault_kinds"))
-                if "latency_ms" in control:
-                    server.set_latency(float(control["latency_ms"]))
-                if control.get("advance"):
-                    server.advance(int(control["advance"]))
-            except (ValueError, TypeError, AttributeError) as exc:
-                return self._send(400, json.dumps({"error": str(exc)}).encode())
-            self._send(200, json.dumps(server.stats()).encode())
-
-    return Handler

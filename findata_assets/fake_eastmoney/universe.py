@@ -3,7 +3,8 @@
 Sizes, code prefixes, market ids (m) and board types (t) follow the real exchanges; names and
 numbers are synthetic. Values live in numpy arrays so a 16x universe is still served in
 milliseconds. Every order class is drawn as a share of one turnover figure per security, so the
-real API's identities hold: main = super-large + large, the four classes sum to about zero,
+real API's identities hold: main = super-large + large (exactly, a definition), the four classes
+sum to about zero (a small residual, as in a recorded real row),
 shares = net / turnover in percent (so within [-100, 100]).
 
 Values are computed on demand for just the indices asked for (a page, or an `fs` selection to
@@ -24,21 +25,40 @@ import numpy as np
 from findata_assets.eastmoney import catalog
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-# (m, t, code prefixes, count at scale 1): the boards of the two exchanges. SH A ~2,290 (STAR
-# 590), SZ A ~3,000 (ChiNext 1,400), B shares ~110: about 5,400 stocks in all.
+# (m, t, code prefixes, count at scale 1): the boards of the two exchanges, sized after the facts
+# file's latest figures: 全部股票 5,290 with B shares, 沪市A股 2,385 (main 1,795 + STAR 590),
+# 深市A股 2,795 (ChiNext 1,400), B shares 110.
 STOCK_BOARDS = (
-    (1, 2, ("600", "601", "603", "605"), 1700),   # SH main
+    (1, 2, ("600", "601", "603", "605"), 1795),   # SH main
     (1, 23, ("688", "689"), 590),                 # STAR
     (1, 3, ("900",), 50),                         # SH B
-    (0, 6, ("000", "001", "003"), 620),           # SZ main
-    (0, 13, ("002",), 980),                       # old SME board
+    (0, 6, ("000", "001", "003"), 400),           # SZ main
+    (0, 13, ("002",), 995),                       # 002xxx: the old SME board (see BOARD_LAYOUTS)
     (0, 80, ("300", "301"), 1400),                # ChiNext
     (0, 7, ("200",), 60),                         # SZ B
 )
+SME_BOARD = 13
+# Where the 002xxx stocks are listed. "current": under t:6 since the 2021 merger, t:13 selects
+# nothing (what public clients of the real API see); "legacy": under t:13 alone; "overlap": under
+# both t:6 and t:13, so the two terms list the same codes.
+BOARD_LAYOUTS = ("current", "legacy", "overlap")
 SECTOR_BOARDS = ((2, 86), (3, 480), (1, 31))  # (t, count): industry, concept, region
 INACTIVE_SHARE = 0.03  # suspended stocks / boards too new for multi-day figures
 BOARD_TURNOVER = 40.0  # a board trades like many stocks together
 _SYLLABLES = "华中国新科电能源信达海天金通安宏盛光明东方兴业智联泰和康瑞祥恒远成"
+# Board names look like Eastmoney's (电子元件, 通信设备, 浙江板块): a stem and an ordinary ending.
+_BOARD_ENDINGS = {
+    2: ("元件", "设备", "材料", "制造", "服务", "化工", "电力", "软件", "医药", "传媒", "汽车",
+        "银行", "证券", "物流", "零售", "食品", "建材", "开发", "通信", "机械"),
+    3: ("概念", "芯片", "智能", "数据", "能源", "科技", "电池", "网络", "经济", "医疗", "储能",
+        "汽车", "金融", "平台", "机器人", "材料"),
+    1: ("板块",),
+}
+_REGIONS = ("北京 天津 河北 山西 内蒙古 辽宁 吉林 黑龙江 上海 江苏 浙江 安徽 福建 江西 山东 河南 "
+            "湖北 湖南 广东 广西 海南 重庆 四川 贵州 云南 西藏 陕西 甘肃 青海 宁夏 新疆").split()
+# The order classes of a real row net out to about zero, not exactly (-29 M yuan on 2.9 B of
+# super-large orders in the facts file's sample row): a residual of this share of turnover.
+RESIDUAL_SHARE = 0.002
 PERIOD_DAYS = {"1d": 1, "3d": 3, "5d": 5, "10d": 10}
 _FLOW_ROLES = ("main_net", "main_pct", "super_large_net", "super_large_pct", "large_net",
                "large_pct", "medium_net", "medium_pct", "small_net", "small_pct")
@@ -70,6 +90,7 @@ class Securities:
     names: np.ndarray  # str
     m: np.ndarray
     t: np.ndarray
+    t2: np.ndarray  # a second board a security is listed under (-1: none), see BOARD_LAYOUTS
     is_board: np.ndarray
     inactive: np.ndarray  # a suspended stock (all values "-") or a new board (multi-day "-")
 
@@ -82,33 +103,68 @@ def _codes(rng: np.random.Generator, prefixes: tuple[str, ...], n: int) -> list[
             for k in np.sort(rng.choice(10 ** digits, size=per_prefix, replace=False))][:n]
 
 
-def build_securities(seed: int, scale: float) -> Securities:
+def _unique_names(rng: np.random.Generator, n: int, stems: int, endings: tuple[str, ...]
+                  ) -> list[str]:
+    """n distinct names: `stems` syllables and one of `endings`, drawn without replacement."""
+    syll = len(_SYLLABLES)
+    space = syll ** stems * len(endings)
+    picks = rng.choice(space, size=min(n, space), replace=False)
+    names = []
+    for k in picks.tolist():
+        k, ending = divmod(k, len(endings))
+        stem = ""
+        for _ in range(stems):
+            k, i = divmod(k, syll)
+            stem += _SYLLABLES[i]
+        names.append(stem + endings[ending])
+    return names
+
+
+def _board_names(rng: np.random.Generator, t: int, n: int) -> list[str]:
+    if t == 1:  # regions: the provinces first, as on the site
+        regions = [f"{r}板块" for r in _REGIONS[:n]]
+        extra = [x for x in _unique_names(rng, n, 2, _BOARD_ENDINGS[1]) if x not in regions]
+        return (regions + extra)[:n]
+    return _unique_names(rng, n, 2, _BOARD_ENDINGS[t])
+
+
+def build_securities(seed: int, scale: float, layout: str = "current") -> Securities:
+    if layout not in BOARD_LAYOUTS:
+        raise ValueError(f"unknown board layout {layout!r}; expected one of {BOARD_LAYOUTS}")
     rng = np.random.default_rng(_seed("universe", seed))
-    codes, ms, ts, boards = [], [], [], []
+    codes, ms, ts, t2s, names, firsts = [], [], [], [], [], []
     for m, t, prefixes, count in STOCK_BOARDS:
         made = _codes(rng, prefixes, max(1, round(count * scale)))
+        firsts.append(len(codes))
         codes += made
         ms += [m] * len(made)
-        ts += [t] * len(made)
+        if t == SME_BOARD and layout != "legacy":
+            ts += [6] * len(made)
+            t2s += [SME_BOARD if layout == "overlap" else -1] * len(made)
+        else:
+            ts += [t] * len(made)
+            t2s += [-1] * len(made)
+    names += _unique_names(rng, len(codes), 4, ("",))  # stock names: four syllables, distinct
     board_no = 400
     for t, count in SECTOR_BOARDS:
         n = max(1, round(count * scale))
+        firsts.append(len(codes))
         codes += [f"BK{board_no + i:04d}" for i in range(n)]
+        names += _board_names(rng, t, n)
         board_no += n
         ms += [90] * n
         ts += [t] * n
-    is_board = np.array(ms) == 90
-    syll = np.array(list(_SYLLABLES))
-    names = np.array(["".join(row) for row in syll[rng.integers(0, len(syll), (len(codes), 3))]])
-    names = np.where(is_board, np.char.add(names, "板块"), names)
+        t2s += [-1] * n
+    ms_arr = np.array(ms)
+    is_board = ms_arr == 90
     inactive = rng.random(len(codes)) < INACTIVE_SHARE
-    ms_arr, ts_arr = np.array(ms), np.array(ts)
-    for m, t in [(m, t) for m, t, *_ in STOCK_BOARDS] + [(90, t) for t, _ in SECTOR_BOARDS]:
-        members = np.flatnonzero((ms_arr == m) & (ts_arr == t))
-        inactive[members[0]] = False  # a trading stock in every market: its f124 is today
-        if m == 90 and len(members) >= 3:
-            inactive[members[-1]] = True  # and a new board of each type, even at small scales
-    return Securities(np.array(codes), names, ms_arr, ts_arr, is_board, inactive)
+    ends = firsts[1:] + [len(codes)]
+    for first, end in zip(firsts, ends):
+        inactive[first] = False  # a trading stock on every board: its f124 is today
+        if ms_arr[first] == 90 and end - first >= 3:
+            inactive[end - 1] = True  # and a new board of each type, even at small scales
+    return Securities(np.array(codes), np.array(names), ms_arr, np.array(ts), np.array(t2s),
+                      is_board, inactive)
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
@@ -121,9 +177,9 @@ def _rank(values: np.ndarray) -> np.ndarray:
 class Universe:
     """Every security of the fake market; `view(day, step, ...)` gives its values at a moment."""
 
-    def __init__(self, seed: int = 0, scale: float = 1.0) -> None:
-        self.seed, self.scale = seed, scale
-        self.securities = sec = build_securities(seed, scale)
+    def __init__(self, seed: int = 0, scale: float = 1.0, layout: str = "current") -> None:
+        self.seed, self.scale, self.layout = seed, scale, layout
+        self.securities = sec = build_securities(seed, scale, layout)
         self.code_rank, self.name_rank = _rank(sec.codes), _rank(sec.names)
         self.stocks = np.flatnonzero(~sec.is_board)
         self._trading = np.flatnonzero(~sec.is_board & ~sec.inactive)
@@ -150,8 +206,10 @@ class Universe:
                 key, _, value = part.partition(":")
                 if key == "f":
                     continue  # exclusion flags such as f:!2 (undocumented): accepted, not modelled
-                if key in ("m", "t") and value.isdigit():
-                    term_mask &= (sec.m if key == "m" else sec.t) == int(value)
+                if key == "m" and value.isdigit():
+                    term_mask &= sec.m == int(value)
+                elif key == "t" and value.isdigit():
+                    term_mask &= (sec.t == int(value)) | (sec.t2 == int(value))
                 else:  # a filter the fake does not know (b:BK0477 members, ...) selects nothing
                     term_mask[:] = False
             mask |= term_mask
@@ -181,6 +239,7 @@ class Universe:
             base[f"{period}:super"] = rng.normal(0, 0.06, n)
             base[f"{period}:large"] = rng.normal(0, 0.05, n)
             base[f"{period}:medium"] = rng.normal(0, 0.04, n)
+            base[f"{period}:residual"] = rng.normal(0, RESIDUAL_SHARE, n)
         pool = self._trading if len(self._trading) else self.stocks
         for name in TOP_GROUPS:  # a board's top inflow stock: a trading stock
             base[f"top:{name}"] = pool[rng.integers(0, len(pool), n)]
@@ -324,6 +383,7 @@ class _Flows:
             return np.round(self._base("medium") * self.get("turnover"), 2)
         if role == "main_net":  # 主力 = super-large + large, by definition
             return np.round(self.get("super_large_net") + self.get("large_net"), 2)
-        if role == "small_net":  # the order classes net out to zero
-            return np.round(-(self.get("main_net") + self.get("medium_net")), 2)
+        if role == "small_net":  # the order classes net out to about zero
+            rest = self.get("main_net") + self.get("medium_net")
+            return np.round(self._base("residual") * self.get("turnover") - rest, 2)
         raise KeyError(role)

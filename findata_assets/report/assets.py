@@ -26,7 +26,8 @@ from findata_assets.report import charts as chart_mod
 from findata_assets.report import markdown
 from findata_assets.report.fonts import cjk_font
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
-from findata_assets.trading_calendar import TRADING_DAY_PARTITIONS, TZ
+from findata_assets.trading_calendar import TZ
+from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS
 
 REPORT_ASSET = "fund_flow_report"
 REPORT_PREFIX = "reports"

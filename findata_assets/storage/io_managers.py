@@ -12,20 +12,13 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from findata_assets.eastmoney import catalog
-from findata_assets.eastmoney.client import Snapshot
+from findata_assets.eastmoney.snapshot import Snapshot, archive_key
 from findata_assets.storage.object_store import ObjectStore
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.storage.warehouse import Warehouse
 
-ARCHIVE_PREFIX = "raw"
 KIND_METADATA_KEY = "findata/kind"
 ARCHIVE_WRITERS = 8  # concurrent object uploads/downloads of one step
-
-
-def archive_key(snapshot: Snapshot) -> str:
-    """raw/<table>/<trade_date>/<fetched_at>.json: every intraday snapshot gets its own object."""
-    stamp = snapshot.fetched_at.strftime("%Y%m%dT%H%M%S.%f")
-    return f"{ARCHIVE_PREFIX}/{snapshot.table}/{snapshot.trade_date.isoformat()}/{stamp}.json"
 
 
 def _kind(context: dg.OutputContext | dg.InputContext) -> catalog.TableKind:

@@ -1,0 +1,103 @@
+"""The configured endpoint URL: completed, made safe to print, and failures that are its fault.
+
+A wrong URL must fail at once with a message naming the setting, not after minutes of retries:
+HTTP 4xx (but 408/429), an unknown host, a page that is not the API. A refused connection is
+retried briefly (a proxy restarting) and then also blamed on the URL.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.errors import EndpointError
+
+ENV_URL = "FINDATA_EASTMONEY_URL"
+API_PATH = urlsplit(catalog.API_URL).path  # /api/qt/clist/get
+EXPECTED = catalog.API_URL
+# How long a refused connection (or a DNS server that is briefly away) is retried.
+UNREACHABLE_RETRY_S = 3.0
+
+
+def normalise_url(url: str, setting: str = ENV_URL) -> str:
+    """`http://host:port` -> `http://host:port/api/qt/clist/get`; anything that is not an
+    http(s) URL with a host is a ValueError naming the setting."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{setting} must be an http(s) URL like {EXPECTED}, got "
+                         f"{safe_url(url) or '(empty)'}")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError(f"{setting} has an invalid port: {safe_url(url)}") from None
+    if parts.path in ("", "/"):
+        parts = parts._replace(path=API_PATH)
+    return urlunsplit(parts)
+
+
+def safe_url(url: str) -> str:
+    """The URL without user:password or query, fit for logs and error messages."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # a malformed port: print what is certainly not a credential
+        host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def http_status_error(status: int, url: str) -> EndpointError:
+    hint = {403: " (forbidden: the API may be blocking this client's address)",
+            404: " (not found: a wrong path)"}.get(status, "")
+    return EndpointError(ENV_URL, url, f"HTTP {status}{hint}", EXPECTED)
+
+
+def not_the_api(detail: str, url: str) -> EndpointError:
+    return EndpointError(ENV_URL, url, f"not the Eastmoney clist API: {detail}", EXPECTED)
+
+
+def connect_failure(exc: httpx.ConnectError) -> str | None:
+    """"unknown host" (permanent), "unreachable" (retry briefly) or None (an ordinary retry)."""
+    for cause in _chain(exc):
+        if isinstance(cause, socket.gaierror):
+            return "unknown host" if cause.errno == socket.EAI_NONAME else "unreachable"
+        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == \
+                errno.ECONNREFUSED:
+            return "unreachable"
+    text = str(exc)
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "unknown host"
+    if "Connection refused" in text:
+        return "unreachable"
+    return None
+
+
+def unreachable_error(kind: str, url: str, attempts: int, seconds: float,
+                      exc: BaseException) -> EndpointError:
+    host = urlsplit(url).hostname
+    if kind == "unknown host":
+        return EndpointError(ENV_URL, url, f"unknown host {host!r}", EXPECTED)
+    return EndpointError(ENV_URL, url, f"cannot connect ({_reason(exc)}; {attempts} attempts "
+                                       f"over {seconds:.1f} s)", EXPECTED)
+
+
+def _reason(exc: BaseException) -> str:
+    for cause in _chain(exc):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"name lookup failed: {cause.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__

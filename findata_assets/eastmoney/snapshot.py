@@ -1,0 +1,79 @@
+"""The snapshot model: one table as the API returned it, its JSON form and its archive key.
+
+Its own module so the HTTP client, the parsing and the storage all depend on it, not on each
+other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Mapping
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ARCHIVE_PREFIX = "raw"
+
+
+@dataclass
+class Snapshot:
+    """One table as the API returned it: raw rows ("-" kept) plus how they were fetched."""
+
+    table: str
+    kind: str
+    group_key: str
+    period_key: str
+    url: str  # without credentials or query
+    params: dict  # the query that selects this table (its group's fs), first page
+    fetched_at: datetime  # aware, Asia/Shanghai: when the group's fetch completed
+    updated_at: datetime | None  # aware, Asia/Shanghai: max f124 over the rows (strays left out)
+    trade_date: date
+    total: int
+    page_size: int
+    pages: int
+    requests: int  # HTTP requests of the group fetch that served this table, retries included
+    shared_with: list[str]  # the other tables served by the same fetch
+    rows: list[dict]
+    trade_date_fallback: bool = False  # no usable f124: the latest trading day at fetched_at
+    fetched_by: list[str] = field(default_factory=list)  # the `fs` filters paged for it
+    synthetic: bool = False  # the server said its data is synthetic (the bundled fake)
+    empty_terms: list[str] = field(default_factory=list)  # terms that selected nothing
+    stray_updates: int = 0  # rows whose f124 lies after fetched_at: ignored for the date
+
+    def to_json(self) -> dict:
+        return {
+            "table": self.table, "kind": self.kind, "group_key": self.group_key,
+            "period_key": self.period_key, "url": self.url, "params": dict(self.params),
+            "fetched_at": self.fetched_at.isoformat(),
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "trade_date": self.trade_date.isoformat(), "total": self.total,
+            "page_size": self.page_size, "pages": self.pages, "requests": self.requests,
+            "shared_with": list(self.shared_with), "rows": self.rows,
+            "trade_date_fallback": self.trade_date_fallback,
+            "fetched_by": list(self.fetched_by), "synthetic": self.synthetic,
+            "empty_terms": list(self.empty_terms), "stray_updates": self.stray_updates,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Snapshot":
+        def moment(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value).astimezone(SHANGHAI) if value else None
+
+        return cls(
+            table=data["table"], kind=data["kind"], group_key=data["group_key"],
+            period_key=data["period_key"], url=data["url"], params=dict(data["params"]),
+            fetched_at=moment(data["fetched_at"]), updated_at=moment(data.get("updated_at")),
+            trade_date=date.fromisoformat(data["trade_date"]), total=int(data["total"]),
+            page_size=int(data["page_size"]), pages=int(data["pages"]),
+            requests=int(data["requests"]), shared_with=list(data.get("shared_with", [])),
+            rows=list(data["rows"]), trade_date_fallback=bool(data.get("trade_date_fallback")),
+            fetched_by=list(data.get("fetched_by", [])), synthetic=bool(data.get("synthetic")),
+            empty_terms=list(data.get("empty_terms", [])),
+            stray_updates=int(data.get("stray_updates", 0)),
+        )
+
+
+def archive_key(snapshot: Snapshot) -> str:
+    """raw/<table>/<trade_date>/<fetched_at>.json: every intraday snapshot gets its own object."""
+    stamp = snapshot.fetched_at.strftime("%Y%m%dT%H%M%S.%f")
+    return f"{ARCHIVE_PREFIX}/{snapshot.table}/{snapshot.trade_date.isoformat()}/{stamp}.json"

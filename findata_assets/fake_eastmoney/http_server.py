@@ -1,0 +1,153 @@
+"""The fake's HTTP side: a threading server that closes keep-alive connections on stop, and the
+request handler that maps GET/POST onto a FakeEastmoneyServer (faults included)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:  # the server module builds us; only the type is needed here
+    from findata_assets.fake_eastmoney.server import FakeEastmoneyServer
+
+API_PATH = "/api/qt/clist/get"
+SYNTHETIC_HEADER = ("X-Fake-Data", "synthetic: findata fake Eastmoney API, not market data")
+
+
+class HttpServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the stdlib's 5 drops connections under 8+ concurrent clients
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        with self._open_lock:
+            self._open.add(conn)
+        return conn, addr
+
+    def shutdown_request(self, request) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Wake handler threads waiting on keep-alive connections: they see EOF and end."""
+        with self._open_lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address) -> None:
+        pass  # a client that went away (or a stop mid-request) is not worth a traceback
+
+
+def handler_for(server: "FakeEastmoneyServer"):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle on, a keep-alive client's delayed ACK
+        # added ~40 ms to every response, whatever latency_ms said.
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args) -> None:  # keep test output readable
+            pass
+
+        def _send(self, status: int, body: bytes, content_type: str = "application/json",
+                  declared_length: int | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            self.send_header("Content-Length", str(declared_length or len(body)))
+            self.send_header(*SYNTHETIC_HEADER)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            if parts.path == "/_fake/stats":
+                return self._send(200, json.dumps(server.stats()).encode())
+            if parts.path != API_PATH:
+                return self._send(404, b'{"error":"not found"}')
+            with server._lock:
+                server._in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server._in_flight)
+            try:
+                self._serve_api(query)
+            finally:
+                with server._lock:
+                    server._in_flight -= 1
+
+        def _serve_api(self, query: dict[str, str]) -> None:
+            step = server._next_step()
+            if server.latency_ms:
+                time.sleep(server.latency_ms / 1000)
+            fault = server._pick_fault()
+            if fault in ("500", "502", "503", "429"):
+                return self._send(int(fault), b"<html>error</html>", "text/html")
+            if fault == "timeout":
+                time.sleep(server.fault_timeout_s)
+            if fault == "drop":
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            try:
+                payload = server.respond(query, step)
+            except Exception as exc:  # a bug in the fake: say so loudly rather than drop the line
+                traceback.print_exc()
+                return self._send(500, json.dumps({"error": f"fake server bug: {exc!r}"}).encode())
+            if fault == "null":
+                payload["data"] = None
+            if fault == "rc":
+                payload.update(rc=100, data=None)
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            if query.get("cb"):
+                body = f"{query['cb']}({body});"
+            raw = body.encode("utf-8")
+            if fault == "truncate":
+                self._send(200, raw[: len(raw) // 2], declared_length=len(raw))
+                self.close_connection = True
+                return
+            self._send(200, raw,
+                       "application/javascript" if query.get("cb") else "application/json")
+
+        def do_POST(self) -> None:
+            # Read the body whatever the path: left unread, it would be parsed as the next request
+            # on this keep-alive connection.
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if urlsplit(self.path).path != "/_fake/control":
+                return self._send(404, b'{"error":"not found"}')
+            try:
+                control = json.loads(body or b"{}")
+                if "trade_date" in control:
+                    day = control["trade_date"]
+                    server.set_trade_date(dt.date.fromisoformat(day) if day else None)
+                if "now" in control:
+                    now = control["now"]
+                    server.set_now(dt.datetime.fromisoformat(now) if now else None)
+                if "overrides" in control:
+                    server.set_overrides(control["overrides"])
+                if "frozen" in control:
+                    server.freeze(bool(control["frozen"]))
+                if "fault_rate" in control:
+                    server.set_faults(float(control["fault_rate"]), control.get("fault_kinds"))
+                if "latency_ms" in control:
+                    server.set_latency(float(control["latency_ms"]))
+                if control.get("advance"):
+                    server.advance(int(control["advance"]))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return self._send(400, json.dumps({"error": str(exc)}).encode())
+            self._send(200, json.dumps(server.stats()).encode())
+
+    return Handler
