@@ -28,7 +28,8 @@ from findata_assets.refresh import cli_runs
 from findata_assets.refresh.planning import PlannedRun, plan_runs
 from findata_assets.refresh.policies import CYCLE_TAG, POLICIES, POLICY_TAG, get_policy
 from findata_assets.refresh.schedules import TRADE_DATE_TAG
-from findata_assets.refresh.sensors import root_cause
+from findata_assets.refresh.sensors import cause_message, is_own_error, root_cause
+from findata_assets.settings import SettingsError
 
 
 TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
@@ -121,8 +122,9 @@ def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
         if event.is_step_failure and event.step_failure_data.error:
             error = event.step_failure_data.error
             cause = root_cause(error)
-            return f"{event.step_key}: {cause.message.strip()}" + (
-                f" (in: {error.message.strip()})" if cause is not error else "")
+            context = cause is not error and not is_own_error(cause)
+            return f"{event.step_key}: {cause_message(error)}" + (
+                f" (in: {error.message.strip()})" if context else "")
     return "run failed (see the run's logs in the UI)"
 
 
@@ -208,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if args.offline:
             os.environ["FINDATA_EASTMONEY_URL"] = stack.enter_context(offline_api())
-        outcomes = run_policy(args.policy, with_analysis=not args.no_analysis)
+        try:
+            outcomes = run_policy(args.policy, with_analysis=not args.no_analysis)
+        except SettingsError as exc:  # a malformed setting: one line naming the variable
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     seconds = time.perf_counter() - started
     print_report(args.policy, outcomes, seconds)
     if args.json:

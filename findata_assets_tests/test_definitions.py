@@ -41,18 +41,20 @@ def test_partition_keys_are_the_41_catalog_tables(defs):
     assert "all|1d" in stock and "concept|10d" in sector and "industry|3d" not in sector
 
 
-def test_table_assets_carry_the_four_checks(defs):
+def test_table_assets_carry_the_five_checks(defs):
     graph = defs.get_repository_def().asset_graph
     for name in ("stock_flow", "sector_flow"):
         checks = {k.name for k in graph.get_check_keys_for_assets({dg.AssetKey(name)})}
         assert checks == {"complete", "codes_unique", "main_is_super_plus_large",
-                          "shares_within_bounds"}
+                          "shares_within_bounds", "values_parse"}
 
 
 @pytest.mark.parametrize("name,value", [
     ("FINDATA_EASTMONEY_CONCURRENCY", "many"),
     ("FINDATA_EASTMONEY_CONCURRENCY", "0"),
     ("FINDATA_EASTMONEY_URL", "push2.eastmoney.com/api"),
+    ("FINDATA_EASTMONEY_URL", "ftp://push2.eastmoney.com/api/qt/clist/get"),
+    ("FINDATA_EASTMONEY_URL", "http://127.0.0.1:port/api/qt/clist/get"),
     ("FINDATA_DATABASE_URL", "not a url"),
 ])
 def test_malformed_setting_fails_at_load_naming_it(monkeypatch, tmp_path, name, value):
@@ -62,6 +64,26 @@ def test_malformed_setting_fails_at_load_naming_it(monkeypatch, tmp_path, name, 
 
     with pytest.raises(SettingsError, match=name):
         build_definitions()
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5:8765", "http://10.0.0.5:8765/"])
+def test_a_base_url_without_the_api_path_is_completed_at_load(url):
+    from findata_assets.resources import build_resources
+
+    resources = build_resources({"FINDATA_EASTMONEY_URL": url, "FINDATA_HOME": "/tmp/x"})
+    assert resources["eastmoney"].base_url == "http://10.0.0.5:8765/api/qt/clist/get"
+
+
+def test_the_cli_reports_a_malformed_setting_in_one_line(monkeypatch, tmp_path, capsys):
+    from findata_assets.run import main
+
+    monkeypatch.setenv("FINDATA_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("FINDATA_EASTMONEY_URL", "ftp://user:hunter2@example.com/x")
+    assert main(["quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: FINDATA_EASTMONEY_URL must be an http(s) URL")
+    assert "\n" not in err and "hunter2" not in err and "Traceback" not in err
 
 
 def test_unknown_partition_key_is_a_clear_error():

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import dagster as dg
 import pymysql
 import pytest
 import sqlalchemy as sa
 
+from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney import catalog
 from findata_assets.run import main, run_policy
 from findata_assets.settings import Settings
@@ -90,17 +92,69 @@ def test_full_refresh_stores_41_tables_and_41_snapshots(platform, mysql_url):
         _assert_table_equals_fake(warehouse, platform, spec, trade_date)
     assert len(_store().list_keys("raw/")) == 82
 
-    # a second trade date adds rows beside the first
-    next_day = trade_date + dt.timedelta(days=1)
-    platform.set_trade_date(next_day)
+    # a second trade date adds rows beside the first (an earlier session: a later one would
+    # carry f124 values from the future, which the client rightly refuses to date by)
+    other_day = tc.previous_trading_day(trade_date)
+    platform.set_trade_date(other_day)
     assert _all_succeeded(run_policy("incremental"))[0]
     spec = catalog.table("stock", "sh_a", "1d")
-    assert warehouse.trade_dates(spec) == [trade_date, next_day]
-    _assert_table_equals_fake(warehouse, platform, spec, next_day)
+    assert warehouse.trade_dates(spec) == [other_day, trade_date]
+    _assert_table_equals_fake(warehouse, platform, spec, other_day)
     assert len(warehouse.read(spec, trade_date)) > 0
     untouched = catalog.table("stock", "sh_a", "3d")  # not in the incremental policy
     assert warehouse.trade_dates(untouched) == [trade_date]
     warehouse.dispose()
+
+
+def _check_evaluations(run_id: str) -> dict[str, object]:
+    instance = dg.DagsterInstance.get()
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    return {r.event_log_entry.dagster_event.event_specific_data.check_name:
+            r.event_log_entry.dagster_event.event_specific_data for r in records}
+
+
+def test_one_unparsable_cell_is_stored_null_a_warn_check_names_it_and_41_tables_land(
+        platform, mysql_url):
+    concept_5d = catalog.table("sector", "concept", "5d")
+    board = platform.expected_rows(concept_5d)[2]["f12"]
+    # f164 (5-day main net) exists only in the 5-day tables, and boards only in sector tables
+    platform.set_overrides([(board, "f164", "NaN")])
+    outcomes = run_policy("full", with_analysis=False)
+    assert _all_succeeded(outcomes)[0], _all_succeeded(outcomes)[1]
+    assert sum(len(o.tables) for o in outcomes) == 41
+    warehouse = Warehouse(mysql_url)
+    day = platform.trade_date
+    for spec in catalog.ALL_TABLES:
+        if spec != concept_5d:
+            _assert_table_equals_fake(warehouse, platform, spec, day)
+    stored = {r["code"]: r for r in warehouse.read(concept_5d, day)}
+    assert len(stored) == len(platform.expected_rows(concept_5d))
+    assert stored[board]["main_net"] is None and stored[board]["main_pct"] is not None
+    warehouse.dispose()
+    sector_run = next(o for o in outcomes if o.job == "sector_flow_job")
+    checks = _check_evaluations(sector_run.run_id)
+    parse = checks["values_parse"]
+    assert not parse.passed and parse.severity == dg.AssetCheckSeverity.WARN
+    failures = parse.metadata["failures"].value
+    assert failures == {concept_5d.name: {"count": 1, "examples": [
+        f"main_net (f164) of {board}: 'NaN'"]}}
+    assert checks["complete"].passed
+    assert _check_evaluations(next(o.run_id for o in outcomes if o.job == "stock_flow_job"))[
+        "values_parse"].passed
+    # the raw value stays in the archived snapshot
+    [key] = [k for k in _store().list_keys(f"raw/{concept_5d.name}/")]
+    archived = json.loads(_store().get_bytes(key))
+    assert {r["f12"]: r for r in archived["rows"]}[board]["f164"] == "NaN"
+
+
+def test_a_column_mostly_unparsable_is_a_hard_error_naming_table_and_column(platform):
+    platform.set_overrides([("*", "f184", "--")])  # 1-day main net share, every stock
+    outcomes = run_policy("quick")
+    assert not outcomes[0].success
+    error = outcomes[0].error
+    assert "stock_flow_all_1d: column main_pct (f184) is unparsable in" in error
+    assert "refusing to store a column of NULLs" in error and "\n" not in error
 
 
 def test_killed_connection_mid_store_keeps_previous_rows_and_rerun_completes(platform, mysql_url):

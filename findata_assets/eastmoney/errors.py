@@ -67,7 +67,10 @@ class EndpointError(EastmoneyError):
 
     def __init__(self, setting: str, url: str, problem: str, expected: str):
         self.setting, self.url, self.problem = setting, url, problem
-        super().__init__(f"{problem} at {url}: check {setting} (it should look like {expected})")
+        advice = (f"check {setting} (it should look like {expected})" if url != expected else
+                  f"{setting} is unset or the default: check this machine's network and DNS, "
+                  "or point it at a reachable endpoint")
+        super().__init__(f"{problem} at {url}: {advice}")
 
 
 class NotTheApiError(EastmoneyError):

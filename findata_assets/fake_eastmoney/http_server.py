@@ -138,6 +138,8 @@ def handler_for(server: "FakeEastmoneyServer"):
                     server.set_now(dt.datetime.fromisoformat(now) if now else None)
                 if "overrides" in control:
                     server.set_overrides(control["overrides"])
+                if "null_filters" in control:
+                    server.null_filters = set(control["null_filters"])
                 if "frozen" in control:
                     server.freeze(bool(control["frozen"]))
                 if "fault_rate" in control:

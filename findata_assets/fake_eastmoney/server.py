@@ -89,6 +89,9 @@ class FakeEastmoneyServer:
         # date); None follows the calendar at the clock. now: a fixed clock (None: real time).
         self.pinned_trade_date, self.now = trade_date, now
         self.overrides: dict[str, dict[str, object]] = {}  # code ("*": every row) -> field -> raw
+        # fs filters answered `data: null` although they select rows (a throttled client sees
+        # that on the real API), while every other filter still counts those rows
+        self.null_filters: set[str] = set()
         self.latency_ms, self.frozen = latency_ms, frozen
         self.fault_rate, self.fault_kinds = fault_rate, FAULT_KINDS
         self.fault_timeout_s = fault_timeout_s
@@ -325,6 +328,8 @@ class FakeEastmoneyServer:
         # The API adds a board's top-stock market next to its name/code (f204/f205 -> f206, ...),
         # asked for or not: akshare names its columns by position and counts on it.
         fields += [m for n, (c, m) in TOP_GROUPS.items() if n in fields or c in fields]
+        if query.get("fs", "") in self.null_filters:
+            return {**_ENVELOPE, "data": None}
         total, page = self.rows(query.get("fs", ""), fields, query.get("fid") or None,
                                 query.get("po", "1") != "0", self.view(step),
                                 scaled=query.get("fltt") != "2", start=(pn - 1) * pz, stop=pn * pz)

@@ -125,12 +125,25 @@ def root_cause(error):
     return error
 
 
+def is_own_error(cause) -> bool:
+    """Raised by findata itself: its message names the table, the problem and the setting."""
+    return bool(cause and cause.message and cause.message.startswith("findata_assets.")
+                and f"{cause.cls_name}: " in cause.message)
+
+
+def cause_message(error) -> str:
+    """The first line of the root cause; our own errors without their class path."""
+    cause = root_cause(error)
+    if cause is None or not cause.message:
+        return "failed"
+    line = cause.message.strip().splitlines()[0]
+    return line.split(f"{cause.cls_name}: ", 1)[1] if is_own_error(cause) else line
+
+
 def error_summary(context: dg.RunFailureSensorContext) -> str:
     steps = []
     for event in context.get_step_failure_events():
-        error = root_cause(event.step_failure_data.error)
-        message = error.message.strip().splitlines()[0] if error and error.message else "failed"
-        steps.append(f"{event.step_key}: {message}")
+        steps.append(f"{event.step_key}: {cause_message(event.step_failure_data.error)}")
     return "; ".join(steps) or (context.failure_event.message or "run failed")
 
 
