@@ -42,7 +42,6 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import json
-import math
 import os
 import platform
 import shutil
@@ -56,7 +55,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 

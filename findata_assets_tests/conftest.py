@@ -141,6 +141,24 @@ FAKE_EASTMONEY_DEFAULTS = {"host": "127.0.0.1", "port": 0, "latency_ms": 0, "fau
 
 
 @pytest.fixture
+def start_fake_eastmoney():
+    """A factory of started FakeEastmoneyServers (keyword arguments as the class takes them),
+    each stopped after the test."""
+    from findata_assets.fake_eastmoney import FakeEastmoneyServer
+
+    started = []
+
+    def start(**kw):
+        server = FakeEastmoneyServer(**({"host": "127.0.0.1", "port": 0} | kw)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
 def fake_eastmoney(request: pytest.FixtureRequest):
     """A started FakeEastmoneyServer (frozen, scale 0.1 unless the marker says otherwise)."""
     from findata_assets.fake_eastmoney import FakeEastmoneyServer  # only tests using it need it

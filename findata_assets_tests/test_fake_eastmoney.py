@@ -103,19 +103,10 @@ def fake():
 
 
 @pytest.fixture
-def make_fake():
+def make_fake(start_fake_eastmoney):
     """Fresh servers for tests that change settings; stopped afterwards."""
-    started = []
-
-    def make(**kw) -> FakeEastmoneyServer:
-        kw = dict(seed=11, scale=SCALE, frozen=True, trade_date=TRADE_DATE) | kw
-        srv = FakeEastmoneyServer("127.0.0.1", 0, **kw).start()
-        started.append(srv)
-        return srv
-
-    yield make
-    for srv in started:
-        srv.stop()
+    return lambda **kw: start_fake_eastmoney(
+        **(dict(seed=11, scale=SCALE, frozen=True, trade_date=TRADE_DATE) | kw))
 
 
 # --- paging -----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from findata_assets.eastmoney.client import EastmoneyClient
 from findata_assets.eastmoney.errors import (
     EmptyTermError, EndpointError, RetriesExhaustedError, TradeDateError)
 from findata_assets.eastmoney.snapshot import SHANGHAI
-from findata_assets.fake_eastmoney import FakeEastmoneyServer
 from findata_assets.refresh.policies import POLICIES
 
 SME_TERM = "m:0+t:13+f:!2"
@@ -35,18 +34,8 @@ def policy_tables(name: str) -> list[catalog.TableSpec]:
 
 
 @pytest.fixture
-def make_fake():
-    started = []
-
-    def make(**kw) -> FakeEastmoneyServer:
-        kw = dict(seed=5, scale=0.1, frozen=True) | kw
-        srv = FakeEastmoneyServer("127.0.0.1", 0, **kw).start()
-        started.append(srv)
-        return srv
-
-    yield make
-    for srv in started:
-        srv.stop()
+def make_fake(start_fake_eastmoney):
+    return lambda **kw: start_fake_eastmoney(**(dict(seed=5, scale=0.1, frozen=True) | kw))
 
 
 # --- board terms --------------------------------------------------------------------------------
