@@ -214,14 +214,13 @@ class EastmoneyClient:
                 return _PageResult(page, attempt, datetime.now(SHANGHAI))
             except httpx.UnsupportedProtocol:
                 raise endpoint.not_the_api("unsupported URL scheme", self.safe_url) from None
-            except httpx.ConnectError as exc:
-                self._fail_fast_on_connect(exc, attempt, started)
-                last = exc
             except RETRYABLE as exc:
                 last = exc
+            delay = self._backoff(attempt, last) if attempt < self.max_attempts else math.inf
+            if isinstance(last, httpx.ConnectError):
+                self._fail_fast_on_connect(last, attempt, started, delay)
             if attempt == self.max_attempts:
                 break
-            delay = self._backoff(attempt, last)
             self._count("retries")
             log.warning("%s page %d: attempt %d/%d failed (%s); retrying in %.2fs",
                         g.label, pn, attempt, self.max_attempts, _describe(last), delay)
@@ -231,15 +230,14 @@ class EastmoneyClient:
         raise RetriesExhaustedError(f"{self.safe_url} (page {pn})", g.label, self.max_attempts,
                                     _describe(last))
 
-    def _fail_fast_on_connect(self, exc: httpx.ConnectError, attempt: int,
-                              started: float) -> None:
-        """An unknown host fails at once; a refused connection after a few seconds."""
+    def _fail_fast_on_connect(self, exc: httpx.ConnectError, attempt: int, started: float,
+                              delay: float) -> None:
+        """An unknown host fails at once; a refused connection once the next wait would take
+        it past UNREACHABLE_RETRY_S (or the attempts run out)."""
         kind = endpoint.connect_failure(exc)
         elapsed = time.monotonic() - started
         if kind == "unknown host" or (
-                kind == "unreachable" and (elapsed + self._backoff(attempt, exc) >
-                                           endpoint.UNREACHABLE_RETRY_S
-                                           or attempt == self.max_attempts)):
+                kind == "unreachable" and elapsed + delay > endpoint.UNREACHABLE_RETRY_S):
             self._count("failures")
             raise endpoint.unreachable_error(kind, self.safe_url, attempt, elapsed,
                                              exc) from None
