@@ -1,10 +1,14 @@
 """Run a refresh policy from the command line, as Dagster runs in the instance at DAGSTER_HOME.
 
     python -m findata_assets.run full|incremental|quick [--offline] [--no-analysis] [--json FILE]
+    python -m findata_assets.run status|stop POLICY
 
-The runs are recorded in the instance, so they show in the UI (`dagster dev` with the same
-DAGSTER_HOME). `full` ends with the analysis and the report of the trade date it collected
-(`--no-analysis` skips them). Exit status 0 only when every run succeeded.
+The runs are recorded in the instance with the code location's origin, so they show in the UI
+(`dagster dev` with the same DAGSTER_HOME) like any launched run, and `run stop`, the UI's
+Terminate or one SIGINT/SIGTERM stop them (CANCELED; no further run starts). One run per policy and
+family at a time: a busy lane is refused. `full` ends with the analysis and the report of the
+trade date it collected (`--no-analysis` skips them). Exit status 0 only when every run
+succeeded; 3 when a lane was busy; 130/143 after SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from pathlib import Path
 from typing import Iterator
 
 import dagster as dg
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.api import execute_run
 
 from findata_assets.eastmoney.assets import table_asset_name
-from findata_assets.refresh import cli_runs
+from findata_assets.refresh import cli_runs, lanes
+from findata_assets.refresh.cli_control import StopControl
 from findata_assets.refresh.planning import PlannedRun, plan_runs
-from findata_assets.refresh.policies import CYCLE_TAG, POLICIES, POLICY_TAG, get_policy
+from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy
 from findata_assets.refresh.schedules import TRADE_DATE_TAG
 from findata_assets.refresh.sensors import cause_message, is_own_error, root_cause
 from findata_assets.settings import SettingsError
@@ -51,6 +58,7 @@ class RunOutcome:
     success: bool
     seconds: float
     tables: list[StoredTable] = field(default_factory=list)
+    status: str = ""  # the run's final status: SUCCESS, FAILURE, CANCELED
     error: str | None = None
     report: str | None = None  # analysis runs: where the report is, or why there is none
 
@@ -89,18 +97,30 @@ def offline_api() -> Iterator[str]:
         server.stop()
 
 
-def execute_planned_run(defs: dg.Definitions, planned: PlannedRun,
-                        instance: dg.DagsterInstance) -> RunOutcome:
-    job = defs.resolve_job_def(planned.job_name)
-    started = time.perf_counter()
-    run_id = str(uuid.uuid4())  # chosen here, so the finally below knows it
+def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.DagsterInstance,
+                    control: StopControl | None = None) -> dg.JobExecutionResult:
+    """One run of `job` in this process, as execute_in_process does, but on a run that carries
+    the code location's origin and obeys stop requests (cli_control)."""
+    run = cli_runs.create_run(instance, job, str(uuid.uuid4()), {**tags, **cli_runs.cli_tags()})
+
+    def work() -> dg.JobExecutionResult:
+        return execute_run(InMemoryJob(job), run, instance)
+
     try:
-        result = job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False,
-                                        tags={**planned.tags, **cli_runs.cli_tags()})
+        return control.execute(run.run_id, work) if control else work()
     finally:  # an interrupted run must not keep its Eastmoney pool slot
-        cli_runs.free_slots(instance, run_id)
+        cli_runs.free_slots(instance, run.run_id)
+
+
+def execute_planned_run(defs: dg.Definitions, planned: PlannedRun, instance: dg.DagsterInstance,
+                        control: StopControl | None = None) -> RunOutcome:
+    started = time.perf_counter()
+    result = execute_cli_run(defs.resolve_job_def(planned.job_name), planned.tags, instance,
+                             control)
+    final = instance.get_run_by_id(result.run_id)
     outcome = RunOutcome(planned.job_name, result.run_id, result.success,
-                         round(time.perf_counter() - started, 3))
+                         round(time.perf_counter() - started, 3),
+                         status=final.status.value if final else "")
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         if materialization.asset_key.path[-1] not in TABLE_ASSETS:
@@ -128,31 +148,47 @@ def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the run's logs in the UI)"
 
 
-def run_policy(policy_name: str, cycle_id: str | None = None,
-               with_analysis: bool = True) -> list[RunOutcome]:
+def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: bool = True,
+               instance: dg.DagsterInstance | None = None,
+               control: StopControl | None = None) -> list[RunOutcome]:
+    """The policy's runs one after the other; raises lanes.LaneBusy before any run when another
+    run holds one of its lanes. A stop request (see cli_control) ends the current run CANCELED
+    and starts no further one."""
     from findata_assets.definitions import build_definitions
 
     policy = get_policy(policy_name)
     defs = build_definitions()
     cycle_id = cycle_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     planned = plan_runs(policy, cycle_id)
-    instance = dg.DagsterInstance.get()
+    instance = instance or dg.DagsterInstance.get()
     for run_id in cli_runs.release_orphaned_slots(instance):
         print(f"note: freed the Eastmoney pool slot of run {run_id} (its process is gone)",
               file=sys.stderr)
-    # One run after the other, never in threads: Dagster's in-process execution is not
-    # thread-safe (each run's log manager calls logging.config.dictConfig, which deadlocks
-    # against another run's handler, and compute-log capture redirects the process-wide
-    # file descriptors 1 and 2). Parallelism lives inside a run (the client's page pool);
-    # across runs it is the daemon's or Kubernetes' job.
-    outcomes = [execute_planned_run(defs, p, instance) for p in planned]
-    if policy.with_analysis and with_analysis and all(o.success for o in outcomes):
-        outcomes.append(run_analysis(defs, instance, policy.name, cycle_id, outcomes))
+    with contextlib.ExitStack() as stack:
+        if control is None:
+            control = stack.enter_context(StopControl(instance))
+        stack.enter_context(lanes.hold(instance, [p.tags[LANE_TAG] for p in planned],
+                                       policy.name))
+        # One run after the other, never in threads: Dagster's in-process execution is not
+        # thread-safe (each run's log manager calls logging.config.dictConfig, which deadlocks
+        # against another run's handler, and compute-log capture redirects the process-wide
+        # file descriptors 1 and 2). Parallelism lives inside a run (the client's page pool);
+        # across runs it is the daemon's or Kubernetes' job.
+        outcomes = []
+        for p in planned:
+            if control.stop_reason:
+                break
+            outcomes.append(execute_planned_run(defs, p, instance, control))
+        if (policy.with_analysis and with_analysis and not control.stop_reason
+                and all(o.success for o in outcomes)):
+            outcomes.append(run_analysis(defs, instance, policy.name, cycle_id, outcomes,
+                                         control))
     return outcomes
 
 
 def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name: str,
-                 cycle_id: str, outcomes: list[RunOutcome]) -> RunOutcome:
+                 cycle_id: str, outcomes: list[RunOutcome],
+                 control: StopControl | None = None) -> RunOutcome:
     """The analysis and report of the trade date the cycle stored (the data's date, not the
     clock's). Tagged with the cycle, so the daemon's analysis sensor does not run it again."""
     from findata_assets.analysis.definitions import ANALYSIS_JOB_NAME, run_analysis_report
@@ -163,8 +199,10 @@ def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name
               file=sys.stderr)
     trade_date = dt.date.fromisoformat(dates[-1])
     started = time.perf_counter()
-    result = run_analysis_report(defs, trade_date, instance, tags={
-        POLICY_TAG: policy_name, CYCLE_TAG: cycle_id, TRADE_DATE_TAG: trade_date.isoformat()})
+    result = run_analysis_report(
+        defs, trade_date, instance,
+        tags={POLICY_TAG: policy_name, CYCLE_TAG: cycle_id, TRADE_DATE_TAG: trade_date.isoformat()},
+        execute=lambda job, tags: execute_cli_run(job, tags, instance, control))
     where = result.report_location or result.report_key
     report = f"{result.status}: {where}" if result.status == "ok" and where else result.status
     if result.narrative_status:
@@ -181,7 +219,8 @@ def print_report(policy_name: str, outcomes: list[RunOutcome], seconds: float) -
     for t in tables:
         print(f"{t.table.ljust(width)}  {t.rows:>7}  {t.trade_date:10}  {t.store_seconds:7.3f}")
     for o in outcomes:
-        status = "ok" if o.success else f"FAILED: {o.error}"
+        status = ("ok" if o.success else "CANCELED" if o.status == "CANCELED"
+                  else f"FAILED: {o.error}")
         print(f"run {o.run_id} {o.job}: {status} ({o.seconds:.2f} s)")
         if o.report:
             print(f"report: {o.report}")
@@ -207,20 +246,32 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     resolve_dagster_home()
-    with contextlib.ExitStack() as stack:
+    instance = dg.DagsterInstance.get()
+    # StopControl first: it blocks SIGINT/SIGTERM for every thread started after it (the fake)
+    with StopControl(instance) as control, contextlib.ExitStack() as stack:
         if args.offline:
             os.environ["FINDATA_EASTMONEY_URL"] = stack.enter_context(offline_api())
         try:
-            outcomes = run_policy(args.policy, with_analysis=not args.no_analysis)
+            outcomes = run_policy(args.policy, with_analysis=not args.no_analysis,
+                                  instance=instance, control=control)
         except SettingsError as exc:  # a malformed setting: one line naming the variable
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except lanes.LaneBusy as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
     seconds = time.perf_counter() - started
     print_report(args.policy, outcomes, seconds)
+    if control.stop_reason:
+        stored = sum(len(o.tables) for o in outcomes)
+        print(f"stopped: {control.stop_reason}; {stored} table(s) stored before the stop, "
+              "no further run started", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(
             {"policy": args.policy, "seconds": seconds, "runs": [asdict(o) for o in outcomes]},
             indent=2, ensure_ascii=False))
+    if control.stop_reason:
+        return control.exit_code
     return 0 if outcomes and all(o.success for o in outcomes) else 1
 
 

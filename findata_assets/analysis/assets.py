@@ -18,6 +18,7 @@ from typing import Iterator
 
 import dagster as dg
 
+from findata_assets import cancellation
 from findata_assets.analysis import digest as digests
 from findata_assets.analysis import narrative
 from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
@@ -95,6 +96,7 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
                        object_store: ObjectStoreResource, llm: LLMResource,
                        report_settings: ReportSettingsResource) -> Iterator:
     trade_date = dt.date.fromisoformat(context.partition_key)
+    cancellation.check()  # a CLI asked to stop: do not start the next piece of work
     wh = warehouse.get_warehouse()
     try:
         inputs = digests.load_inputs(wh, trade_date)
@@ -107,6 +109,7 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     store.put_bytes(digest_key(trade_date), json.dumps(d, ensure_ascii=False, indent=1).encode(),
                     "application/json")
 
+    cancellation.check()  # before the LLM call, the slow part
     result = narrative.generate(d, d_hash, llm.config(report_settings.lang), cache=store,
                                 logger=context.log)
     store.put_bytes(narrative_key(trade_date), json.dumps(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import dagster as dg
 
@@ -19,6 +19,7 @@ from findata_assets.analysis.resources import analysis_resources
 from findata_assets.report.assets import REPORT_ASSET, fund_flow_report
 from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS
 
+PARTITION_TAG = "dagster/partition"
 ANALYSIS_JOB_NAME = "analysis_report_job"  # also refresh/sensors.py's ANALYSIS_JOB
 ANALYSIS_ASSETS = [fund_flow_analysis, fund_flow_report]
 ANALYSIS_RESOURCES = analysis_resources
@@ -72,9 +73,15 @@ def summarize(result: dg.ExecuteInProcessResult, trade_date: str) -> AnalysisRep
 
 
 def run_analysis_report(defs: dg.Definitions, trade_date: dt.date, instance: dg.DagsterInstance,
-                        tags: Optional[Mapping[str, str]] = None) -> AnalysisReportOutcome:
-    """Run analysis_report_job for one trade date in process (recorded in `instance`)."""
+                        tags: Optional[Mapping[str, str]] = None,
+                        execute: Optional[Callable[[dg.JobDefinition, dict], object]] = None,
+                        ) -> AnalysisReportOutcome:
+    """Run analysis_report_job for one trade date in process (recorded in `instance`);
+    `execute(job, tags)` runs it the CLI's way (origin, stop requests), default in process."""
     job = defs.resolve_job_def(ANALYSIS_JOB_NAME)
-    result = job.execute_in_process(partition_key=trade_date.isoformat(), instance=instance,
-                                    tags=dict(tags or {}), raise_on_error=False)
+    if execute is not None:
+        result = execute(job, {**(tags or {}), PARTITION_TAG: trade_date.isoformat()})
+    else:
+        result = job.execute_in_process(partition_key=trade_date.isoformat(), instance=instance,
+                                        tags=dict(tags or {}), raise_on_error=False)
     return summarize(result, trade_date.isoformat())

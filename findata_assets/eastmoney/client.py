@@ -29,7 +29,7 @@ import os
 import random
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping
@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from findata_assets import cancellation
 from findata_assets.eastmoney import catalog, endpoint, parsing, paging_plan, trade_date
 from findata_assets.eastmoney.catalog import TableSpec
 from findata_assets.eastmoney.endpoint import ENV_URL, safe_url  # noqa: F401 (re-exported)
@@ -61,6 +62,7 @@ HEADERS = {  # the API is meant for the web page; a browser-like request is bloc
     "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
 }
 RETRYABLE_STATUS = frozenset({408, 429})  # plus every 5xx
+POLL_S = 0.2  # how often waits look for a stop request (findata_assets.cancellation)
 # The bundled fake API marks every response; data served with it must never pass for real.
 SYNTHETIC_HEADER = "X-Fake-Data"
 
@@ -185,7 +187,7 @@ class EastmoneyClient:
             g.reset()
         firsts = {pool.submit(self._get_page, g, 1, cancel): g for g in passes}
         rest: list[tuple[Pass, Future]] = []
-        for future in as_completed(firsts):
+        for future in _as_completed(firsts):
             g, first = firsts[future], future.result()
             g.null = first.page.null  # only a term that may be empty gets here with null
             g.total = first.page.total
@@ -194,9 +196,8 @@ class EastmoneyClient:
             g.add(first.page.rows, first.requests, first.done_at)
             rest += [(g, pool.submit(self._get_page, g, pn, cancel))
                      for pn in range(2, g.pages + 1)]
-        done, _ = wait([f for _, f in rest], return_when=FIRST_EXCEPTION)
-        for future in done:  # fail fast: don't sit on slow pages when another one failed
-            if future.exception() is not None:
+        for future in _as_completed([f for _, f in rest]):
+            if future.exception() is not None:  # fail fast: don't sit on slow pages
                 raise future.exception()
         for g, future in rest:  # in submission order: rows stay sorted by code
             result = future.result()
@@ -207,6 +208,7 @@ class EastmoneyClient:
         last: BaseException | None = None
         started = time.monotonic()
         for attempt in range(1, self.max_attempts + 1):
+            cancellation.check()  # the operator's stop: Cancelled, which says so
             if cancel.is_set():
                 raise _Cancelled()
             try:
@@ -224,7 +226,8 @@ class EastmoneyClient:
             self._count("retries")
             log.warning("%s page %d: attempt %d/%d failed (%s); retrying in %.2fs",
                         g.label, pn, attempt, self.max_attempts, _describe(last), delay)
-            if cancel.wait(delay):
+            if _sleep(delay, cancel):
+                cancellation.check()
                 raise _Cancelled() from None
         self._count("failures")
         raise RetriesExhaustedError(f"{self.safe_url} (page {pn})", g.label, self.max_attempts,
@@ -305,6 +308,24 @@ class EastmoneyClient:
     def _count(self, key: str) -> None:
         with self._stats_lock:
             self._stats[key] += 1
+
+
+def _as_completed(futures: Iterable[Future]) -> Iterable[Future]:
+    """Futures as they finish; raises cancellation.Cancelled within POLL_S of a stop request."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+        cancellation.check()
+        yield from done
+
+
+def _sleep(seconds: float, cancel: threading.Event) -> bool:
+    """Back off for `seconds`; True as soon as this fetch or the whole process is stopping."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if cancel.wait(min(left, POLL_S)) or cancellation.requested():
+            return True
+    return cancel.is_set() or cancellation.requested()
 
 
 def _unique(passes: Iterable[Pass]) -> list[Pass]:

@@ -1,4 +1,8 @@
-"""Housekeeping for runs the CLI executes in its own process (`python -m findata_assets.run`).
+"""Runs the CLI executes in its own process (`python -m findata_assets.run`).
+
+They are created with the code location's origin (`create_run`), as if launched from the UI: the
+UI lists them under the location's jobs and in Overview, and "Re-execute" works on them. The
+location and repository names are what workspace.yaml and helm's user deployment call them.
 
 Such a run has no run worker the daemon could watch: if the CLI is killed, the run stays STARTED
 and keeps its `eastmoney` pool slot, and every later run waits for that slot forever. So the CLI
@@ -11,13 +15,39 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 import dagster as dg
+from dagster._core.code_pointer import ModuleCodePointer
+from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+from dagster._core.remote_origin import (
+    ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from findata_assets.eastmoney.assets import EASTMONEY_POOL
 
 HOST_TAG = "findata/cli_host"
 PID_TAG = "findata/cli_pid"
+LOCATION_NAME = "findata"  # workspace.yaml's location_name, helm's dagster-user-deployments name
+REPOSITORY_NAME = "__repository__"  # Dagster's name for the repository of a Definitions object
+DEFINITIONS_MODULE = "findata_assets.definitions"
+DEFINITIONS_ATTRIBUTE = "defs"
+
+
+def create_run(instance: dg.DagsterInstance, job: dg.JobDefinition, run_id: str,
+               tags: dict[str, str]) -> dg.DagsterRun:
+    """A NOT_STARTED run of `job` with the origins a run launched from the UI would carry."""
+    cwd = os.getcwd()
+    target = LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE,
+                                  attribute=DEFINITIONS_ATTRIBUTE, working_directory=cwd)
+    repository = RemoteRepositoryOrigin(
+        ManagedGrpcPythonEnvCodeLocationOrigin(target, LOCATION_NAME), REPOSITORY_NAME)
+    code = RepositoryPythonOrigin(
+        sys.executable, ModuleCodePointer(DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE, cwd))
+    return instance.create_run_for_job(
+        job_def=job, run_id=run_id, tags={**job.run_tags, **tags},
+        remote_job_origin=RemoteJobOrigin(repository, job.name),
+        job_code_origin=JobPythonOrigin(job.name, code))
 
 
 def cli_tags() -> dict[str, str]:
@@ -34,7 +64,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _orphaned(run: dg.DagsterRun | None) -> bool:
+def orphaned(run: dg.DagsterRun | None) -> bool:
     """A run whose slot nobody will give back: finished, gone, or its CLI process is dead."""
     if run is None or run.is_finished:
         return True
@@ -51,7 +81,7 @@ def release_orphaned_slots(instance: dg.DagsterInstance) -> list[str]:
     released = []
     for run_id in sorted(run_ids):
         run = instance.get_run_by_id(run_id)
-        if not _orphaned(run):
+        if not orphaned(run):
             continue
         if run is not None and not run.is_finished:
             instance.report_run_failed(run, message="its CLI process is gone (killed?); the run "

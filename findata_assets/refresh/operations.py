@@ -23,6 +23,7 @@ from dagster._core.scheduler.instigation import InstigatorStatus
 
 from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney.assets import table_asset_name
+from findata_assets.refresh import cli_runs
 from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG
 from findata_assets.refresh.schedules import IN_FLIGHT, schedule_name
 from findata_assets.refresh.sensors import STOPPED_TAG
@@ -157,7 +158,13 @@ def _terminate(instance: dg.DagsterInstance, run: dg.DagsterRun, report: StopRep
         if run.status == dg.DagsterRunStatus.NOT_STARTED:
             instance.report_run_canceled(run, message="stopped by the operator")
         elif not instance.run_coordinator.cancel_run(run.run_id):
-            report.notes.append(f"{run.run_id}: could not reach its run worker")
+            if not run.tags.get(cli_runs.PID_TAG):
+                report.notes.append(f"{run.run_id}: could not reach its run worker")
+                return
+            # a CLI run has no run worker: its CLI watches for CANCELING and cancels it itself
+            current = instance.get_run_by_id(run.run_id)
+            if current and current.status == dg.DagsterRunStatus.STARTED:
+                instance.report_run_canceling(current, message="stopped by the operator")
     except Exception as exc:  # noqa: BLE001 - keep stopping the others
         report.notes.append(f"{run.run_id}: {type(exc).__name__}: {exc}")
 

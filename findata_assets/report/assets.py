@@ -19,6 +19,7 @@ from typing import Iterator
 
 import dagster as dg
 
+from findata_assets import cancellation
 from findata_assets.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, served_synthetic, skipped
 from findata_assets.analysis.history import AnalysisHistory
 from findata_assets.analysis.resources import ReportSettingsResource
@@ -110,6 +111,7 @@ def fund_flow_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                      object_store: ObjectStoreResource,
                      report_settings: ReportSettingsResource) -> Iterator:
     trade_date = dt.date.fromisoformat(context.partition_key)
+    cancellation.check()  # a CLI asked to stop: do not start the next piece of work
     history = AnalysisHistory(warehouse.get_warehouse().engine)
     row = history.get(trade_date)
     if row is None:

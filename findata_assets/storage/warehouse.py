@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Engine, make_url
 
+from findata_assets import cancellation
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import COLUMNS, PRIMARY_KEY, TableSpec
 
@@ -515,6 +516,7 @@ class Warehouse:
         results = []
         try:
             for spec, table, _rows in jobs:
+                cancellation.check()  # between tables: each is stored in full or not at all
                 results.append(self._store_one(spec, table, stream))
         finally:
             close = getattr(stream, "close", None)

@@ -1,0 +1,130 @@
+"""Keeping a CLI command in the operator's control: stop requests and signals.
+
+The CLI executes its runs in its own process (a run worker per run would cost seconds), so there
+is no run worker that `run stop`, the UI's Terminate or the daemon could signal. Instead:
+
+- each run executes in a worker thread (`execute`), and the main thread keeps SIGINT and
+  SIGTERM: Dagster swaps those handlers only when it executes in the main thread;
+- a watcher thread polls the run's status: `run stop`, the UI and the daemon's run monitoring
+  all mark a run CANCELING (the default run launcher does so before it looks for a run worker);
+- on a signal or CANCELING the watcher marks the run CANCELING (if it is not yet) and then sets
+  the process-wide stop request (findata_assets.cancellation), which the client checks between
+  pages and the warehouse between tables. The step fails, Dagster sees the run CANCELING and
+  ends it CANCELED; every table is stored in full or untouched; the command starts no further run.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Callable, TypeVar
+
+import dagster as dg
+
+from findata_assets import cancellation
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+POLL_S = 0.2
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # the shell's 128 + signal number
+T = TypeVar("T")
+
+
+class StopControl:
+    """The stop requests of one CLI command; `stop_reason` is set once one arrived."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance = instance
+        self.stop_reason: str | None = None
+        self.signum: int | None = None
+        self._run_id: str | None = None
+        self._stopped_runs: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True, name="findata-stop")
+        self._handlers: dict[int, object] = {}
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.signum, 1)
+
+    def __enter__(self) -> "StopControl":
+        cancellation.clear()
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._handlers[signum] = signal.signal(signum, self._on_signal)
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closed.set()
+        self._wake.set()
+        self._watcher.join()
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
+        cancellation.clear()
+
+    def execute(self, run_id: str, work: Callable[[], T]) -> T:
+        """`work()` (the run `run_id`) in a worker thread; the main thread stays free for
+        signals. Returns its result or raises its exception."""
+        outcome: dict[str, object] = {}
+
+        def target() -> None:
+            try:
+                outcome["result"] = work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                outcome["error"] = exc
+
+        with self._lock:
+            self._run_id = run_id
+        self._wake.set()  # a stop that came in before the run started applies to it
+        worker = threading.Thread(target=target, name=f"findata-run-{run_id[:8]}")
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(POLL_S)  # wakes for signal handlers
+        finally:
+            with self._lock:
+                self._run_id = None
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
+    # -- requests ----------------------------------------------------------------------------
+    def request_stop(self, reason: str, signum: int | None = None) -> None:
+        with self._lock:
+            if self.stop_reason is None:
+                self.stop_reason, self.signum = reason, signum
+        self._wake.set()
+
+    def _on_signal(self, signum: int, frame) -> None:
+        name = signal.Signals(signum).name
+        if self.stop_reason:
+            print(f"{name}: already stopping ({self.stop_reason}); the current run ends at its "
+                  "next safe point", file=sys.stderr)
+        self.request_stop(f"{name} received", signum)
+
+    # -- the watcher -------------------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+            with self._lock:
+                run_id, reason = self._run_id, self.stop_reason
+            if not run_id or run_id in self._stopped_runs:
+                continue
+            run = self.instance.get_run_by_id(run_id)
+            if run is None or run.status == dg.DagsterRunStatus.NOT_STARTED:
+                continue  # not started yet: look again at the next poll
+            if reason is None and run.status in (dg.DagsterRunStatus.CANCELING,
+                                                 dg.DagsterRunStatus.CANCELED):
+                reason = f"run {run_id[:8]} was terminated (run stop, the UI or the daemon)"
+                self.request_stop(reason)
+            if reason is None:
+                continue
+            if run.status in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
+                # CANCELING before the work fails: Dagster then ends the run CANCELED
+                self.instance.report_run_canceling(run, message=f"stopping: {reason}")
+            self._stopped_runs.add(run_id)
+            cancellation.request(reason)
