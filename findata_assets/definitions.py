@@ -9,20 +9,13 @@ import dagster as dg
 
 from findata_assets.analysis.definitions import (
     ANALYSIS_ASSETS, ANALYSIS_RESOURCES, analysis_report_job)
-from findata_assets.eastmoney.assets import FLOW_ASSETS, raw_asset_name, table_asset_name
-from findata_assets.refresh.policies import FAMILY_JOBS
+from findata_assets.eastmoney.assets import FLOW_ASSETS
+from findata_assets.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.resources import build_resources
 
 
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
-    return [
-        dg.define_asset_job(
-            name=job_name,
-            selection=[raw_asset_name(kind), table_asset_name(kind)],
-            description=f"Crawl and store {kind} fund-flow tables; pass a partition range.",
-        )
-        for kind, job_name in FAMILY_JOBS.items()
-    ]
+    return list(FAMILY_JOB_DEFS.values())
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:

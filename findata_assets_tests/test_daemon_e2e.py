@@ -45,13 +45,16 @@ from findata_assets import trading_calendar as tc
 from findata_assets.definitions import build_definitions
 from findata_assets.refresh import with_automation
 from findata_assets.refresh.policies import POLICIES, RefreshPolicy
-from findata_assets.refresh.schedules import ASSET_JOB, build_policy_schedule, evaluate_policy_tick
+from findata_assets.eastmoney.jobs import FAMILY_JOB_DEFS
+from findata_assets.refresh.schedules import (
+    build_policy_schedule, evaluate_policy_tick, policy_kinds)
 
 TRIGGERS = Path(os.environ["E2E_TRIGGER_DIR"])
 
 
 def gated_policy_sensor(policy, name):
-    @dg.sensor(name=name, job_name=ASSET_JOB, minimum_interval_seconds=2,
+    @dg.sensor(name=name, jobs=[FAMILY_JOB_DEFS[k] for k in policy_kinds(policy)],
+               minimum_interval_seconds=2,
                default_status=dg.DefaultSensorStatus.RUNNING)
     def _sensor(context):
         trigger = TRIGGERS / policy.name
@@ -75,7 +78,7 @@ SCHED = RefreshPolicy(name="sched", description="quick, on a per-minute test sch
 defs = with_automation(dg.Definitions.merge(build_definitions(), dg.Definitions(
     sensors=[gated_policy_sensor(POLICIES["quick"], "quick_refresh_now"),
              gated_policy_sensor(POLICIES["incremental"], "incremental_refresh_now")],
-    schedules=[build_policy_schedule(SCHED, gate_session=False,
+    schedules=[build_policy_schedule(SCHED, "stock", gate_session=False,
                                      default_status=dg.DefaultScheduleStatus.RUNNING)])))
 
 BROKEN = RefreshPolicy(name="broken", description="quick, against a closed port",
@@ -234,7 +237,7 @@ def test_quick_ticks_store_data_and_never_stack(stack):
     spec = catalog.table_for_partition("stock", "all|1d")
     rows = _read(stack.database_url, spec, FIRST_DATE)
     assert len(rows) == len(stack.fake.expected_rows(spec)) > 0
-    assert first[0].dagster_run.job_name == "__ASSET_JOB"
+    assert first[0].dagster_run.job_name == "stock_flow_job"  # the family job, as the CLI's
     cycles = operations.policy_cycles(stack.instance, "quick")
     assert cycles and any(c.status == "SUCCESS" and c.tables == 1 for c in cycles)
 
@@ -269,12 +272,12 @@ def test_a_real_schedule_tick_requests_a_ranged_run_that_stores(stack):
                     150, "a finished scheduled run", stack.daemon)
     assert done[0].dagster_run.status == dg.DagsterRunStatus.SUCCESS, stack.daemon.tail()
     tags = done[0].dagster_run.tags
-    assert tags["dagster/schedule_name"] == "sched_refresh_schedule"
+    assert tags["dagster/schedule_name"] == "sched_stock_refresh_schedule"
     assert tags["findata/cycle"].startswith("sched-") and tags["findata/lane"] == "sched:stock"
     assert tags["dagster/asset_partition_range_start"] == "all|1d"
     assert operations.tables_stored(stack.instance, done[0].dagster_run.run_id) == 1
     report = operations.stop_policy(stack.instance, "sched", wait_s=20)  # no more minute ticks
-    assert "sched_refresh_schedule" in report.instigators_stopped and report.ok
+    assert "sched_stock_refresh_schedule" in report.instigators_stopped and report.ok
 
 
 def test_stop_terminates_a_running_policy_leaving_tables_whole_or_untouched(stack):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 import dagster as dg
@@ -15,9 +16,9 @@ from findata_assets.refresh.policies import POLICIES
 
 TZ = tc.TZ
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-SCHEDULE = {"full": schedules.full_refresh_schedule,
-            "incremental": schedules.incremental_refresh_schedule,
-            "quick": schedules.quick_refresh_schedule}
+SCHEDULES = {name: [s for s in schedules.SCHEDULES if s.name.startswith(f"{name}_")]
+             for name in POLICIES}
+JOB_KIND = {"stock_flow_job": "stock", "sector_flow_job": "sector"}
 
 
 @pytest.fixture
@@ -32,24 +33,43 @@ def _no_operator_holidays(monkeypatch):
     monkeypatch.delenv(tc.HOLIDAYS_FILE_ENV, raising=False)
 
 
-def tick(instance, policy: str, when: datetime):
-    # closed promptly: an unclosed context's instance, collected later, would reset Dagster's
-    # current defs-state storage to a stale one and break later tests
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as context:
-        return SCHEDULE[policy].evaluate_tick(context)
+@dataclass
+class Tick:
+    run_requests: list
+    skip_message: str | None
+
+
+def tick(instance, policy: str, when: datetime) -> Tick:
+    """The policy's schedules (one per family) evaluated at one instant, their requests joined."""
+    requests, skips = [], []
+    for schedule in SCHEDULES[policy]:
+        # closed promptly: an unclosed context's instance, collected later, would reset
+        # Dagster's current defs-state storage to a stale one and break later tests
+        with dg.build_schedule_context(instance=instance,
+                                       scheduled_execution_time=when) as context:
+            data = schedule.evaluate_tick(context)
+        requests += data.run_requests or []
+        skips += [data.skip_message] if data.skip_message else []
+    return Tick(requests, None if requests else "; ".join(skips) or None)
 
 
 def _range_keys(request) -> set[str]:
-    kind = "stock" if request.asset_selection[0].path[-1].startswith("stock") else "sector"
+    kind = JOB_KIND[request.job_name]
     return set(partitions.PARTITIONS[kind].get_partition_keys_in_range(
         dg.PartitionKeyRange(request.tags[RANGE_START], request.tags[RANGE_END])))
 
 
-def test_schedules_are_the_policies_in_shanghai_time():
-    for name, schedule in SCHEDULE.items():
-        assert schedule.name == f"{name}_refresh_schedule"
-        assert schedule.cron_schedule == POLICIES[name].cron
-        assert schedule.execution_timezone == "Asia/Shanghai"
+def test_schedules_are_the_policies_in_shanghai_time_one_per_family_job():
+    assert {name: [(s.name, s.job_name) for s in group] for name, group in SCHEDULES.items()} == {
+        "full": [("full_stock_refresh_schedule", "stock_flow_job"),
+                 ("full_sector_refresh_schedule", "sector_flow_job")],
+        "incremental": [("incremental_stock_refresh_schedule", "stock_flow_job"),
+                        ("incremental_sector_refresh_schedule", "sector_flow_job")],
+        "quick": [("quick_stock_refresh_schedule", "stock_flow_job")]}
+    for name, group in SCHEDULES.items():
+        for schedule in group:
+            assert schedule.cron_schedule == POLICIES[name].cron
+            assert schedule.execution_timezone == "Asia/Shanghai"
 
 
 @pytest.mark.parametrize("policy,when,n_stock,n_sector", [
@@ -67,10 +87,10 @@ def test_a_tick_requests_one_ranged_run_per_family(instance, policy, when, n_sto
     cycle = f"{policy}-{when:%Y%m%dT%H%M}"
     by_kind = {}
     for request in requests:
-        kind = request.asset_selection[0].path[-1].split("_")[0]
+        kind = JOB_KIND[request.job_name]  # the family job, as the CLI runs it
         by_kind[kind] = request
-        assert {k.path[-1] for k in request.asset_selection} == {f"{kind}_flow_raw", f"{kind}_flow"}
-        assert request.run_key == f"{cycle}:{kind}"
+        assert request.asset_selection is None  # the job selects the family's two assets
+        assert request.run_key == f"{cycle}:{kind}:{POLICIES[policy].partitions(kind)[0]}"
         assert request.tags["findata/policy"] == policy
         assert request.tags["findata/cycle"] == cycle
         assert request.tags["findata/lane"] == f"{policy}:{kind}"
@@ -124,7 +144,7 @@ def test_quick_fires_exactly_on_session_minutes_around_each_boundary(instance):
 
 
 def _add_run(instance, lane: str, status: dg.DagsterRunStatus) -> dg.DagsterRun:
-    run = dg.DagsterRun(job_name=schedules.ASSET_JOB, status=status,
+    run = dg.DagsterRun(job_name="stock_flow_job", status=status,
                         tags={"findata/lane": lane, "findata/policy": lane.split(":")[0]})
     instance.add_run(run)
     return run

@@ -25,7 +25,7 @@ from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney.assets import table_asset_name
 from findata_assets.refresh import cli_runs
 from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG
-from findata_assets.refresh.schedules import IN_FLIGHT, schedule_name
+from findata_assets.refresh.schedules import IN_FLIGHT, schedule_names
 from findata_assets.refresh.sensors import STOPPED_TAG
 
 TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
@@ -103,7 +103,7 @@ def policy_cycles(instance: dg.DagsterInstance, policy_name: str, limit: int = 1
 
 def instigator_states(instance: dg.DagsterInstance, policy_name: str) -> list:
     """Stored states of the policy's schedule and on-demand sensor (what the daemon obeys)."""
-    names = {schedule_name(policy_name), f"{policy_name}_refresh_now"}
+    names = {*schedule_names(policy_name), f"{policy_name}_refresh_now"}
     states = []
     for kind in (InstigatorType.SCHEDULE, InstigatorType.SENSOR):
         states += [s for s in instance.all_instigator_state(instigator_type=kind)
@@ -130,8 +130,8 @@ def stop_policy(instance: dg.DagsterInstance, policy_name: str, wait_s: float = 
             instance.update_instigator_state(state.with_status(InstigatorStatus.STOPPED))
             report.instigators_stopped.append(state.name)
     if not report.instigators_stopped:
-        report.notes.append(f"no running schedule state for {schedule_name(policy_name)} on this "
-                            "instance (already off, or never started)")
+        report.notes.append(f"no running schedule state for {', '.join(schedule_names(policy_name))} "
+                            "on this instance (already off, or never started)")
     # schedules first, so no new cycle starts while we terminate the current one
     deadline = time.monotonic() + wait_s
     handled: set[str] = set()
@@ -172,8 +172,10 @@ def _terminate(instance: dg.DagsterInstance, run: dg.DagsterRun, report: StopRep
 def _print_status(instance: dg.DagsterInstance, policy_name: str, limit: int) -> None:
     policy = POLICIES[policy_name]
     states = {s.name: s.status.value for s in instigator_states(instance, policy_name)}
+    schedules = ", ".join(f"{name}: {states.get(name, 'no state (off by default)')}"
+                          for name in schedule_names(policy_name))
     print(f"policy {policy.name}: {policy.description}; cron {policy.cron} (Asia/Shanghai); "
-          f"schedule {schedule_name(policy_name)}: {states.get(schedule_name(policy_name), 'no state (off by default)')}")
+          f"schedules {schedules}")
     cycles = policy_cycles(instance, policy_name, limit)
     if not cycles:
         print("no cycles recorded on this instance")

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from findata_assets.deploy.k8s import RUN_SPLIT_ENV, k8s_run_tags, split_partitions
 from findata_assets.eastmoney import partitions
 from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.eastmoney.jobs import FAMILY_JOBS
 from findata_assets.refresh.policies import (
-    CYCLE_TAG, EASTMONEY_TAG, FAMILY_JOBS, LANE_TAG, POLICY_TAG, RefreshPolicy)
+    CYCLE_TAG, EASTMONEY_TAG, LANE_TAG, POLICY_TAG, RefreshPolicy)
 
 @dataclass(frozen=True)
 class PlannedRun:
@@ -20,10 +21,11 @@ class PlannedRun:
     tags: dict[str, str]
 
 
-def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None) -> list[PlannedRun]:
+def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None,
+              kinds: tuple[TableKind, ...] = ("stock", "sector")) -> list[PlannedRun]:
     split = split or os.environ.get(RUN_SPLIT_ENV, "family")
     runs = []
-    for kind in ("stock", "sector"):
+    for kind in kinds:
         keys = list(policy.partitions(kind))
         if not keys:
             continue

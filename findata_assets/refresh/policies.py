@@ -17,7 +17,6 @@ CYCLE_TAG = "findata/cycle"
 EASTMONEY_TAG = "findata/eastmoney"
 # One run at a time per policy and family: dagster.yaml limits this tag per unique value.
 LANE_TAG = "findata/lane"
-FAMILY_JOBS: dict[TableKind, str] = {"stock": "stock_flow_job", "sector": "sector_flow_job"}
 
 
 def _keys(kind: TableKind, periods: tuple[str, ...] | None = None,

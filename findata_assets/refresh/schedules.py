@@ -1,10 +1,10 @@
-"""The three refresh schedules, driven by POLICIES and gated by the trading calendar.
+"""The refresh schedules, driven by POLICIES and gated by the trading calendar.
 
 Each tick asks for one ranged run per table family (refresh.planning.plan_runs), not a run per
-partition. A schedule launches runs of exactly one job, and no asset job may mix the stock and
-sector partition definitions, so the schedules target Dagster's implicit asset job and each run
-request selects one family's two assets: the two runs of a tick are the same runs as
-`stock_flow_job` / `sector_flow_job` would make (same assets, range and tags).
+partition: the very runs the CLI makes (same job, range and tags). A schedule launches runs of
+exactly one job, so there is one schedule per policy and family (`full_stock_refresh_schedule`,
+`full_sector_refresh_schedule`, ...), each targeting its family job; the ticks of a policy's
+schedules share one cycle id.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from datetime import datetime
 import dagster as dg
 
 from findata_assets import trading_calendar as tc
-from findata_assets.eastmoney.assets import raw_asset_name, table_asset_name
+from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.refresh.planning import plan_runs
 from findata_assets.refresh.policies import LANE_TAG, POLICIES, RefreshPolicy
 
-ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job over all assets (mixed partition defs allowed)
+KINDS: tuple[TableKind, ...] = ("stock", "sector")
 TRADE_DATE_TAG = "findata/trade_date"
 SCHEDULES_STATUS_ENV = "FINDATA_SCHEDULES"  # "running": schedules start on when deployed
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
@@ -30,8 +31,19 @@ IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
 log = logging.getLogger(__name__)
 
 
-def schedule_name(policy_name: str) -> str:
-    return f"{policy_name}_refresh_schedule"
+def schedule_name(policy_name: str, kind: TableKind) -> str:
+    return f"{policy_name}_{kind}_refresh_schedule"
+
+
+def policy_kinds(policy: RefreshPolicy) -> tuple[TableKind, ...]:
+    """The families a policy refreshes (quick: stocks only)."""
+    return tuple(kind for kind in KINDS if policy.partitions(kind))
+
+
+def schedule_names(policy_name: str) -> list[str]:
+    """A policy's schedules (an unknown policy, a test's own: one per family it might have)."""
+    policy = POLICIES.get(policy_name)
+    return [schedule_name(policy_name, kind) for kind in (policy_kinds(policy) if policy else KINDS)]
 
 
 def cycle_id(policy_name: str, when: datetime) -> str:
@@ -39,13 +51,15 @@ def cycle_id(policy_name: str, when: datetime) -> str:
     return f"{policy_name}-{when.astimezone(tc.TZ):%Y%m%dT%H%M}"
 
 
-def policy_lanes(policy: RefreshPolicy) -> list[str]:
-    return [run.tags[LANE_TAG] for run in plan_runs(policy, "lanes")]
+def policy_lanes(policy: RefreshPolicy, kinds: tuple[TableKind, ...] = KINDS) -> list[str]:
+    return list(dict.fromkeys(run.tags[LANE_TAG]
+                              for run in plan_runs(policy, "lanes", kinds=kinds)))
 
 
-def in_flight_runs(instance: dg.DagsterInstance, policy: RefreshPolicy) -> list[dg.DagsterRun]:
+def in_flight_runs(instance: dg.DagsterInstance, policy: RefreshPolicy,
+                   kinds: tuple[TableKind, ...] = KINDS) -> list[dg.DagsterRun]:
     runs: list[dg.DagsterRun] = []
-    for lane in policy_lanes(policy):
+    for lane in policy_lanes(policy, kinds):
         runs += instance.get_runs(dg.RunsFilter(tags={LANE_TAG: lane}, statuses=IN_FLIGHT),
                                   limit=5)
     return runs
@@ -62,21 +76,24 @@ def session_skip(policy: RefreshPolicy, state: tc.SessionState) -> str | None:
     return f"{policy.name} refresh waits for the close: {state.reason}"
 
 
-def run_requests(policy: RefreshPolicy, cycle: str, trade_date: str) -> list[dg.RunRequest]:
-    requests = []
-    for planned in plan_runs(policy, cycle):
-        keys = [dg.AssetKey(raw_asset_name(planned.kind)), dg.AssetKey(table_asset_name(planned.kind))]
-        requests.append(dg.RunRequest(
-            run_key=f"{cycle}:{planned.kind}",  # cycle id per family: requested once
-            asset_selection=keys,
-            tags={**planned.tags, TRADE_DATE_TAG: trade_date}))
-    return requests
+def run_requests(policy: RefreshPolicy, cycle: str, trade_date: str,
+                 kinds: tuple[TableKind, ...] = KINDS) -> list[dg.RunRequest]:
+    """The cycle's runs of `kinds`, for the family jobs (the CLI executes the same plan)."""
+    return [dg.RunRequest(
+        # per cycle and range: requested once, also when FINDATA_RUN_SPLIT=group splits a family
+        run_key=f"{cycle}:{planned.kind}:{planned.partition_keys[0]}",
+        job_name=planned.job_name,
+        tags={**planned.tags, TRADE_DATE_TAG: trade_date})
+        for planned in plan_runs(policy, cycle, kinds=kinds)]
 
 
 def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, now: datetime,
                          logger: logging.Logger | None = None, gate_session: bool = True,
-                         cycle: str | None = None) -> list[dg.RunRequest] | dg.SkipReason:
-    """One tick of a policy: a skip with its reason, or the cycle's run requests."""
+                         cycle: str | None = None, kinds: tuple[TableKind, ...] | None = None,
+                         ) -> list[dg.RunRequest] | dg.SkipReason:
+    """One tick of a policy (of some of its families): a skip with its reason, or the cycle's
+    run requests."""
+    kinds = kinds or policy_kinds(policy)
     logger = logger or log
     state = tc.session_state(now)
     if state.beyond_horizon:
@@ -85,13 +102,13 @@ def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, no
                        tc.calendar_horizon(), tc.HOLIDAYS_FILE_ENV)
     if gate_session and (reason := session_skip(policy, state)):
         return dg.SkipReason(f"{policy.name}: {reason}")
-    busy = in_flight_runs(instance, policy)
+    busy = in_flight_runs(instance, policy, kinds)
     if busy:  # never stack a cycle on a running one: the next tick catches up
         ids = ", ".join(f"{r.run_id[:8]} ({r.status.value})" for r in busy)
         return dg.SkipReason(f"{policy.name}: previous run(s) still in progress: {ids}")
     trade_date = state.day if state.kind in ("open", "auction", "after_close") \
         else tc.latest_trading_day(now)
-    return run_requests(policy, cycle or cycle_id(policy.name, now), trade_date.isoformat())
+    return run_requests(policy, cycle or cycle_id(policy.name, now), trade_date.isoformat(), kinds)
 
 
 def _default_status() -> dg.DefaultScheduleStatus:
@@ -99,29 +116,35 @@ def _default_status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
 
 
-def build_policy_schedule(policy: RefreshPolicy, gate_session: bool = True,
+def build_policy_schedule(policy: RefreshPolicy, kind: TableKind, gate_session: bool = True,
                           default_status: dg.DefaultScheduleStatus | None = None,
                           ) -> dg.ScheduleDefinition:
     """gate_session=False is for tests only: every cron tick runs, whatever the calendar says."""
 
     @dg.schedule(
-        name=schedule_name(policy.name),
+        name=schedule_name(policy.name, kind),
         cron_schedule=policy.cron,
-        job_name=ASSET_JOB,
+        job=FAMILY_JOB_DEFS[kind],
         execution_timezone=tc.TZ_NAME,
         default_status=default_status or _default_status(),
         tags={"findata/policy": policy.name},
-        description=f"{policy.name} refresh: {policy.description}; {policy.cron} on trading "
-                    "days (Asia/Shanghai), one ranged run per table family.",
+        description=f"{policy.name} refresh of the {kind} tables: {policy.description}; "
+                    f"{policy.cron} on trading days (Asia/Shanghai), one ranged run.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         now = context.scheduled_execution_time or datetime.now(tc.TZ)
-        return evaluate_policy_tick(context.instance, policy, now, context.log, gate_session)
+        return evaluate_policy_tick(context.instance, policy, now, context.log, gate_session,
+                                    kinds=(kind,))
 
     return _schedule
 
 
-full_refresh_schedule = build_policy_schedule(POLICIES["full"])
-incremental_refresh_schedule = build_policy_schedule(POLICIES["incremental"])
-quick_refresh_schedule = build_policy_schedule(POLICIES["quick"])
-SCHEDULES = [full_refresh_schedule, incremental_refresh_schedule, quick_refresh_schedule]
+def build_policy_schedules(policy: RefreshPolicy, gate_session: bool = True,
+                           default_status: dg.DefaultScheduleStatus | None = None,
+                           ) -> list[dg.ScheduleDefinition]:
+    return [build_policy_schedule(policy, kind, gate_session, default_status)
+            for kind in policy_kinds(policy)]
+
+
+SCHEDULES = [schedule for policy in POLICIES.values()
+             for schedule in build_policy_schedules(policy)]

@@ -8,11 +8,12 @@ from datetime import date, datetime, timezone
 import dagster as dg
 
 from findata_assets import trading_calendar as tc
+from findata_assets.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.refresh import alerts
 from findata_assets.refresh.policies import (
     CYCLE_TAG, LANE_TAG, POLICY_TAG, POLICIES, RefreshPolicy)
 from findata_assets.refresh.schedules import (
-    ASSET_JOB, TRADE_DATE_TAG, evaluate_policy_tick, policy_lanes)
+    TRADE_DATE_TAG, evaluate_policy_tick, policy_kinds, policy_lanes)
 
 ANALYSIS_JOB = "analysis_report_job"
 STOPPED_TAG = "findata/stopped_by"  # set by refresh.operations.stop_policy
@@ -211,7 +212,8 @@ def build_policy_sensor(policy: RefreshPolicy, name: str | None = None,
     """A sensor running the same tick as the policy's schedule, every interval; without the
     session gate it refreshes whenever it is on (useful off-hours and in the daemon tests)."""
 
-    @dg.sensor(name=name or f"{policy.name}_refresh_now", job_name=ASSET_JOB,
+    @dg.sensor(name=name or f"{policy.name}_refresh_now",
+               jobs=[FAMILY_JOB_DEFS[kind] for kind in policy_kinds(policy)],
                minimum_interval_seconds=minimum_interval_seconds, default_status=default_status,
                description=f"{policy.name} refresh on every evaluation while on "
                            f"({'trading sessions only' if gate_session else 'any time'}).")
