@@ -2,6 +2,7 @@
 
     python -m findata_assets.run full|incremental|quick [--offline] [--no-analysis] [--json FILE]
     python -m findata_assets.run status|stop POLICY
+    python -m findata_assets.run retry RUN_ID   (re-execute from failure, from the archive)
 
 The runs are recorded in the instance with the code location's origin, so they show in the UI
 (`dagster dev` with the same DAGSTER_HOME) like any launched run, and `run stop`, the UI's
@@ -21,46 +22,20 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
 import dagster as dg
-from dagster._core.definitions.job_base import InMemoryJob
-from dagster._core.execution.api import execute_run
 
-from findata_assets.eastmoney.assets import table_asset_name
-from findata_assets.refresh import cli_runs, lanes
+from findata_assets.refresh import cli_runs, lanes, operations
 from findata_assets.refresh.cli_control import StopControl
-from findata_assets.refresh.planning import PlannedRun, plan_runs
+from findata_assets.refresh.cli_execution import (
+    RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
+from findata_assets.refresh.planning import plan_runs
 from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy
 from findata_assets.refresh.schedules import TRADE_DATE_TAG
-from findata_assets.refresh.sensors import cause_message, is_own_error, root_cause
 from findata_assets.settings import SettingsError
-
-
-TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
-
-
-@dataclass
-class StoredTable:
-    table: str
-    partition: str
-    rows: int
-    trade_date: str
-    store_seconds: float
-
-
-@dataclass
-class RunOutcome:
-    job: str
-    run_id: str
-    success: bool
-    seconds: float
-    tables: list[StoredTable] = field(default_factory=list)
-    status: str = ""  # the run's final status: SUCCESS, FAILURE, CANCELED
-    error: str | None = None
-    report: str | None = None  # analysis runs: where the report is, or why there is none
 
 
 def resolve_dagster_home() -> Path:
@@ -95,57 +70,6 @@ def offline_api() -> Iterator[str]:
         print(f"offline: the fake Eastmoney API served {server.request_count} requests",
               file=sys.stderr)
         server.stop()
-
-
-def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.DagsterInstance,
-                    control: StopControl | None = None) -> dg.JobExecutionResult:
-    """One run of `job` in this process, as execute_in_process does, but on a run that carries
-    the code location's origin and obeys stop requests (cli_control)."""
-    run = cli_runs.create_run(instance, job, str(uuid.uuid4()), {**tags, **cli_runs.cli_tags()})
-
-    def work() -> dg.JobExecutionResult:
-        return execute_run(InMemoryJob(job), run, instance)
-
-    try:
-        return control.execute(run.run_id, work) if control else work()
-    finally:  # an interrupted run must not keep its Eastmoney pool slot
-        cli_runs.free_slots(instance, run.run_id)
-
-
-def execute_planned_run(defs: dg.Definitions, planned: PlannedRun, instance: dg.DagsterInstance,
-                        control: StopControl | None = None) -> RunOutcome:
-    started = time.perf_counter()
-    result = execute_cli_run(defs.resolve_job_def(planned.job_name), planned.tags, instance,
-                             control)
-    final = instance.get_run_by_id(result.run_id)
-    outcome = RunOutcome(planned.job_name, result.run_id, result.success,
-                         round(time.perf_counter() - started, 3),
-                         status=final.status.value if final else "")
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[-1] not in TABLE_ASSETS:
-            continue  # raw snapshots: reported through the table they feed
-        metadata = {k: v.value for k, v in materialization.metadata.items()}
-        outcome.tables.append(StoredTable(
-            table=metadata.get("table", ""), partition=materialization.partition or "",
-            rows=int(metadata.get("dagster/row_count", 0)),
-            trade_date=metadata.get("trade_date", ""),
-            store_seconds=float(metadata.get("store_seconds_by_table", {}).get(
-                metadata.get("table", ""), 0.0))))
-    if not result.success:
-        outcome.error = _failure_summary(result)
-    return outcome
-
-
-def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            cause = root_cause(error)
-            context = cause is not error and not is_own_error(cause)
-            return f"{event.step_key}: {cause_message(error)}" + (
-                f" (in: {error.message.strip()})" if context else "")
-    return "run failed (see the run's logs in the UI)"
 
 
 def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: bool = True,
@@ -228,51 +152,70 @@ def print_report(policy_name: str, outcomes: list[RunOutcome], seconds: float) -
     print(f"{policy_name}: {len(tables)} tables, {total_rows} rows in {seconds:.2f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("status", "stop"):  # operator commands live with the schedules
-        from findata_assets.refresh.operations import main as operations_main
-
-        return operations_main(argv)
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m findata_assets.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("policy", choices=sorted(POLICIES))
-    parser.add_argument("--offline", action="store_true",
-                        help="use the bundled fake Eastmoney API (synthetic data)")
-    parser.add_argument("--no-analysis", action="store_true",
-                        help="full: store the tables only, no analysis and report")
-    parser.add_argument("--json", metavar="FILE", help="also write the outcome as JSON")
-    args = parser.parse_args(argv)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, policy in POLICIES.items():
+        cmd = sub.add_parser(name, help=f"refresh: {policy.description}")
+        cmd.add_argument("--offline", action="store_true",
+                         help="use the bundled fake Eastmoney API (synthetic data)")
+        cmd.add_argument("--json", metavar="FILE", help="also write the outcome as JSON")
+        if policy.with_analysis:
+            cmd.add_argument("--no-analysis", action="store_true",
+                             help="store the tables only, no analysis and report")
+    retry = sub.add_parser("retry", help="re-execute a failed or canceled run from failure "
+                                         "(stores from the archive, no API calls)")
+    retry.add_argument("run_id")
+    operations.add_commands(sub)
+    return parser
 
-    started = time.perf_counter()
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     resolve_dagster_home()
+    if args.command in operations.COMMANDS:
+        return operations.run_command(args)
+    started = time.perf_counter()
     instance = dg.DagsterInstance.get()
-    # StopControl first: it blocks SIGINT/SIGTERM for every thread started after it (the fake)
+    # StopControl first: it owns SIGINT/SIGTERM before any other thread starts (the fake)
     with StopControl(instance) as control, contextlib.ExitStack() as stack:
-        if args.offline:
+        if getattr(args, "offline", False):
             os.environ["FINDATA_EASTMONEY_URL"] = stack.enter_context(offline_api())
         try:
-            outcomes = run_policy(args.policy, with_analysis=not args.no_analysis,
-                                  instance=instance, control=control)
+            outcomes = _run_command(args, instance, control)
         except SettingsError as exc:  # a malformed setting: one line naming the variable
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except lanes.LaneBusy as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
+        except ValueError as exc:  # retry of a run that cannot be re-executed
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     seconds = time.perf_counter() - started
-    print_report(args.policy, outcomes, seconds)
+    print_report(args.command, outcomes, seconds)
     if control.stop_reason:
         stored = sum(len(o.tables) for o in outcomes)
         print(f"stopped: {control.stop_reason}; {stored} table(s) stored before the stop, "
               "no further run started", file=sys.stderr)
-    if args.json:
+    if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(
-            {"policy": args.policy, "seconds": seconds, "runs": [asdict(o) for o in outcomes]},
+            {"policy": args.command, "seconds": seconds, "runs": [asdict(o) for o in outcomes]},
             indent=2, ensure_ascii=False))
     if control.stop_reason:
         return control.exit_code
     return 0 if outcomes and all(o.success for o in outcomes) else 1
+
+
+def _run_command(args: argparse.Namespace, instance: dg.DagsterInstance,
+                 control: StopControl) -> list[RunOutcome]:
+    if args.command == "retry":
+        from findata_assets.definitions import build_definitions
+
+        return [reexecute_from_failure(build_definitions(), args.run_id, instance, control)]
+    return run_policy(args.command, with_analysis=not getattr(args, "no_analysis", False),
+                      instance=instance, control=control)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney import catalog
+from findata_assets.refresh import operations
 from findata_assets.run import main, run_policy
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import object_store_from_settings
@@ -156,6 +157,40 @@ def test_a_column_mostly_unparsable_is_a_hard_error_naming_table_and_column(plat
     assert "refusing to store a column of NULLs" in error and "\n" not in error
 
 
+class _Killer:
+    """Kills the MariaDB connection that sends the first INSERT into `table` (a name), or into
+    the `table`-th table (a number) the store reaches."""
+
+    def __init__(self, mysql_url: str, table: str | int):
+        self.url, self.table, self.thread_ids = sa.engine.make_url(mysql_url), table, []
+        self.tables: list[str] = []  # in the order their inserts began
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._on_statement)
+
+    def _on_statement(self, conn, cursor, statement, parameters, context, executemany):
+        head = statement.lstrip()[:120]
+        if not head.upper().startswith("INSERT INTO") or self.thread_ids:
+            return
+        name = head.split()[2].strip("`")
+        if conn.engine.dialect.name != "mysql" or name not in catalog.TABLES_BY_NAME:
+            return  # Dagster's own storage, or another table
+        if name not in self.tables:
+            self.tables.append(name)
+        if name == self.table or len(self.tables) == self.table:
+            thread_id = conn.connection.dbapi_connection.thread_id()
+            admin = pymysql.connect(host=self.url.host, port=self.url.port or 3306,
+                                    user=self.url.username, password=self.url.password or "")
+            with admin.cursor() as c:
+                c.execute(f"KILL {int(thread_id)}")
+            admin.close()
+            self.thread_ids.append(thread_id)
+
+    def remove(self) -> None:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._on_statement)
+
+
+_kill_connection_on_insert_into = _Killer
+
+
 def test_killed_connection_mid_store_keeps_previous_rows_and_rerun_completes(platform, mysql_url):
     assert _all_succeeded(run_policy("quick"))[0]
     spec = catalog.table("stock", "all", "1d")
@@ -163,26 +198,12 @@ def test_killed_connection_mid_store_keeps_previous_rows_and_rerun_completes(pla
     before = warehouse.read(spec, platform.trade_date)
 
     platform.advance(5)  # new values, so a half-written store would be visible
-    url = sa.engine.make_url(mysql_url)
-    killed = []
-
-    def kill_on_insert(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO") and spec.name in statement \
-                and not killed:
-            thread_id = conn.connection.dbapi_connection.thread_id()
-            admin = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username,
-                                    password=url.password or "")
-            with admin.cursor() as c:
-                c.execute(f"KILL {int(thread_id)}")
-            admin.close()
-            killed.append(thread_id)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", kill_on_insert)
+    killed = _kill_connection_on_insert_into(mysql_url, spec.name)
     try:
         outcomes = run_policy("quick")
     finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", kill_on_insert)
-    assert killed, "the store never reached its insert"
+        killed.remove()
+    assert killed.thread_ids, "the store never reached its insert"
     assert not outcomes[0].success
     assert spec.name in outcomes[0].error or "Lost connection" in outcomes[0].error \
         or "server has gone away" in outcomes[0].error.lower()
@@ -192,6 +213,44 @@ def test_killed_connection_mid_store_keeps_previous_rows_and_rerun_completes(pla
     assert _all_succeeded(run_policy("quick"))[0]
     _assert_table_equals_fake(warehouse, platform, spec, platform.trade_date)
     assert warehouse.read(spec, platform.trade_date) != before
+    warehouse.dispose()
+
+
+def test_a_store_killed_part_way_records_what_committed_and_retry_stores_the_rest(
+        platform, mysql_url, capsys):
+    """Issue 11, item 3: a database connection killed at the 10th of 32 stock tables."""
+    stock = list(catalog.STOCK_TABLES)
+    killed = _kill_connection_on_insert_into(mysql_url, 10)
+    try:
+        outcomes = run_policy("full", with_analysis=False)
+    finally:
+        killed.remove()
+    stock_run = outcomes[0]
+    assert killed.thread_ids and not stock_run.success
+    committed, victim = killed.tables[:9], killed.tables[9]
+    stored = {t.table for t in stock_run.tables}
+    assert stored == set(committed)  # the CLI counts what committed
+    assert f"9 of 32 tables stored, 23 not stored ({victim}, " in stock_run.error
+    assert "the transaction was rolled back and the previous rows are intact" in stock_run.error
+    assert "Lost connection" in stock_run.error or "gone away" in stock_run.error.lower()
+    instance = dg.DagsterInstance.get()
+    assert operations.tables_stored(instance, stock_run.run_id) == 9  # so does `run status`
+    warehouse = Warehouse(mysql_url)
+    for name in committed:
+        _assert_table_equals_fake(warehouse, platform, catalog.TABLES_BY_NAME[name],
+                                  platform.trade_date)
+    assert not warehouse.trade_dates(catalog.TABLES_BY_NAME[victim])
+
+    requests = platform.request_count
+    assert main(["retry", stock_run.run_id]) == 0
+    printed = capsys.readouterr().out
+    assert platform.request_count == requests  # from the archive: the API is not called
+    assert "stock_flow_job: ok" in printed
+    for spec in stock:
+        _assert_table_equals_fake(warehouse, platform, spec, platform.trade_date)
+    retry = instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": stock_run.run_id}))
+    assert len(retry) == 1 and retry[0].status == dg.DagsterRunStatus.SUCCESS
+    assert retry[0].remote_job_origin.location_name == "findata"
     warehouse.dispose()
 
 

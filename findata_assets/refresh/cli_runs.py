@@ -35,7 +35,7 @@ DEFINITIONS_ATTRIBUTE = "defs"
 
 
 def create_run(instance: dg.DagsterInstance, job: dg.JobDefinition, run_id: str,
-               tags: dict[str, str]) -> dg.DagsterRun:
+               tags: dict[str, str], **run_args) -> dg.DagsterRun:
     """A NOT_STARTED run of `job` with the origins a run launched from the UI would carry."""
     cwd = os.getcwd()
     target = LoadableTargetOrigin(executable_path=sys.executable, module_name=DEFINITIONS_MODULE,
@@ -47,7 +47,7 @@ def create_run(instance: dg.DagsterInstance, job: dg.JobDefinition, run_id: str,
     return instance.create_run_for_job(
         job_def=job, run_id=run_id, tags={**job.run_tags, **tags},
         remote_job_origin=RemoteJobOrigin(repository, job.name),
-        job_code_origin=JobPythonOrigin(job.name, code))
+        job_code_origin=JobPythonOrigin(job.name, code), **run_args)
 
 
 def cli_tags() -> dict[str, str]:

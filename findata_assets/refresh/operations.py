@@ -1,4 +1,4 @@
-"""Operator commands on a policy, against the instance at DAGSTER_HOME (the weather-station CLI).
+"""Operator commands on a policy, against the instance at DAGSTER_HOME (subcommands of the CLI).
 
     python -m findata_assets.run status POLICY [--limit N] [--json]
     python -m findata_assets.run stop POLICY [--wait SECONDS]
@@ -10,9 +10,7 @@ terminates its queued and running runs, waiting for them to finish terminating.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -187,23 +185,21 @@ def _print_status(instance: dg.DagsterInstance, policy_name: str, limit: int) ->
             print(f"    {r.run_id[:8]} {r.lane:18} {r.status:10} {rsecs:>8} tables {r.tables}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m findata_assets.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+COMMANDS = ("status", "stop")
+
+
+def add_commands(sub) -> None:
+    """The operator commands, as subcommands of `python -m findata_assets.run`."""
     status = sub.add_parser("status", help="list the latest cycles of a policy")
     status.add_argument("policy", choices=sorted(POLICIES))
     status.add_argument("--limit", type=int, default=10)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    stop = sub.add_parser("stop", help="turn a policy's schedule off and terminate its runs")
+    stop = sub.add_parser("stop", help="turn a policy's schedules off and terminate its runs")
     stop.add_argument("policy", choices=sorted(POLICIES))
     stop.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the runs")
-    args = parser.parse_args(argv)
 
-    from findata_assets.run import resolve_dagster_home
 
-    resolve_dagster_home()
+def run_command(args) -> int:
     with dg.DagsterInstance.get() as instance:
         if args.command == "status":
             if args.json:

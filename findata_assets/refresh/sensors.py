@@ -119,11 +119,16 @@ def failure_alert(run: dg.DagsterRun, error: str) -> alerts.Alert:
 
 
 def root_cause(error):
-    """The innermost error of a step failure: Dagster wraps ours ("Error occurred while handling
-    output ..."), and ours is the message that names the table and what went wrong."""
-    while error is not None and error.cause is not None:
-        error = error.cause
-    return error
+    """The error that explains a step failure. Dagster wraps ours ("Error occurred while handling
+    output ..."), and ours may wrap a driver's (StoreError -> OperationalError): the outermost of
+    our own errors names the table and what went wrong, with the driver's cause in its message;
+    without one of ours, the innermost error."""
+    innermost = error
+    while error is not None:
+        if is_own_error(error):
+            return error
+        innermost, error = error, error.cause
+    return innermost
 
 
 def is_own_error(cause) -> bool:

@@ -6,7 +6,9 @@ Both handle outputs and inputs that span many partitions (one run stores a whole
 from __future__ import annotations
 
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -15,10 +17,14 @@ from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.snapshot import Snapshot, archive_key
 from findata_assets.storage.object_store import ObjectStore
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
-from findata_assets.storage.warehouse import Warehouse
+from findata_assets.storage.warehouse import PartialStoreError, Warehouse
 
 KIND_METADATA_KEY = "findata/kind"
 ARCHIVE_WRITERS = 8  # concurrent object uploads/downloads of one step
+# WarehouseIOManager.handle_output yields once (an empty dict) only to flush the materializations
+# of a partial store; Dagster marks that form beta and would warn at every such failure.
+warnings.filterwarnings("ignore", category=dg.BetaWarning,
+                        message=".*Yielding metadata from an IOManager.*")
 
 
 def _kind(context: dg.OutputContext | dg.InputContext) -> catalog.TableKind:
@@ -125,12 +131,26 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     def warehouse(self) -> Warehouse:
         return self.warehouse_resource.get_warehouse()
 
-    def handle_output(self, context: dg.OutputContext, obj: dict[str, list[dict]]) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, list[dict]]) -> Iterator:
         _check_keys(context, obj)
         specs = _partition_specs(context)
         # store_many pipelines the tables (the next one's SQL is built while the server works);
         # still one transaction per table.
-        results = self.warehouse.store_many((spec, obj[spec.partition_key]) for spec in specs)
+        try:
+            results = self.warehouse.store_many((spec, obj[spec.partition_key]) for spec in specs)
+        except PartialStoreError as exc:
+            # the committed tables are in the warehouse: say so in Dagster's record too, then
+            # fail the step naming the rest (a re-execution stores them from the archive)
+            by_name = {spec.name: spec for spec in specs}
+            for result in exc.stored:
+                context.log_event(dg.AssetMaterialization(
+                    asset_key=context.asset_key, partition=by_name[result.table].partition_key,
+                    metadata={"table": result.table, "dagster/row_count": result.rows,
+                              "trade_date": ", ".join(d.isoformat() for d in result.trade_dates),
+                              "store_seconds": round(result.seconds, 4),
+                              "stored_before_the_step_failed": True}))
+            yield {}  # Dagster writes logged events only as the handler yields
+            raise
         seconds_by_table = {r.table: round(r.seconds, 4) for r in results}
         stored = sum(len(rows) for rows in obj.values())
         seconds = sum(seconds_by_table.values())

@@ -80,6 +80,16 @@ class StoreResult:
     chunks: int = field(default=0, compare=False)
 
 
+class PartialStoreError(WarehouseError):
+    """`store_many` stopped part way: `stored` committed, the rest did not (the table that failed
+    was rolled back, the ones after it were not touched)."""
+
+    def __init__(self, stored: list[StoreResult], not_stored: list[str], cause: BaseException):
+        self.stored, self.not_stored, self.cause = stored, not_stored, cause
+        super().__init__(f"{len(stored)} of {len(stored) + len(not_stored)} tables stored, "
+                         f"{len(not_stored)} not stored ({', '.join(not_stored)}): {cause}")
+
+
 def _family(sql_type: str) -> str:
     return {"date": "date", "code": "string", "text": "string", "int": "integer",
             "float": "float", "datetime": "datetime"}[sql_type]
@@ -501,7 +511,8 @@ class Warehouse:
 
         Pipelined on MySQL/MariaDB: the next tables' statements are prepared while the server
         executes the current ones. If a table fails, the tables before it stay committed, it is
-        rolled back, and the ones after it are not touched (StoreError names the failed table).
+        rolled back, and the ones after it are not touched (StoreError names the failed table;
+        PartialStoreError wraps it once some tables committed, and lists them).
         """
         chunk = chunk_size or self.chunk_size
         if chunk < 1:
@@ -513,11 +524,16 @@ class Warehouse:
                 stream = _prefetch(stream)
         else:
             stream = self._executemany_stream(jobs, chunk)
-        results = []
+        results: list[StoreResult] = []
         try:
             for spec, table, _rows in jobs:
                 cancellation.check()  # between tables: each is stored in full or not at all
                 results.append(self._store_one(spec, table, stream))
+        except Exception as exc:
+            if not results:
+                raise  # nothing committed: the error as it is
+            not_stored = [spec.name for spec, _, _ in jobs[len(results):]]
+            raise PartialStoreError(results, not_stored, exc) from exc
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
