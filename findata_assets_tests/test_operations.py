@@ -12,6 +12,7 @@ import pytest
 
 from findata_assets.refresh import instance as instance_mod
 from findata_assets.refresh import operations
+from findata_assets.run import main as run_main
 
 PROJECT_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -134,10 +135,10 @@ def test_status_lists_cycles_with_runs_and_tables(home, capsys):
     assert [c.status for c in cycles] == ["FAILURE", "SUCCESS", "SUCCESS"]
     assert cycles[1].tables == 2 and cycles[0].tables == 0  # stock_flow partitions, not raw
     assert cycles[1].runs[0].seconds is not None and cycles[1].start
-    assert operations.main(["status", "quick"]) == 0
+    assert run_main(["status", "quick"]) == 0
     out = capsys.readouterr().out
     assert "quick-20260302T1001" in out and "SUCCESS" in out and "full-x" not in out
-    assert operations.main(["status", "quick", "--json", "--limit", "1"]) == 0
+    assert run_main(["status", "quick", "--json", "--limit", "1"]) == 0
     [only] = json.loads(capsys.readouterr().out)
     assert only["cycle"] == "quick-20260302T1002"
 
@@ -156,6 +157,6 @@ def test_stop_cancels_runs_that_have_not_started_and_reports_unreachable_ones(ho
         # a run "started" by a worker nobody can reach: reported, exit status 1
         orphan = _add_run(instance, dg.DagsterRunStatus.STARTED,
                           **{"findata/policy": "quick", "findata/lane": "quick:stock"})
-    assert operations.main(["stop", "quick", "--wait", "0.5"]) == 1
+    assert run_main(["stop", "quick", "--wait", "0.5"]) == 1
     out = capsys.readouterr().out
     assert orphan.run_id in out and "NOT fully stopped" in out

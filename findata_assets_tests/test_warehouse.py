@@ -17,7 +17,7 @@ from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import Group, TableSpec
 from findata_assets.settings import Settings
 from findata_assets.storage.warehouse import (
-    SchemaMismatchError, StoreError, StoreResult, Warehouse)
+    PartialStoreError, SchemaMismatchError, StoreError, StoreResult, Warehouse)
 from findata_assets_tests import services
 from findata_assets_tests.services import synthetic_rows
 
@@ -275,10 +275,14 @@ def test_store_many_stops_at_the_failed_table(wh):
         raise RuntimeError("second table fails")
 
     listener = _fail_on_insert(wh.engine, 2, boom)  # 30 rows = 1 chunk per table
-    with pytest.raises(StoreError) as excinfo:
+    with pytest.raises(PartialStoreError) as excinfo:
         wh.store_many([(s, new[s.name]) for s in specs])
     sa.event.remove(wh.engine, "before_cursor_execute", listener)
-    assert excinfo.value.table == specs[1].name
+    partial = excinfo.value
+    assert isinstance(partial.cause, StoreError) and partial.cause.table == specs[1].name
+    assert [r.table for r in partial.stored] == [specs[0].name]
+    assert partial.not_stored == [specs[1].name, specs[2].name]
+    assert str(partial).startswith(f"1 of 3 tables stored, 2 not stored ({specs[1].name}, ")
     assert_same_rows(wh.read(specs[0]), new[specs[0].name])  # committed before the failure
     assert_same_rows(wh.read(specs[1]), old[specs[1].name])  # rolled back
     assert_same_rows(wh.read(specs[2]), old[specs[2].name])  # never touched
