@@ -74,7 +74,7 @@ def offline_api() -> Iterator[str]:
 
 def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: bool = True,
                instance: dg.DagsterInstance | None = None,
-               control: StopControl | None = None) -> list[RunOutcome]:
+               control: StopControl | None = None, verbose: bool = False) -> list[RunOutcome]:
     """The policy's runs one after the other; raises lanes.LaneBusy before any run when another
     run holds one of its lanes. A stop request (see cli_control) ends the current run CANCELED
     and starts no further one."""
@@ -102,17 +102,17 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
         for p in planned:
             if control.stop_reason:
                 break
-            outcomes.append(execute_planned_run(defs, p, instance, control))
+            outcomes.append(execute_planned_run(defs, p, instance, control, verbose))
         if (policy.with_analysis and with_analysis and not control.stop_reason
                 and all(o.success for o in outcomes)):
             outcomes.append(run_analysis(defs, instance, policy.name, cycle_id, outcomes,
-                                         control))
+                                         control, verbose))
     return outcomes
 
 
 def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name: str,
                  cycle_id: str, outcomes: list[RunOutcome],
-                 control: StopControl | None = None) -> RunOutcome:
+                 control: StopControl | None = None, verbose: bool = False) -> RunOutcome:
     """The analysis and report of the trade date the cycle stored (the data's date, not the
     clock's). Tagged with the cycle, so the daemon's analysis sensor does not run it again."""
     from findata_assets.analysis.definitions import ANALYSIS_JOB_NAME, run_analysis_report
@@ -126,7 +126,7 @@ def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name
     result = run_analysis_report(
         defs, trade_date, instance,
         tags={POLICY_TAG: policy_name, CYCLE_TAG: cycle_id, TRADE_DATE_TAG: trade_date.isoformat()},
-        execute=lambda job, tags: execute_cli_run(job, tags, instance, control))
+        execute=lambda job, tags: execute_cli_run(job, tags, instance, control, verbose))
     where = result.report_location or result.report_key
     report = f"{result.status}: {where}" if result.status == "ok" and where else result.status
     if result.narrative_status:
@@ -161,14 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--offline", action="store_true",
                          help="use the bundled fake Eastmoney API (synthetic data)")
         cmd.add_argument("--json", metavar="FILE", help="also write the outcome as JSON")
+        _add_verbose(cmd)
         if policy.with_analysis:
             cmd.add_argument("--no-analysis", action="store_true",
                              help="store the tables only, no analysis and report")
     retry = sub.add_parser("retry", help="re-execute a failed or canceled run from failure "
                                          "(stores from the archive, no API calls)")
     retry.add_argument("run_id")
+    _add_verbose(retry)
     operations.add_commands(sub)
     return parser
+
+
+def _add_verbose(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--verbose", action="store_true",
+                         help="also print Dagster's event stream (always in the run's logs)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,9 +220,10 @@ def _run_command(args: argparse.Namespace, instance: dg.DagsterInstance,
     if args.command == "retry":
         from findata_assets.definitions import build_definitions
 
-        return [reexecute_from_failure(build_definitions(), args.run_id, instance, control)]
+        return [reexecute_from_failure(build_definitions(), args.run_id, instance, control,
+                                       args.verbose)]
     return run_policy(args.command, with_analysis=not getattr(args, "no_analysis", False),
-                      instance=instance, control=control)
+                      instance=instance, control=control, verbose=args.verbose)
 
 
 if __name__ == "__main__":

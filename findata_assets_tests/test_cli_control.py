@@ -196,3 +196,19 @@ def test_cli_runs_carry_the_code_location_origin_the_ui_lists_them_by(cli_env, t
     helm = yaml.safe_load((REPO / "helm" / "values-dagster.yaml").read_text())
     names = [d["name"] for d in helm["dagster-user-deployments"]["deployments"]]
     assert names == [cli_runs.LOCATION_NAME]
+
+
+def test_the_default_output_of_full_is_short_and_verbose_brings_dagsters_events(
+        cli_env, tmp_path, start_fake_eastmoney):
+    fast = start_fake_eastmoney(scale=0.1, frozen=True)
+    env = {**cli_env, "FINDATA_EASTMONEY_URL": fast.url, "FINDATA_EASTMONEY_CONCURRENCY": "4"}
+    rc, output = Cli(env, "full", tmp=tmp_path).wait(timeout=180)
+    lines = output.splitlines()
+    print(f"full, default output: {len(lines)} lines")
+    assert rc == 0, output
+    assert len(lines) <= 65 and not [x for x in lines if " - DEBUG - " in x], output
+    assert "run " in lines[0] or any(x.endswith(": started") for x in lines)
+    assert any(x.startswith("  stock_flow: done, 32 partition(s), ") for x in lines), output
+    assert any(x.startswith("full: 41 tables, ") for x in lines), output
+    rc, output = Cli(env, "quick", "--verbose", tmp=tmp_path).wait(timeout=120)
+    assert rc == 0 and " - DEBUG - " in output and "STEP_SUCCESS" in output, output

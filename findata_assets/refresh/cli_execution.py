@@ -13,14 +13,11 @@ from dagster._core.execution.api import create_execution_plan, execute_run
 from dagster._core.execution.plan.state import KnownExecutionState
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
-from findata_assets.eastmoney.assets import table_asset_name
 from findata_assets.refresh import cli_runs
 from findata_assets.refresh.cli_control import StopControl
+from findata_assets.refresh.cli_progress import TABLE_ASSETS, RunProgress, run_config
 from findata_assets.refresh.planning import PlannedRun
 from findata_assets.refresh.sensors import cause_message, is_own_error, root_cause
-
-TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
-
 
 @dataclass
 class StoredTable:
@@ -44,33 +41,36 @@ class RunOutcome:
 
 
 def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.DagsterInstance,
-                    control: StopControl | None = None, **run_args) -> dg.JobExecutionResult:
+                    control: StopControl | None = None, verbose: bool = False,
+                    base_config: dict | None = None, **run_args) -> dg.JobExecutionResult:
     """One run of `job` in this process, as execute_in_process does, but on a run that carries
-    the code location's origin and obeys stop requests (cli_control). `run_args` go to
-    create_run_for_job (a re-execution's plan and parent)."""
+    the code location's origin and obeys stop requests (cli_control), printing its progress
+    (Dagster's event lines only when verbose). `run_args` go to create_run_for_job (a
+    re-execution's plan and parent)."""
     run = cli_runs.create_run(instance, job, str(uuid.uuid4()), {**tags, **cli_runs.cli_tags()},
-                              **run_args)
+                              run_config=run_config(verbose, base_config), **run_args)
 
     def work() -> dg.JobExecutionResult:
         return execute_run(InMemoryJob(job), run, instance)
 
     try:
-        return control.execute(run.run_id, work) if control else work()
+        with RunProgress(instance, run):
+            return control.execute(run.run_id, work) if control else work()
     finally:  # an interrupted run must not keep its Eastmoney pool slot
         cli_runs.free_slots(instance, run.run_id)
 
 
 def execute_planned_run(defs: dg.Definitions, planned: PlannedRun, instance: dg.DagsterInstance,
-                        control: StopControl | None = None) -> RunOutcome:
+                        control: StopControl | None = None, verbose: bool = False) -> RunOutcome:
     started = time.perf_counter()
     result = execute_cli_run(defs.resolve_job_def(planned.job_name), planned.tags, instance,
-                             control)
+                             control, verbose)
     return outcome_of(result, planned.job_name, time.perf_counter() - started, instance)
 
 
 def reexecute_from_failure(defs: dg.Definitions, parent_run_id: str,
-                           instance: dg.DagsterInstance,
-                           control: StopControl | None = None) -> RunOutcome:
+                           instance: dg.DagsterInstance, control: StopControl | None = None,
+                           verbose: bool = False) -> RunOutcome:
     """Run again the steps of `parent_run_id` that failed or did not run, as the UI's
     "Re-execute from failure" does: a stock/sector run stores from the archived snapshots, the
     API is not called again. Raises ValueError for a run that cannot be re-executed."""
@@ -82,7 +82,8 @@ def reexecute_from_failure(defs: dg.Definitions, parent_run_id: str,
                          "canceled run is re-executed from failure")
     job = defs.resolve_job_def(parent.job_name)
     steps, known_state = KnownExecutionState.build_resume_retry_reexecution(instance, parent)
-    plan = create_execution_plan(InMemoryJob(job), parent.run_config, step_keys_to_execute=steps,
+    config = run_config(verbose, parent.run_config)
+    plan = create_execution_plan(InMemoryJob(job), config, step_keys_to_execute=steps,
                                  known_state=known_state, tags=parent.tags)
     root = parent.root_run_id or parent.run_id
     keep = {k: v for k, v in parent.tags.items()
@@ -90,9 +91,9 @@ def reexecute_from_failure(defs: dg.Definitions, parent_run_id: str,
             or k in ("dagster/partition", "dagster/priority")}
     started = time.perf_counter()
     result = execute_cli_run(job, {**keep, PARENT_RUN_ID_TAG: parent.run_id,
-                                   ROOT_RUN_ID_TAG: root}, instance, control,
-                             execution_plan=plan, parent_run_id=parent.run_id, root_run_id=root,
-                             run_config=parent.run_config)
+                                   ROOT_RUN_ID_TAG: root}, instance, control, verbose,
+                             config, execution_plan=plan,
+                             parent_run_id=parent.run_id, root_run_id=root)
     return outcome_of(result, parent.job_name, time.perf_counter() - started, instance)
 
 
