@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     seconds = time.perf_counter() - started
+    for outcome in outcomes:  # `run status` shows the cycle's wall time as measured here
+        if outcome.run_id:
+            instance.add_run_tags(outcome.run_id, {cli_runs.WALL_TAG: f"{seconds:.2f}"})
     print_report(args.command, outcomes, seconds)
     if control.stop_reason:
         stored = sum(len(o.tables) for o in outcomes)

@@ -27,6 +27,7 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from findata_assets.eastmoney.assets import EASTMONEY_POOL
 
 HOST_TAG = "findata/cli_host"
+WALL_TAG = "findata/cli_wall_seconds"  # the whole command's wall time, as the CLI measured it
 PID_TAG = "findata/cli_pid"
 LOCATION_NAME = "findata"  # workspace.yaml's location_name, helm's dagster-user-deployments name
 REPOSITORY_NAME = "__repository__"  # Dagster's name for the repository of a Definitions object

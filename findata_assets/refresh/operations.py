@@ -77,9 +77,12 @@ def policy_cycles(instance: dg.DagsterInstance, policy_name: str, limit: int = 1
     records = instance.get_run_records(dg.RunsFilter(tags={POLICY_TAG: policy_name}),
                                        limit=limit * 4)
     cycles: dict[str, CycleInfo] = {}
+    wall: dict[str, float] = {}
     for record in records:  # newest first
         run = record.dagster_run
         cycle = run.tags.get(CYCLE_TAG, run.run_id)
+        if run.tags.get(cli_runs.WALL_TAG):
+            wall[cycle] = float(run.tags[cli_runs.WALL_TAG])
         if cycle not in cycles:
             if len(cycles) == limit:
                 continue
@@ -95,6 +98,8 @@ def policy_cycles(instance: dg.DagsterInstance, policy_name: str, limit: int = 1
         starts = [r.start for r in info.runs if r.start]
         info.start = min(starts) if starts else None
         info.seconds = max([r.seconds for r in info.runs if r.seconds is not None], default=None)
+        if wall.get(info.cycle):  # a CLI cycle: its own wall time, start-up and report included
+            info.seconds = wall[info.cycle]
         info.tables = sum(r.tables for r in info.runs)
     return list(cycles.values())
 
