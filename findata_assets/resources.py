@@ -62,7 +62,8 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, objec
         local_dir=str(settings.archive_dir),
     )
     warehouse = WarehouseResource(
-        database_url=_secret(environ, "FINDATA_DATABASE_URL", settings.database_url))
+        database_url=_secret(environ, "FINDATA_DATABASE_URL", settings.database_url),
+        timeout_s=settings.database_timeout_s)
     return {
         "eastmoney": eastmoney_resource(environ),
         "object_store": object_store,

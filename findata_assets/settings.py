@@ -10,6 +10,7 @@ and a local folder `<home>/archive` for the raw snapshots. MySQL/MariaDB and any
     FINDATA_S3_BUCKET       bucket name (default "findata")
     AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY   required when FINDATA_S3_ENDPOINT is set
     AWS_REGION / AWS_DEFAULT_REGION             default us-east-1
+    FINDATA_DATABASE_TIMEOUT_S  seconds a database connect, read or write may take (default 30)
 
 A malformed value raises `SettingsError` naming the variable. Secrets (the secret key, the
 password inside the database URL) never appear in an error, in `repr()` or in `redacted()`.
@@ -37,6 +38,8 @@ ENV_S3_BUCKET = "FINDATA_S3_BUCKET"
 ENV_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
 ENV_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
 ENV_REGIONS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+ENV_DATABASE_TIMEOUT = "FINDATA_DATABASE_TIMEOUT_S"
+DEFAULT_DATABASE_TIMEOUT_S = 30.0  # a frozen server fails a run in well under a minute
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -168,6 +171,7 @@ class Settings:
     aws_access_key_id: Optional[str] = field(default=None, repr=False)
     aws_secret_access_key: Optional[str] = field(default=None, repr=False)
     archive_dir: Optional[Path] = None
+    database_timeout_s: float = DEFAULT_DATABASE_TIMEOUT_S
 
     def __post_init__(self) -> None:
         # Accept str paths from callers (Dagster config) but always expose Path objects.
@@ -224,9 +228,22 @@ class Settings:
             if not _KEY_RE.match(secret_key):
                 raise SettingsError(f"{ENV_SECRET_KEY} must not contain whitespace")
 
+        raw_timeout = _get(environ, ENV_DATABASE_TIMEOUT)
+        timeout = DEFAULT_DATABASE_TIMEOUT_S
+        if raw_timeout is not None:
+            try:
+                timeout = float(raw_timeout)
+            except ValueError:
+                raise SettingsError(f"{ENV_DATABASE_TIMEOUT} must be a number of seconds, got "
+                                    f"{raw_timeout!r}") from None
+            if not 1 <= timeout <= 3600:
+                raise SettingsError(f"{ENV_DATABASE_TIMEOUT} must be between 1 and 3600 "
+                                    f"seconds, got {raw_timeout}")
+
         return cls(
             home=home,
             database_url=database_url,
+            database_timeout_s=timeout,
             s3_endpoint=endpoint,
             s3_bucket=bucket,
             s3_region=region,

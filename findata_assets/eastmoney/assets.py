@@ -19,6 +19,8 @@ from findata_assets.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.eastmoney.parsing import parse_table
 from findata_assets.eastmoney.resources import EastmoneyResource
 from findata_assets.eastmoney.snapshot import archive_key
+from findata_assets.storage.preflight import check_stores
+from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
 
 # BackfillPolicy is "beta" in Dagster 1.13: we rely on it knowingly; do not warn every user.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -45,6 +47,26 @@ def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None
     raise dg.RetryRequested(max_retries=CRAWL_RETRY.max_retries, seconds_to_wait=delay) from exc
 
 
+def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    """The run's partitions; an empty selection (a reversed range) is an error, not a run that
+    stores nothing and succeeds."""
+    keys = list(context.partition_keys)
+    if not keys:
+        tags = context.run.tags
+        start = tags.get("dagster/asset_partition_range_start")
+        end = tags.get("dagster/asset_partition_range_end")
+        raise EmptySelectionError(
+            f"the partition range {start}...{end} selects nothing: the start must come before "
+            f"the end in the partitions' order (e.g. all|1d...sz_b|10d for the stock tables, "
+            f"industry|1d...region|10d for the sectors)" if start else
+            "the run selects no partition: pass a partition or a partition range")
+    return keys
+
+
+class EmptySelectionError(ValueError):
+    """A run whose partition selection is empty or reversed."""
+
+
 def raw_asset_name(kind: TableKind) -> str:
     return f"{kind}_flow_raw"
 
@@ -69,9 +91,12 @@ def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
         description=f"Raw Eastmoney {family} fund-flow snapshots, archived as JSON "
                     "(raw/<table>/<trade_date>/<fetched_at>.json).",
     )
-    def raw_snapshots(context: dg.AssetExecutionContext,
-                      eastmoney: EastmoneyResource) -> dict[str, Snapshot]:
-        specs = partitions.specs_for(kind, list(context.partition_keys))
+    def raw_snapshots(context: dg.AssetExecutionContext, eastmoney: EastmoneyResource,
+                      warehouse: WarehouseResource,
+                      object_store: ObjectStoreResource) -> dict[str, Snapshot]:
+        specs = partitions.specs_for(kind, _partition_keys(context))
+        # the stores first: a database that is down must fail in seconds, not after the crawl
+        check_stores(warehouse.get_warehouse(), object_store.get_store())
         client = eastmoney.get_client()
         try:
             snapshots = client.fetch_tables(specs)
@@ -108,7 +133,7 @@ def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
                     snapshots: dict[str, Snapshot]) -> Iterator:
         rows_by_partition: dict[str, list[dict]] = {}
         checked = []
-        for spec in partitions.specs_for(kind, list(context.partition_keys)):
+        for spec in partitions.specs_for(kind, _partition_keys(context)):
             snapshot = snapshots[spec.partition_key]
             parsed = parse_table(spec, snapshot)
             if parsed.bad_cells:

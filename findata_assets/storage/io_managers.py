@@ -72,7 +72,14 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
 
         # One upload per table, side by side: S3 round trips, not CPU, are the cost here.
         with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
-            keys = list(pool.map(archive, snapshots))
+            futures = [pool.submit(archive, snapshot) for snapshot in snapshots]
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        keys = [f.result() for f in futures if f.exception() is None]
+        if failed:
+            # the objects written are immutable and stay: name them, so no record is lost
+            context.log.warning(f"archived {len(keys)} of {len(snapshots)} snapshots before "
+                                f"the archive failed; written: {', '.join(keys) or 'none'}")
+            raise failed[0]
         self._written.update(zip(keys, snapshots))
         context.add_output_metadata({"archive": store.describe(), "objects_written": len(keys)})
 

@@ -65,6 +65,7 @@ class ObjectStore(Protocol):
     def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> str: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def ping(self) -> None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
     def url_for(self, key: str, expires_s: int = 3600) -> str: ...
     def describe(self) -> str: ...
@@ -164,6 +165,10 @@ class S3ObjectStore:
             self._bucket_ready = True
 
     # -- API -------------------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Is the bucket there (created when missing)? One request; ObjectStoreError if not."""
+        self.ensure_bucket()
+
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -250,6 +255,15 @@ class LocalObjectStore:
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*validate_key(key).split("/"))
+
+    def ping(self) -> None:
+        """Can the folder be written? ObjectStoreError if not."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ObjectStoreError(f"cannot create the archive folder {self.root}: {exc}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise ObjectStoreError(f"the archive folder {self.root} is not writable")
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         path = self._path(key)

@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from findata_assets.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
-from findata_assets.storage.warehouse import Warehouse
+from findata_assets.storage.warehouse import DEFAULT_TIMEOUT_S, Warehouse
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
@@ -36,12 +36,13 @@ class WarehouseResource(dg.ConfigurableResource):
     """The SQL warehouse (MySQL/MariaDB, or the embedded SQLite file)."""
 
     database_url: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
     _warehouse: Optional[Warehouse] = PrivateAttr(default=None)
 
     def get_warehouse(self) -> Warehouse:
         if self._warehouse is None:
-            self._warehouse = Warehouse(self.database_url)
+            self._warehouse = Warehouse(self.database_url, timeout_s=self.timeout_s)
         return self._warehouse
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -36,8 +36,10 @@ from sqlalchemy.engine import URL, Engine, make_url
 from findata_assets import cancellation
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import COLUMNS, PRIMARY_KEY, TableSpec
+from findata_assets.settings import ENV_DATABASE_URL
 
 DEFAULT_CHUNK_SIZE = 2000
+DEFAULT_TIMEOUT_S = 30.0  # connect/read/write of one statement (FINDATA_DATABASE_TIMEOUT_S)
 # auto: literal multi-row INSERTs on MySQL/MariaDB via PyMySQL, driver executemany elsewhere
 INSERT_METHODS = ("auto", "literal", "executemany")
 MYSQL_CHARSET = "utf8mb4"
@@ -88,6 +90,11 @@ class PartialStoreError(WarehouseError):
         self.stored, self.not_stored, self.cause = stored, not_stored, cause
         super().__init__(f"{len(stored)} of {len(stored) + len(not_stored)} tables stored, "
                          f"{len(not_stored)} not stored ({', '.join(not_stored)}): {cause}")
+
+
+def _driver_error(exc: BaseException) -> str:
+    detail = getattr(exc, "orig", None) or exc
+    return f"{type(detail).__name__}: {detail}"
 
 
 def _family(sql_type: str) -> str:
@@ -327,6 +334,7 @@ class Warehouse:
         engine_kwargs: Optional[Mapping[str, Any]] = None,
         insert_method: str = "auto",
         prefetch: bool = True,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -337,12 +345,20 @@ class Warehouse:
         self.url = normalize_url(url)
         self.chunk_size = chunk_size
         self.backend = self.url.get_backend_name()
+        self.timeout_s = timeout_s
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "echo": echo}
         if self.backend in _MYSQL_BACKENDS:
             kwargs["pool_recycle"] = 1800
+            if self.engine_driver_is_pymysql():
+                # a server that stops answering (frozen, unplugged) must not hang a run: every
+                # connect, read and write gives up after timeout_s
+                kwargs["connect_args"] = {"connect_timeout": min(10, int(timeout_s)) or 1,
+                                          "read_timeout": int(timeout_s) or 1,
+                                          "write_timeout": int(timeout_s) or 1}
+            kwargs["pool_timeout"] = timeout_s
         elif self.backend == "sqlite":
             self._prepare_sqlite_file()
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": timeout_s}
         kwargs.update(engine_kwargs or {})
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         self.metadata = sa.MetaData()
@@ -350,10 +366,22 @@ class Warehouse:
         self._verified: set[str] = set()
         self._lock = threading.Lock()
 
+    def engine_driver_is_pymysql(self) -> bool:
+        return self.url.get_driver_name() == "pymysql"
+
+    def ping(self) -> None:
+        """One round trip (SELECT 1); raises the driver's error when the server does not answer."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     # -- identity --------------------------------------------------------------------------------
     def describe(self) -> str:
         """The URL with its password masked, safe for logs and metadata."""
         return self.url.render_as_string(hide_password=True)
+
+    def where(self) -> str:
+        """describe() and the setting it comes from, for error messages."""
+        return f"{self.describe()} ({ENV_DATABASE_URL})"
 
     def __repr__(self) -> str:
         return f"Warehouse({self.describe()})"
@@ -517,7 +545,14 @@ class Warehouse:
         chunk = chunk_size or self.chunk_size
         if chunk < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk}")
-        jobs = [(spec, self.ensure_table(spec), rows) for spec, rows in items]
+        jobs = []
+        for spec, rows in items:
+            try:
+                jobs.append((spec, self.ensure_table(spec), rows))
+            except sa.exc.DBAPIError as exc:
+                raise StoreError(spec.name, f"preparing table {spec.name} of {self.where()} "
+                                            f"failed; nothing was stored: {_driver_error(exc)}"
+                                 ) from exc
         if self._use_literal_inserts():
             stream = self._literal_stream(jobs, chunk)
             if self.prefetch:
@@ -568,13 +603,12 @@ class Warehouse:
                     progress["chunks"] += 1
                     progress["rows"] += rows
         except Exception as exc:  # noqa: BLE001 - re-raised with the table named
-            detail = getattr(exc, "orig", None) or exc
             raise StoreError(
                 spec.name,
                 f"storing {count} rows ({', '.join(d.isoformat() for d in dates)}) into table "
-                f"{spec.name} failed after {progress['chunks']} insert chunk(s) "
+                f"{spec.name} of {self.where()} failed after {progress['chunks']} insert chunk(s) "
                 f"({progress['rows']} rows); the transaction was rolled back and the previous "
-                f"rows are intact: {type(detail).__name__}: {detail}") from exc
+                f"rows are intact: {_driver_error(exc)}") from exc
         return StoreResult(spec.name, count, dates, time.perf_counter() - started,
                            progress["chunks"])
 

@@ -1,0 +1,29 @@
+"""Are the stores there? Asked at the start of a crawl, so a database or object store that is
+down fails the run in seconds, before the first API request, naming the setting to fix."""
+
+from __future__ import annotations
+
+from findata_assets.settings import ENV_DATABASE_URL, ENV_S3_BUCKET, ENV_S3_ENDPOINT
+from findata_assets.storage.object_store import ObjectStore
+from findata_assets.storage.warehouse import Warehouse
+
+
+class StoreUnavailableError(RuntimeError):
+    """The warehouse or the object store does not answer; nothing was fetched or stored."""
+
+
+def check_stores(warehouse: Warehouse, store: ObjectStore) -> None:
+    try:
+        warehouse.ping()
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not usable"
+        detail = getattr(exc, "orig", None) or exc
+        raise StoreUnavailableError(
+            f"the warehouse {warehouse.describe()} does not answer "
+            f"({type(detail).__name__}: {detail}); nothing was fetched: check "
+            f"{ENV_DATABASE_URL} and that the server is up") from None
+    try:
+        store.ping()
+    except Exception as exc:  # noqa: BLE001
+        raise StoreUnavailableError(
+            f"the object store {store.describe()} is not usable ({exc}); nothing was fetched: "
+            f"check {ENV_S3_ENDPOINT}, {ENV_S3_BUCKET} and the AWS_* keys") from None
