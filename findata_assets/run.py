@@ -31,9 +31,20 @@ import dagster as dg
 from findata_assets.refresh import cli_runs, lanes, operations
 from findata_assets.refresh.cli_control import StopControl
 from findata_assets.refresh.cli_execution import (
-    RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
+    RunOutcome,
+    execute_cli_run,
+    execute_planned_run,
+    reexecute_from_failure,
+)
+from findata_assets.refresh.instance import open_instance
 from findata_assets.refresh.planning import plan_runs
-from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy
+from findata_assets.refresh.policies import (
+    CYCLE_TAG,
+    LANE_TAG,
+    POLICIES,
+    POLICY_TAG,
+    get_policy,
+)
 from findata_assets.refresh.schedules import TRADE_DATE_TAG
 from findata_assets.settings import SettingsError
 
@@ -115,7 +126,10 @@ def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name
                  control: StopControl | None = None, verbose: bool = False) -> RunOutcome:
     """The analysis and report of the trade date the cycle stored (the data's date, not the
     clock's). Tagged with the cycle, so the daemon's analysis sensor does not run it again."""
-    from findata_assets.analysis.definitions import ANALYSIS_JOB_NAME, run_analysis_report
+    from findata_assets.analysis.definitions import (
+        ANALYSIS_JOB_NAME,
+        run_analysis_report,
+    )
 
     dates = sorted({t.trade_date for o in outcomes for t in o.tables})
     if len(dates) > 1:
@@ -184,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in operations.COMMANDS:
         return operations.run_command(args)
     started = time.perf_counter()
-    instance = dg.DagsterInstance.get()
+    instance = open_instance()
     # StopControl first: it owns SIGINT/SIGTERM before any other thread starts (the fake)
     with StopControl(instance) as control, contextlib.ExitStack() as stack:
         if getattr(args, "offline", False):

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
+from findata_assets.redaction import MASK, mask_url
+
 DEFAULT_HOME = ".findata"
 DEFAULT_BUCKET = "findata"
 DEFAULT_REGION = "us-east-1"
-MASK = "***"
 
 ENV_HOME = "FINDATA_HOME"
 ENV_DATABASE_URL = "FINDATA_DATABASE_URL"
@@ -61,13 +62,8 @@ def _get(environ: Mapping[str, str], name: str) -> Optional[str]:
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password masked; unparsable input is masked entirely."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - never echo something we could not parse
-        return MASK
+    """A database URL with its password masked (redaction.mask_url)."""
+    return mask_url(url)
 
 
 def _mask_key_id(value: Optional[str]) -> Optional[str]:
@@ -123,18 +119,18 @@ def validate_s3_endpoint(value: str, variable: str = ENV_S3_ENDPOINT) -> str:
         raise SettingsError(f"{variable} must not carry credentials; set {ENV_ACCESS_KEY} and "
                             f"{ENV_SECRET_KEY} instead ({shape})")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"{variable} is not an http(s) URL: {value!r} ({shape})")
+        raise SettingsError(f"{variable} is not an http(s) URL: {mask_url(value)!r} ({shape})")
     try:
         port = parts.port
     except ValueError:
-        raise SettingsError(f"{variable} has an invalid port: {value!r} ({shape})") from None
+        raise SettingsError(f"{variable} has an invalid port: {mask_url(value)!r} ({shape})") from None
     if port == 0:
-        raise SettingsError(f"{variable} has an invalid port: {value!r} ({shape})")
+        raise SettingsError(f"{variable} has an invalid port: {mask_url(value)!r} ({shape})")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise SettingsError(f"{variable} must not have a path, query or fragment: {value!r} ({shape})")
+        raise SettingsError(f"{variable} must not have a path, query or fragment: {mask_url(value)!r} ({shape})")
     host = parts.hostname
     if not _HOST_RE.match(host) and not _HOST_RE.match(f"[{host}]"):
-        raise SettingsError(f"{variable} has a malformed host: {value!r} ({shape})")
+        raise SettingsError(f"{variable} has a malformed host: {mask_url(value)!r} ({shape})")
     return f"{parts.scheme}://{parts.netloc}"
 
 

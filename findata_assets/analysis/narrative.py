@@ -18,11 +18,11 @@ import hashlib
 import json
 import logging
 import random
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
+from findata_assets import redaction
 from findata_assets.analysis.digest import canonical_json
 
 PROMPT_VERSION = "ff-narrative-v1"
@@ -69,15 +69,9 @@ class NarrativeResult:
 
 # --- secrets --------------------------------------------------------------------------------------
 
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;)]+")
-_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
-
-
 def redact(text: str, secret: Optional[str]) -> str:
     """Mask the key (and anything key-shaped) in a message meant for logs or metadata."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEYLIKE.sub("sk-***", _BEARER.sub(r"\1***", text))
+    return redaction.redact(text, [secret])
 
 
 # --- prompt ---------------------------------------------------------------------------------------

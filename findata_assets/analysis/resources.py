@@ -19,6 +19,7 @@ from typing import Mapping, Optional
 import dagster as dg
 
 from findata_assets.analysis import narrative
+from findata_assets.redaction import mask_url
 from findata_assets.settings import Settings, SettingsError, validate_database_url
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
 
@@ -66,7 +67,8 @@ def _number(environ: Mapping[str, str], name: str, default, cast, low, high):
 def llm_resource(environ: Mapping[str, str]) -> LLMResource:
     base_url = (environ.get("FINDATA_LLM_BASE_URL") or "").strip() or narrative.DEFAULT_BASE_URL
     if not base_url.startswith(("http://", "https://")):
-        raise SettingsError(f"FINDATA_LLM_BASE_URL must be an http(s) URL, got {base_url!r}")
+        raise SettingsError(f"FINDATA_LLM_BASE_URL must be an http(s) URL, got "
+                            f"{mask_url(base_url)!r}")
     return LLMResource(
         base_url=base_url.rstrip("/"),
         model=(environ.get("FINDATA_LLM_MODEL") or "").strip() or narrative.DEFAULT_MODEL,

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence, TypeVar
 
+from findata_assets.redaction import redact
+
 DEFAULT_GRANTS = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "INDEX")
 ALLOWED_GRANTS = frozenset({
     "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "INDEX", "ALTER", "DROP",
@@ -115,14 +117,10 @@ def _retry(what: str, action: Callable[[], T], wait_s: float, log: Callable[[str
             return action()
         except Exception as exc:  # noqa: BLE001
             if time.monotonic() + delay > deadline:
-                raise PrepareError(f"{what}: {type(exc).__name__}: {_redact(str(exc))}") from None
+                raise PrepareError(f"{what}: {type(exc).__name__}: {redact(str(exc))}") from None
             log(f"{what}: not ready ({type(exc).__name__}); retrying in {delay:.0f}s")
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
-
-
-def _redact(text: str) -> str:
-    return re.sub(r"(://[^/\s:@]*:)[^@\s/]+@", r"\1***@", text)
 
 
 def prepare_mysql(app_url: str, admin_url: str, user_host: str = "%",
@@ -154,7 +152,7 @@ def prepare_mysql(app_url: str, admin_url: str, user_host: str = "%",
             for sql, args in mysql_statements(plan):
                 cur.execute(sql, args or None)
     except pymysql.MySQLError as exc:
-        raise PrepareError(f"MySQL refused the preparation: {_redact(str(exc))}") from None
+        raise PrepareError(f"MySQL refused the preparation: {redact(str(exc))}") from None
     finally:
         conn.close()
     log(f"MySQL: database {plan.database!r} ready; user {plan.user!r}@{plan.user_host!r} has "

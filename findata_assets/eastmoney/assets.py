@@ -13,12 +13,11 @@ import dagster as dg
 
 from findata_assets.eastmoney import checks, partitions
 from findata_assets.eastmoney.catalog import TableKind
-from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.eastmoney.parsing import parse_table
 from findata_assets.eastmoney.resources import EastmoneyResource
-from findata_assets.eastmoney.snapshot import archive_key
+from findata_assets.eastmoney.snapshot import Snapshot, archive_key
 from findata_assets.storage.preflight import check_stores
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
 

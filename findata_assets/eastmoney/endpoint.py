@@ -15,6 +15,7 @@ import httpx
 
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.errors import EndpointError
+from findata_assets.redaction import safe_url
 
 ENV_URL = "FINDATA_EASTMONEY_URL"
 API_PATH = urlsplit(catalog.API_URL).path  # /api/qt/clist/get
@@ -37,18 +38,6 @@ def normalise_url(url: str, setting: str = ENV_URL) -> str:
     if parts.path in ("", "/"):
         parts = parts._replace(path=API_PATH)
     return urlunsplit(parts)
-
-
-def safe_url(url: str) -> str:
-    """The URL without user:password or query, fit for logs and error messages."""
-    parts = urlsplit(url)
-    try:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    except ValueError:  # a malformed port: print what is certainly not a credential
-        host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def http_status_error(status: int, url: str) -> EndpointError:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
+
+from findata_assets import redaction
+from findata_assets.redaction import safe_url
 
 WEBHOOK_ENV = "FINDATA_ALERT_WEBHOOK"
 UI_URL_ENV = "FINDATA_UI_URL"
@@ -21,29 +22,12 @@ MAX_TEXT = 1500  # chat webhooks cap message size; the link has the rest
 
 log = logging.getLogger(__name__)
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
-_SECRET_ASSIGNMENT = re.compile(
-    r"(?i)(?P<key>(password|passwd|secret|token|access_token|api_key|apikey|sign)[\"']?\s*[=:]\s*)"
-    r"[\"']?[^\s\"'&,;]+")
-_SECRET_ENV_WORDS = ("SECRET", "PASSWORD", "TOKEN", "API_KEY")
-
-
 def redact(text: str) -> str:
-    """Mask URL passwords, key=value secrets and the values of secret-looking env variables."""
-    text = _URL_PASSWORD.sub(r"\g<head>***@", text)
-    text = _SECRET_ASSIGNMENT.sub(r"\g<key>***", text)
-    for name, value in os.environ.items():
-        if len(value) >= 6 and any(word in name.upper() for word in _SECRET_ENV_WORDS):
-            text = text.replace(value, "***")
+    """redaction.redact, and the webhook's own URL (its query, access_token=..., is a secret)."""
     webhook = os.environ.get(WEBHOOK_ENV, "")
-    if webhook:  # its query string (access_token=...) is a credential too
-        text = text.replace(webhook, _describe(webhook))
-    return text
-
-
-def _describe(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{':%d' % parts.port if parts.port else ''}{parts.path}"
+    if webhook:
+        text = text.replace(webhook, safe_url(webhook))
+    return redaction.redact(text)
 
 
 def ui_link(path: str) -> str | None:
@@ -86,11 +70,11 @@ def post_alert(alert: Alert, webhook: str | None = None,
     try:
         response = httpx.post(webhook, json=alert.payload(), timeout=TIMEOUT_S)
         if response.status_code >= 400:
-            logger.error("alert webhook %s answered HTTP %s", _describe(webhook),
+            logger.error("alert webhook %s answered HTTP %s", safe_url(webhook),
                          response.status_code)
             return False
         return True
     except Exception as exc:  # noqa: BLE001 - any transport error is just logged
-        logger.error("alert webhook %s failed: %s", _describe(webhook),
+        logger.error("alert webhook %s failed: %s", safe_url(webhook),
                      redact(f"{type(exc).__name__}: {exc}"))
         return False

@@ -19,6 +19,7 @@ from findata_assets.refresh.cli_progress import TABLE_ASSETS, RunProgress, run_c
 from findata_assets.refresh.planning import PlannedRun
 from findata_assets.refresh.sensors import cause_message, is_own_error, root_cause
 
+
 @dataclass
 class StoredTable:
     table: str

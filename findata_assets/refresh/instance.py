@@ -13,7 +13,9 @@ same choice from the same environment:
 
 from __future__ import annotations
 
+import fcntl
 import os
+from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote
 
@@ -23,6 +25,26 @@ from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
 
 PG_URL_ENV = "DAGSTER_PG_URL"
+INIT_LOCK = ".findata-instance.lock"
+
+
+def open_instance() -> dg.DagsterInstance:
+    """DagsterInstance.get(), safe when several CLIs start at once on a new DAGSTER_HOME: the
+    storages are created (SQLite files, alembic stamps) under a lock file, one process at a time.
+    Without it, two creators left runs.db with two alembic heads and every later command failed."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not Path(home).is_dir():
+        return dg.DagsterInstance.get()
+    with open(Path(home) / INIT_LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held for the creation only: a few milliseconds
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)  # each storage is created by its first use at the latest
+            instance.all_instigator_state()
+            instance.event_log_storage.get_concurrency_keys()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
 
 
 def postgres_url(environ: Mapping[str, str] | None = None) -> str | None:

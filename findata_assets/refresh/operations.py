@@ -205,7 +205,9 @@ def add_commands(sub) -> None:
 
 
 def run_command(args) -> int:
-    with dg.DagsterInstance.get() as instance:
+    from findata_assets.refresh.instance import open_instance
+
+    with open_instance() as instance:
         if args.command == "status":
             if args.json:
                 print(json.dumps([asdict(c) for c in policy_cycles(instance, args.policy,

@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from findata_assets import cancellation
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import COLUMNS, PRIMARY_KEY, TableSpec
+from findata_assets.redaction import mask_url
 from findata_assets.settings import ENV_DATABASE_URL
 
 DEFAULT_CHUNK_SIZE = 2000
@@ -377,7 +378,7 @@ class Warehouse:
     # -- identity --------------------------------------------------------------------------------
     def describe(self) -> str:
         """The URL with its password masked, safe for logs and metadata."""
-        return self.url.render_as_string(hide_password=True)
+        return mask_url(self.url.render_as_string(hide_password=False))
 
     def where(self) -> str:
         """describe() and the setting it comes from, for error messages."""

@@ -1,0 +1,79 @@
+"""Issue 11, item 5: bad input gets one clear line. A reversed partition range is an error, a
+setting with credentials in it is refused without echoing them, and three CLIs started at once
+on a new DAGSTER_HOME leave a working instance."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from findata_assets.definitions import build_definitions
+from findata_assets.run import main
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "hunter2-Secret"
+
+
+@pytest.mark.parametrize("kind,start,end", [("stock", "sz_b|1d", "all|1d"),
+                                            ("sector", "region|1d", "industry|1d")])
+def test_a_reversed_partition_range_is_an_error_naming_the_range_and_the_order(
+        monkeypatch, tmp_path, fake_eastmoney, kind, start, end):
+    monkeypatch.setenv("FINDATA_HOME", str(tmp_path))
+    monkeypatch.setenv("FINDATA_EASTMONEY_URL", fake_eastmoney.url)
+    job = build_definitions().resolve_job_def(f"{kind}_flow_job")
+    result = job.execute_in_process(raise_on_error=False, tags={
+        "dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.cause.message
+    assert f"the partition range {start}...{end} selects nothing" in message
+    assert "the start must come before the end" in message
+    assert fake_eastmoney.request_count == 0
+
+
+@pytest.mark.parametrize("name,value", [
+    ("FINDATA_S3_ENDPOINT", f"http://minio:9000/?X-Amz-Signature={SECRET}"),
+    ("FINDATA_S3_ENDPOINT", f"http://admin:{SECRET}@minio:9000"),
+    ("FINDATA_S3_ENDPOINT", f"ftp://admin:{SECRET}@minio:9000"),
+    ("FINDATA_LLM_BASE_URL", f"ftp://user:{SECRET}@llm.example.com/v1?key={SECRET}"),
+    ("FINDATA_EASTMONEY_URL", f"ftp://user:{SECRET}@push2.eastmoney.com/api?token={SECRET}"),
+    ("FINDATA_DATABASE_URL", f"mysql+pymysql://findata:{SECRET}@db:99999/findata"),
+    ("FINDATA_DATABASE_TIMEOUT_S", "soon"),
+])
+def test_a_bad_setting_is_one_line_naming_it_and_never_its_credentials(
+        monkeypatch, tmp_path, capsys, name, value):
+    monkeypatch.setenv("FINDATA_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-key")
+    monkeypatch.setenv(name, value)
+    assert main(["quick"]) == 2
+    captured = capsys.readouterr()
+    lines = [x for x in captured.err.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and name in lines[0], captured.err
+    assert SECRET not in captured.err + captured.out and "Traceback" not in captured.err
+
+
+@pytest.mark.slow
+def test_three_clis_started_at_once_on_a_new_dagster_home_leave_a_working_instance(
+        tmp_path, monkeypatch):
+    for trial in range(3):
+        home = tmp_path / f"home{trial}"
+        home.mkdir()
+        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        env = {**os.environ, "DAGSTER_HOME": str(home), "FINDATA_HOME": str(tmp_path / "fh")}
+        procs = [subprocess.Popen([sys.executable, "-m", "findata_assets.run", "status", "quick"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  cwd=tmp_path) for _ in range(3)]
+        outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.add_run(dg.DagsterRun(job_name="stock_flow_job"))  # the storage works
+            assert len(instance.get_runs()) == 1
