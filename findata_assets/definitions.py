@@ -8,10 +8,7 @@ from typing import Mapping
 import dagster as dg
 
 from findata_assets.analysis.definitions import (
-    ANALYSIS_ASSETS,
-    ANALYSIS_RESOURCES,
-    analysis_report_job,
-)
+    ANALYSIS_ASSETS, ANALYSIS_RESOURCES, analysis_report_job)
 from findata_assets.eastmoney.assets import FLOW_ASSETS
 from findata_assets.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.resources import build_resources

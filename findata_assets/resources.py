@@ -15,10 +15,7 @@ from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.endpoint import ENV_URL, normalise_url
 from findata_assets.eastmoney.resources import EastmoneyResource
 from findata_assets.settings import Settings, SettingsError
-from findata_assets.storage.io_managers import (
-    SnapshotArchiveIOManager,
-    WarehouseIOManager,
-)
+from findata_assets.storage.io_managers import SnapshotArchiveIOManager, WarehouseIOManager
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
 
 

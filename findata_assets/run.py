@@ -31,20 +31,10 @@ import dagster as dg
 from findata_assets.refresh import cli_runs, lanes, operations
 from findata_assets.refresh.cli_control import StopControl
 from findata_assets.refresh.cli_execution import (
-    RunOutcome,
-    execute_cli_run,
-    execute_planned_run,
-    reexecute_from_failure,
-)
+    RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.refresh.instance import open_instance
 from findata_assets.refresh.planning import plan_runs
-from findata_assets.refresh.policies import (
-    CYCLE_TAG,
-    LANE_TAG,
-    POLICIES,
-    POLICY_TAG,
-    get_policy,
-)
+from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy
 from findata_assets.refresh.schedules import TRADE_DATE_TAG
 from findata_assets.settings import SettingsError
 

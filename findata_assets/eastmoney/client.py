@@ -42,13 +42,8 @@ from findata_assets.eastmoney import catalog, endpoint, paging_plan, parsing, tr
 from findata_assets.eastmoney.catalog import TableSpec
 from findata_assets.eastmoney.endpoint import ENV_URL, safe_url  # noqa: F401 (re-exported)
 from findata_assets.eastmoney.errors import (
-    BadResponseError,
-    EastmoneyError,
-    EmptyTermError,
-    IncompleteTableError,
-    NotTheApiError,
-    RetriesExhaustedError,
-)
+    BadResponseError, EastmoneyError, EmptyTermError, IncompleteTableError, NotTheApiError,
+    RetriesExhaustedError)
 from findata_assets.eastmoney.paging_plan import Pass, TablePlan
 from findata_assets.eastmoney.request_gate import GATE
 from findata_assets.eastmoney.snapshot import SHANGHAI, Snapshot

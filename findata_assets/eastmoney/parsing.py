@@ -20,13 +20,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.errors import (
-    BadResponseError,
-    EastmoneyError,
-    NotTheApiError,
-    SchemaDriftError,
-    UnparsableColumnError,
-    ValueParseError,
-)
+    BadResponseError, EastmoneyError, NotTheApiError, SchemaDriftError, UnparsableColumnError,
+    ValueParseError)
 from findata_assets.eastmoney.snapshot import SHANGHAI, Snapshot
 
 MISSING = "-"  # the API's spelling of "unknown" (suspended stock, new board): NULL, never 0

@@ -21,10 +21,7 @@ import dagster as dg
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster._core.remote_origin import (
-    ManagedGrpcPythonEnvCodeLocationOrigin,
-    RemoteJobOrigin,
-    RemoteRepositoryOrigin,
-)
+    ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin)
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from findata_assets.eastmoney.assets import EASTMONEY_POOL

@@ -10,12 +10,7 @@ from findata_assets.eastmoney import partitions
 from findata_assets.eastmoney.catalog import TableKind
 from findata_assets.eastmoney.jobs import FAMILY_JOBS
 from findata_assets.refresh.policies import (
-    CYCLE_TAG,
-    EASTMONEY_TAG,
-    LANE_TAG,
-    POLICY_TAG,
-    RefreshPolicy,
-)
+    CYCLE_TAG, EASTMONEY_TAG, LANE_TAG, POLICY_TAG, RefreshPolicy)
 
 
 @dataclass(frozen=True)

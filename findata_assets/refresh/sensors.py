@@ -10,19 +10,9 @@ import dagster as dg
 from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.refresh import alerts
-from findata_assets.refresh.policies import (
-    CYCLE_TAG,
-    LANE_TAG,
-    POLICIES,
-    POLICY_TAG,
-    RefreshPolicy,
-)
+from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, RefreshPolicy
 from findata_assets.refresh.schedules import (
-    TRADE_DATE_TAG,
-    evaluate_policy_tick,
-    policy_kinds,
-    policy_lanes,
-)
+    TRADE_DATE_TAG, evaluate_policy_tick, policy_kinds, policy_lanes)
 
 ANALYSIS_JOB = "analysis_report_job"
 STOPPED_TAG = "findata/stopped_by"  # set by refresh.operations.stop_policy

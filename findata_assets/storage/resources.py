@@ -7,11 +7,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import PrivateAttr
 
-from findata_assets.storage.object_store import (
-    LocalObjectStore,
-    ObjectStore,
-    S3ObjectStore,
-)
+from findata_assets.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
 from findata_assets.storage.warehouse import DEFAULT_TIMEOUT_S, Warehouse
 
 
