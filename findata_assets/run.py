@@ -89,6 +89,9 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
     for run_id in cli_runs.release_orphaned_slots(instance):
         print(f"note: freed the Eastmoney pool slot of run {run_id} (its process is gone)",
               file=sys.stderr)
+    for run_id in cli_runs.cancel_unstarted(instance):
+        print(f"note: canceled run {run_id}, left NOT_STARTED (a wrong partition key?)",
+              file=sys.stderr)
     with contextlib.ExitStack() as stack:
         if control is None:
             control = stack.enter_context(StopControl(instance))

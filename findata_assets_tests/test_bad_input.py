@@ -77,3 +77,26 @@ def test_three_clis_started_at_once_on_a_new_dagster_home_leave_a_working_instan
         with dg.DagsterInstance.from_config(str(home)) as instance:
             instance.add_run(dg.DagsterRun(job_name="stock_flow_job"))  # the storage works
             assert len(instance.get_runs()) == 1
+
+
+@pytest.mark.slow
+def test_a_wrong_key_to_dagsters_cli_names_it_and_leaves_no_run_behind(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "FINDATA_HOME": str(tmp_path / "fh")}
+    tags = '{"dagster/asset_partition_range_start": "nasdaq|1d", ' \
+           '"dagster/asset_partition_range_end": "sz_b|1d"}'
+    out = subprocess.run([str(Path(sys.executable).with_name("dagster")), "job", "execute",
+                          "-m", "findata_assets", "-j", "stock_flow_job", "--tags", tags],
+                         env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "Nonexistent partition keys" in out.stderr and "nasdaq" in out.stderr  # Dagster's
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    from findata_assets.refresh import cli_runs
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [left] = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED]))
+        assert cli_runs.cancel_unstarted(instance) == []  # too young: it may still start
+        assert cli_runs.cancel_unstarted(instance, min_age_s=0) == [left.run_id]
+        assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.CANCELED

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 import dagster as dg
 from dagster._core.code_pointer import ModuleCodePointer
@@ -90,6 +91,28 @@ def release_orphaned_slots(instance: dg.DagsterInstance) -> list[str]:
         free_slots(instance, run_id)
         released.append(run_id)
     return released
+
+
+def cancel_unstarted(instance: dg.DagsterInstance, min_age_s: float = 120.0) -> list[str]:
+    """Cancel runs left NOT_STARTED for `min_age_s`: `dagster job execute` and `dagster asset
+    materialize` create the run before they check its partition key, and a bad key leaves it
+    behind for good (the daemon only looks at QUEUED runs)."""
+    cutoff = time.time() - min_age_s
+    canceled = []
+    for record in instance.get_run_records(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED]), limit=100):
+        run = record.dagster_run
+        if record.create_timestamp.timestamp() > cutoff or not orphaned_or_foreign(run):
+            continue
+        instance.report_run_canceled(run, message="never started (a wrong partition key or "
+                                                  "range given to Dagster's CLI?); canceled")
+        canceled.append(run.run_id)
+    return canceled
+
+
+def orphaned_or_foreign(run: dg.DagsterRun) -> bool:
+    """Not a run of a CLI that is still alive (that one starts it in a moment)."""
+    return run.tags.get(PID_TAG) is None or orphaned(run)
 
 
 def free_slots(instance: dg.DagsterInstance, run_id: str) -> None:
