@@ -169,9 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="use the bundled fake Eastmoney API (synthetic data)")
         cmd.add_argument("--json", metavar="FILE", help="also write the outcome as JSON")
         _add_verbose(cmd)
-        if policy.with_analysis:
-            cmd.add_argument("--no-analysis", action="store_true",
-                             help="store the tables only, no analysis and report")
+        cmd.add_argument("--no-analysis", action="store_true",
+                         help="store the tables only, no analysis and report" if
+                         policy.with_analysis else "(no analysis follows this policy anyway)")
     retry = sub.add_parser("retry", help="re-execute a failed or canceled run from failure "
                                          "(stores from the archive, no API calls)")
     retry.add_argument("run_id")
