@@ -18,6 +18,7 @@ they configure the test services), so no test reads a real database or bucket by
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -182,6 +183,17 @@ DAGSTER_YAML = """\
 telemetry:
   enabled: false
 """
+
+
+@pytest.fixture
+def project_dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary DAGSTER_HOME with the project's own dagster.yaml (queued run coordinator,
+    lane limits, the eastmoney pool), as an operator's instance has."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ server and the fake API over HTTP (slowed down so there is time to stop them).""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,13 +29,8 @@ FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    """DAGSTER_HOME with the project's dagster.yaml (queued run coordinator, lanes, pools)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    return home
+def home(project_dagster_home):
+    return project_dagster_home
 
 
 @pytest.fixture

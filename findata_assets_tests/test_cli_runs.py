@@ -4,7 +4,6 @@ runs whose CLI process died are freed (and those runs failed) by the next CLI st
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,12 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def repo_instance(tmp_path, monkeypatch):
+def repo_instance(project_dagster_home):
     """An instance with the repo's dagster.yaml (pools on, default limit 2)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         yield instance
 
