@@ -86,12 +86,7 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
     cycle_id = cycle_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     planned = plan_runs(policy, cycle_id)
     instance = instance or dg.DagsterInstance.get()
-    for run_id in cli_runs.release_orphaned_slots(instance):
-        print(f"note: freed the Eastmoney pool slot of run {run_id} (its process is gone)",
-              file=sys.stderr)
-    for run_id in cli_runs.cancel_unstarted(instance):
-        print(f"note: canceled run {run_id}, left NOT_STARTED (a wrong partition key?)",
-              file=sys.stderr)
+    _housekeeping(instance)
     with contextlib.ExitStack() as stack:
         if control is None:
             control = stack.enter_context(StopControl(instance))
@@ -112,6 +107,16 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
             outcomes.append(run_analysis(defs, instance, policy.name, cycle_id, outcomes,
                                          control, verbose))
     return outcomes
+
+
+def _housekeeping(instance: dg.DagsterInstance) -> None:
+    """Before a command's runs: free what dead CLIs and failed `dagster job execute`s left."""
+    for run_id in cli_runs.release_orphaned_slots(instance):
+        print(f"note: freed the Eastmoney pool slot of run {run_id} (its process is gone)",
+              file=sys.stderr)
+    for run_id in cli_runs.cancel_unstarted(instance):
+        print(f"note: canceled run {run_id}, left NOT_STARTED (a wrong partition key?)",
+              file=sys.stderr)
 
 
 def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name: str,
@@ -230,8 +235,13 @@ def _run_command(args: argparse.Namespace, instance: dg.DagsterInstance,
     if args.command == "retry":
         from findata_assets.definitions import build_definitions
 
-        return [reexecute_from_failure(build_definitions(), args.run_id, instance, control,
-                                       args.verbose)]
+        parent = instance.get_run_by_id(args.run_id)
+        lane = parent.tags.get(LANE_TAG) if parent else None
+        _housekeeping(instance)
+        with lanes.hold(instance, [lane] if lane else [], parent.tags.get(POLICY_TAG, "")
+                        if parent else ""):  # a retry writes the same tables as its lane's runs
+            return [reexecute_from_failure(build_definitions(), args.run_id, instance, control,
+                                           args.verbose)]
     return run_policy(args.command, with_analysis=not getattr(args, "no_analysis", False),
                       instance=instance, control=control, verbose=args.verbose)
 

@@ -42,7 +42,7 @@ def test_a_stray_future_f124_does_not_move_the_date_and_is_counted(caplog):
         got = trade_date.resolve(rows(*stamps), "stock_flow_all_1d", fetched)
     assert got.trade_date == date(2026, 11, 30) and got.stray == 1
     assert got.updated_at == at(2026, 11, 30, 10, 29, 58)
-    assert "stock_flow_all_1d: 1 row(s) carry an f124 after the fetch time" in caplog.text
+    assert "stock_flow_all_1d: 1 row(s) carry a stray f124 (after the fetch time" in caplog.text
     # a minute of clock skew between us and the feed is not a stray value
     skewed = trade_date.resolve(rows(at(2026, 11, 30, 10, 31)), "t", fetched)
     assert skewed.stray == 0 and skewed.updated_at == at(2026, 11, 30, 10, 31)
@@ -72,3 +72,16 @@ def test_without_f124_the_date_is_the_latest_trading_day_at_the_fetch(fetched, e
         got = trade_date.resolve(rows("-", None, "garbage"), "t", fetched)
     assert (got.trade_date, got.fallback, got.updated_at) == (expected, True, None)
     assert "no row carries a usable f124" in caplog.text
+
+
+def test_one_row_dated_on_a_day_without_a_session_is_a_stray_not_the_date():
+    stamps = [at(2026, 11, 27, 15, 0)] * 5 + [at(2026, 11, 28, 10, 0)]  # a Saturday test quote
+    got = trade_date.resolve(rows(*stamps), "t", at(2026, 11, 29, 12, 0))
+    assert got.trade_date == date(2026, 11, 27) and got.stray == 1
+
+
+def test_most_rows_after_the_fetch_mean_our_clock_is_behind_an_error_not_yesterday():
+    stamps = [at(2026, 11, 30, 9, 20)] * 8 + [at(2026, 11, 27, 15, 0)] * 2  # suspended: Friday
+    with pytest.raises(TradeDateError, match="8 of 10 rows carry an f124 later than the fetch "
+                                             "time 2026-11-30 09:16.*clock is behind"):
+        trade_date.resolve(rows(*stamps), "stock_flow_all_1d", at(2026, 11, 30, 9, 16))

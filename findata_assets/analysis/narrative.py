@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
-from findata_assets import redaction
+from findata_assets import cancellation, redaction
 from findata_assets.analysis.digest import canonical_json
 
 PROMPT_VERSION = "ff-narrative-v1"
@@ -182,6 +182,7 @@ def _chat(config: LLMConfig, messages: list[dict], logger, sleep: Callable[[floa
     attempts = config.max_retries + 1
     try:
         for attempt in range(1, attempts + 1):
+            cancellation.check()  # the operator stopped the run: no further attempt
             try:
                 response = client.chat.completions.create(
                     model=config.model, messages=messages, temperature=config.temperature,

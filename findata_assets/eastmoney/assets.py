@@ -11,6 +11,7 @@ from typing import Iterator
 
 import dagster as dg
 
+from findata_assets import cancellation
 from findata_assets.eastmoney import checks, partitions
 from findata_assets.eastmoney.catalog import TableKind
 from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
@@ -38,7 +39,8 @@ CRAWL_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONEN
 
 def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None:
     """Ask Dagster to re-run the crawl step after CRAWL_RETRY's backoff, while retries last."""
-    if isinstance(exc, PERMANENT) or context.retry_number >= CRAWL_RETRY.max_retries:
+    if isinstance(exc, PERMANENT) or context.retry_number >= CRAWL_RETRY.max_retries \
+            or cancellation.requested():  # the operator is stopping the run: no retry
         return
     delay = CRAWL_RETRY.calculate_delay(context.retry_number + 1)
     context.log.warning(f"crawl failed ({exc}); step retry {context.retry_number + 1}/"

@@ -3,8 +3,9 @@
 - The date is that of the latest f124 (each row's last update): at 08:00, or on a holiday,
   "today" still holds the last session, whose f124 says so. Older f124 values are normal (a
   suspended stock keeps the time of its last trade).
-- An f124 later than the fetch (beyond a little clock skew) is a stray value: it is left out of
-  the date, counted and logged, never allowed to move the rows to a day that has not come.
+- An f124 later than the fetch (beyond a little clock skew), or on a day without a session while
+  other rows are on one, is a stray value: left out of the date, counted and logged. When most
+  rows are "in the future", our clock is behind the feed: an error, not yesterday's date.
 - The resulting date must be a trading day; otherwise TradeDateError names the table and both
   dates, and nothing is stored under a wrong date.
 - Without any usable f124 the date is the latest trading day at the fetch time (Asia/Shanghai).
@@ -38,8 +39,7 @@ class DataDate:
 
 
 def resolve(rows: Iterable[Mapping], table: str, fetched_at: datetime) -> DataDate:
-    latest, stray, first_stray = None, 0, None
-    limit = fetched_at + CLOCK_SKEW
+    stamps: list[tuple[object, datetime]] = []  # (code, f124) of every row that has one
     seen: dict[object, datetime | None] = {}  # f124 values repeat: parse each once
     for row in rows:
         raw = row.get(catalog.UPDATED_AT_FIELD)
@@ -49,26 +49,21 @@ def resolve(rows: Iterable[Mapping], table: str, fetched_at: datetime) -> DataDa
                 seen[key] = updated_at(row, table)
             except ValueParseError:
                 seen[key] = None  # a garbage cell: the parser reports it with the table
-        stamp = seen[key]
-        if stamp is None:
-            continue
-        if stamp > limit:
-            stray += 1
-            first_stray = first_stray or (row.get(catalog.CODE_FIELD), stamp)
-        elif latest is None or stamp > latest:
-            latest = stamp
-    if stray:
-        code, stamp = first_stray
-        log.warning("%s: %d row(s) carry an f124 after the fetch time %s (first: %s at %s); "
-                    "ignored for the trade date", table, stray, _minute(fetched_at), code,
-                    _minute(stamp))
-    if latest is None:
-        day = trading_calendar.latest_trading_day(fetched_at)
-        log.warning("%s: no row carries a usable f124; trade date %s is the latest trading day "
-                    "at the fetch time %s", table, day, _minute(fetched_at))
-        return DataDate(day, None, True, stray)
-    day = latest.astimezone(SHANGHAI).date()
-    if not trading_calendar.is_trading_day(day):
+        if seen[key] is not None:
+            stamps.append((row.get(catalog.CODE_FIELD), seen[key]))
+    limit = fetched_at + CLOCK_SKEW
+    future = [(code, t) for code, t in stamps if t > limit]
+    if future and len(future) * 2 > len(stamps):  # not strays: our clock is behind the feed
+        raise TradeDateError(
+            f"{table}: {len(future)} of {len(stamps)} rows carry an f124 later than the fetch "
+            f"time {_minute(fetched_at)} (e.g. {_minute(future[0][1])}): this machine's clock "
+            f"is behind the exchange feed's; fix the clock (NTP) and fetch again")
+    past = [(code, t) for code, t in stamps if t <= limit]
+    dated = [(code, t) for code, t in past if _trading(t)]
+    off_calendar = [(code, t) for code, t in past if not _trading(t)]
+    if off_calendar and len(off_calendar) * 2 >= len(past):  # not strays: the data's own date
+        latest = max(t for _, t in off_calendar)
+        day = latest.astimezone(SHANGHAI).date()
         why = trading_calendar.holiday_name(day) or day.strftime("%A")
         raise TradeDateError(
             f"{table}: the data's latest update (f124) is {_minute(latest)}, on {day} which is "
@@ -76,7 +71,24 @@ def resolve(rows: Iterable[Mapping], table: str, fetched_at: datetime) -> DataDa
             f"the rows would be filed under a day without a session (if the exchange did open, "
             f"the trading calendar is wrong: see {trading_calendar.HOLIDAYS_FILE_ENV} and the "
             f"exchange_calendars version)")
-    return DataDate(day, latest, False, stray)
+    # f124 values after the fetch, or on a day without a session while others are on one
+    strays = future + off_calendar
+    if strays:
+        code, stamp = strays[0]
+        log.warning("%s: %d row(s) carry a stray f124 (after the fetch time %s, or on a day "
+                    "without a session; first: %s at %s); ignored for the trade date", table,
+                    len(strays), _minute(fetched_at), code, _minute(stamp))
+    if not dated:
+        day = trading_calendar.latest_trading_day(fetched_at)
+        log.warning("%s: no row carries a usable f124; trade date %s is the latest trading day "
+                    "at the fetch time %s", table, day, _minute(fetched_at))
+        return DataDate(day, None, True, len(strays))
+    latest = max(t for _, t in dated)
+    return DataDate(latest.astimezone(SHANGHAI).date(), latest, False, len(strays))
+
+
+def _trading(moment: datetime) -> bool:
+    return trading_calendar.is_trading_day(moment.astimezone(SHANGHAI).date())
 
 
 def _minute(moment: datetime) -> str:

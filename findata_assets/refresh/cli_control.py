@@ -15,6 +15,7 @@ is no run worker that `run stop`, the UI's Terminate or the daemon could signal.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -24,6 +25,7 @@ import dagster as dg
 
 from findata_assets import cancellation
 
+log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 POLL_S = 0.2
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # the shell's 128 + signal number
@@ -60,10 +62,14 @@ class StopControl:
     def __exit__(self, *exc) -> None:
         self._closed.set()
         self._wake.set()
-        self._watcher.join()
+        self._watcher.join(timeout=10)  # a storage call that hangs must not hang the exit
+        self._restore_handlers()
+        cancellation.clear()
+
+    def _restore_handlers(self) -> None:
         for signum, handler in self._handlers.items():
             signal.signal(signum, handler)
-        cancellation.clear()
+        self._handlers = {}
 
     def execute(self, run_id: str, work: Callable[[], T]) -> T:
         """`work()` (the run `run_id`) in a worker thread; the main thread stays free for
@@ -89,7 +95,17 @@ class StopControl:
                 self._run_id = None
         if "error" in outcome:
             raise outcome["error"]
+        self._undo_late_canceling(run_id, outcome["result"])
         return outcome["result"]
+
+    def _undo_late_canceling(self, run_id: str, result) -> None:
+        """A stop that came in as the run succeeded may have marked the finished run CANCELING
+        (the watcher read STARTED just before RUN_SUCCESS): put back what happened."""
+        run = self.instance.get_run_by_id(run_id)
+        if getattr(result, "success", False) and run and \
+                run.status == dg.DagsterRunStatus.CANCELING:
+            self.instance.handle_run_event(run_id, dg.DagsterEvent(
+                event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name))
 
     # -- requests ----------------------------------------------------------------------------
     def request_stop(self, reason: str, signum: int | None = None) -> None:
@@ -100,9 +116,11 @@ class StopControl:
 
     def _on_signal(self, signum: int, frame) -> None:
         name = signal.Signals(signum).name
-        if self.stop_reason:
+        if self.stop_reason:  # the second signal: the next one acts at once, as by default
             print(f"{name}: already stopping ({self.stop_reason}); the current run ends at its "
-                  "next safe point", file=sys.stderr)
+                  "next safe point. Once more to abort at once.", file=sys.stderr)
+            self._restore_handlers()
+            return
         self.request_stop(f"{name} received", signum)
 
     # -- the watcher -------------------------------------------------------------------------
@@ -110,21 +128,28 @@ class StopControl:
         while not self._closed.is_set():
             self._wake.wait(POLL_S)
             self._wake.clear()
-            with self._lock:
-                run_id, reason = self._run_id, self.stop_reason
-            if not run_id or run_id in self._stopped_runs:
-                continue
-            run = self.instance.get_run_by_id(run_id)
-            if run is None or run.status == dg.DagsterRunStatus.NOT_STARTED:
-                continue  # not started yet: look again at the next poll
-            if reason is None and run.status in (dg.DagsterRunStatus.CANCELING,
-                                                 dg.DagsterRunStatus.CANCELED):
-                reason = f"run {run_id[:8]} was terminated (run stop, the UI or the daemon)"
-                self.request_stop(reason)
-            if reason is None:
-                continue
-            if run.status in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
-                # CANCELING before the work fails: Dagster then ends the run CANCELED
-                self.instance.report_run_canceling(run, message=f"stopping: {reason}")
-            self._stopped_runs.add(run_id)
-            cancellation.request(reason)
+            try:
+                self._look()
+            except Exception as exc:  # noqa: BLE001 - a storage hiccup must not end the watch
+                log.warning("stop watcher: %s: %s (trying again)", type(exc).__name__, exc)
+
+    def _look(self) -> None:
+        """One look: a new stop request, or a run someone else marked CANCELING."""
+        with self._lock:
+            run_id, reason = self._run_id, self.stop_reason
+        if not run_id or run_id in self._stopped_runs:
+            return
+        run = self.instance.get_run_by_id(run_id)
+        if run is None or run.status == dg.DagsterRunStatus.NOT_STARTED:
+            return  # not started yet: look again at the next poll
+        if reason is None and run.status in (dg.DagsterRunStatus.CANCELING,
+                                             dg.DagsterRunStatus.CANCELED):
+            reason = f"run {run_id[:8]} was terminated (run stop, the UI or the daemon)"
+            self.request_stop(reason)
+        if reason is None:
+            return
+        if run.status in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
+            # CANCELING before the work fails: Dagster then ends the run CANCELED
+            self.instance.report_run_canceling(run, message=f"stopping: {reason}")
+        self._stopped_runs.add(run_id)
+        cancellation.request(reason)
