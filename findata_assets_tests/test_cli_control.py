@@ -209,3 +209,39 @@ def test_the_default_output_of_full_is_short_and_verbose_brings_dagsters_events(
     assert summary.endswith(f" in {cycle.seconds:.2f} s") and cycle.tables == 41
     rc, output = Cli(env, "quick", "--verbose", tmp=tmp_path).wait(timeout=120)
     assert rc == 0 and " - DEBUG - " in output and "STEP_SUCCESS" in output, output
+
+
+def test_the_ui_lists_cli_runs_under_the_locations_job(cli_env, tmp_path, start_fake_eastmoney):
+    """What the UI's job page asks the webserver (GraphQL), against a real dagster-webserver."""
+    import httpx
+
+    from findata_assets_tests.services import pick_ports, wait_for_port
+
+    fast = start_fake_eastmoney(scale=0.1, frozen=True)
+    env = {**cli_env, "FINDATA_EASTMONEY_URL": fast.url}
+    rc, output = Cli(env, "quick", tmp=tmp_path).wait(timeout=120)
+    assert rc == 0, output
+    [port] = pick_ports(1)
+    web = subprocess.Popen([str(Path(sys.executable).with_name("dagster-webserver")), "-w",
+                            str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+                           env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, 120)
+        query = ('{ pipelineOrError(params: {repositoryLocationName: "findata", '
+                 'repositoryName: "__repository__", pipelineName: "stock_flow_job"}) '
+                 '{ ... on Pipeline { runs(limit: 5) { runId status } } } }')
+        deadline = time.monotonic() + 60
+        while True:  # the location loads after the port opens
+            body = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query},
+                              timeout=30).json()
+            runs = (body.get("data") or {}).get("pipelineOrError") or {}
+            if "runs" in runs or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    with dg.DagsterInstance.get() as instance:
+        [run] = _runs(instance, "quick")
+    assert runs.get("runs") == [{"runId": run.run_id, "status": "SUCCESS"}], body
