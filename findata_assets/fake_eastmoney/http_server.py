@@ -10,11 +10,7 @@ import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
-
-if TYPE_CHECKING:  # the server module builds us; only the type is needed here
-    from findata_assets.fake_eastmoney.server import FakeEastmoneyServer
 
 API_PATH = "/api/qt/clist/get"
 SYNTHETIC_HEADER = ("X-Fake-Data", "synthetic: findata fake Eastmoney API, not market data")
@@ -54,7 +50,9 @@ class HttpServer(ThreadingHTTPServer):
         pass  # a client that went away (or a stop mid-request) is not worth a traceback
 
 
-def handler_for(server: "FakeEastmoneyServer"):
+def handler_for(server):
+    """The request handler class for `server` (a FakeEastmoneyServer; not imported here: the
+    server module builds this one)."""
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in two writes: with Nagle on, a keep-alive client's delayed ACK
