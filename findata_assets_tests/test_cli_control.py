@@ -101,6 +101,7 @@ def test_one_signal_stops_the_whole_full_command(cli_env, tmp_path, slow_api, my
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
     name = signal.Signals(signum).name
     assert f"stopped: {name} received; 0 table(s) stored before the stop" in output
+    assert "  stock_flow_raw: stopped, " in output  # the progress line says why the step ended
     assert "stock_flow_job: CANCELED" in output
     _assert_tables_untouched_or_complete(mysql_url, slow_api)
 

@@ -81,8 +81,19 @@ class RunProgress:
             seconds = entry.timestamp - self._started.get(step, entry.timestamp)
             parts, rows = self._counts.get(step, [0, 0])
             done = f"{parts} partition(s)" + (f", {rows:,} rows" if rows else "")
-            state = "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "FAILED"
+            state = "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else \
+                "stopped" if _was_stopped(event) else "FAILED"
             self._print(f"  {step}: {state}, {done} ({seconds:.1f} s)")
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream, flush=True)
+
+
+def _was_stopped(event) -> bool:
+    """A step that failed because the operator stopped it (cancellation.Cancelled)."""
+    error = event.step_failure_data.error if event.step_failure_data else None
+    while error is not None:
+        if error.cls_name == "Cancelled":
+            return True
+        error = error.cause
+    return False
