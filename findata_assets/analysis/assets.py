@@ -21,6 +21,7 @@ import dagster as dg
 from findata_assets import cancellation
 from findata_assets.analysis import digest as digests
 from findata_assets.analysis import narrative
+from findata_assets.eastmoney.catalog import YI
 from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
 from findata_assets.analysis.resources import LLMResource, ReportSettingsResource
 from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
@@ -55,7 +56,7 @@ def _key_figures(d: dict) -> dict:
     share = market["breadth"]["share_inflow"]
     top = market["top"][0] if market["top"] else None
     return {
-        "all_main_net_yi": round(market["flows"]["main_net"] / 1e8, 2),
+        "all_main_net_yi": round(market["flows"]["main_net"] / YI, 2),
         "all_inflow_share_pct": None if share is None else round(100 * share, 2),
         "top_inflow": f"{top['name']} ({top['code']})" if top else None,
         "snapshot_updated_at": d["snapshot"]["updated_at"],

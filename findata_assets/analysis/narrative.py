@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from findata_assets import cancellation, redaction
 from findata_assets.analysis.digest import canonical_json
+from findata_assets.eastmoney.catalog import YI
 
 PROMPT_VERSION = "ff-narrative-v1"
 DEFAULT_BASE_URL = "https://api.deepseek.com"
@@ -31,7 +32,6 @@ DEFAULT_MODEL = "deepseek-chat"
 CACHE_PREFIX = "llm-cache"
 RETRY_STATUSES = (408, 409, 429)
 MAX_BACKOFF_S = 30.0
-YI = 1e8  # 亿: the unit people read fund flows in; also keeps the prompt short
 
 log = logging.getLogger(__name__)
 

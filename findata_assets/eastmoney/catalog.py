@@ -13,6 +13,7 @@ from typing import Literal, Mapping
 TableKind = Literal["stock", "sector"]
 
 API_URL = "https://push2.eastmoney.com/api/qt/clist/get"
+YI = 1e8  # 亿 (100 million yuan): the unit people read fund flows in
 # Sorting by code keeps the page order stable while fund-flow values move during trading.
 STABLE_SORT_FIELD = "f12"
 CODE_FIELD = "f12"

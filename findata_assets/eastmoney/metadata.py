@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from findata_assets.eastmoney.catalog import COLUMN_NAMES, TableSpec
+from findata_assets.eastmoney.catalog import COLUMN_NAMES, YI, TableSpec
 from findata_assets.eastmoney.parsing import ParsedTable
 from findata_assets.eastmoney.snapshot import Snapshot
 
@@ -51,7 +51,7 @@ def top_inflow_markdown(rows: list[dict], n: int = TOP_N) -> str:
     lines = ["| rank | code | name | main net (亿元) | main % | change % |",
              "|---:|---|---|---:|---:|---:|"]
     for r in ranked:
-        lines.append(f"| {r['rank']} | {r['code']} | {r['name']} | {r['main_net'] / 1e8:,.2f} "
+        lines.append(f"| {r['rank']} | {r['code']} | {r['name']} | {r['main_net'] / YI:,.2f} "
                      f"| {_fmt(r['main_pct'])} | {_fmt(r['change_pct'])} |")
     return "\n".join(lines)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Mapping
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from findata_assets.trading_calendar import TZ as SHANGHAI
 ARCHIVE_PREFIX = "raw"
 
 

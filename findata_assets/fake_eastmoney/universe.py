@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from findata_assets.eastmoney import catalog
+from findata_assets.trading_calendar import TZ_FIXED
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+SHANGHAI = TZ_FIXED
 # (m, t, code prefixes, count at scale 1): the boards of the two exchanges, sized after the facts
 # file's latest figures: 全部股票 5,290 with B shares, 沪市A股 2,385 (main 1,795 + STAR 590),
 # 深市A股 2,795 (ChiNext 1,400), B shares 110.

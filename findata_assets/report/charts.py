@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.catalog import YI
 from findata_assets.report import text as txt
 from findata_assets.report.fonts import FontChoice, INSTALL_HINT
 
 INFLOW, OUTFLOW, NEUTRAL = "#d62728", "#2ca02c", "#bbbbbb"
 ORDER_COLOURS = ("#8c1c13", "#d62728", "#f2a65a", "#6baed6")
-YI = 1e8
 DPI = 110
 # markets drawn in the order-size chart; sh_sz_a is all A shares, redundant next to "all"
 SPLIT_MARKETS = ("all", "sh_a", "sz_a", "chinext", "star", "sh_b", "sz_b")

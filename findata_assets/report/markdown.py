@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.catalog import YI
 from findata_assets.report import text as txt
 
-YI = 1e8
 MARKET_ORDER = ("all", "sh_sz_a", "sh_a", "sz_a", "chinext", "star", "sh_b", "sz_b")
 
 

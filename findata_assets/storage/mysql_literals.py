@@ -11,10 +11,11 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from findata_assets.eastmoney.catalog import COLUMNS
+from findata_assets.trading_calendar import TZ_FIXED
 
 _MAX_STATEMENT_CHARS = 1_000_000  # <= 4 MB of utf8mb4, well inside max_allowed_packet (16 MB)
 _SUB_BATCH_ROWS = 100  # rendering unit; the render thread yields the GIL between units
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+SHANGHAI = TZ_FIXED
 _NONE = type(None)
 _QUOTED = "'{}'".format
 # Characters that need escaping inside '...'; a string holding any is sent as a hex literal
