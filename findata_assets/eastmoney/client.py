@@ -40,7 +40,7 @@ import httpx
 from findata_assets import cancellation
 from findata_assets.eastmoney import catalog, endpoint, paging_plan, parsing, trade_date
 from findata_assets.eastmoney.catalog import TableSpec
-from findata_assets.eastmoney.endpoint import ENV_URL, safe_url  # noqa: F401 (re-exported)
+from findata_assets.eastmoney.endpoint import ENV_URL, safe_url
 from findata_assets.eastmoney.errors import (
     BadResponseError, EastmoneyError, EmptyTermError, IncompleteTableError, NotTheApiError,
     RetriesExhaustedError)
