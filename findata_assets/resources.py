@@ -9,18 +9,12 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-import dagster as dg
-
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.endpoint import ENV_URL, normalise_url
 from findata_assets.eastmoney.resources import EastmoneyResource
-from findata_assets.settings import Settings, SettingsError
+from findata_assets.settings import SettingsError
 from findata_assets.storage.io_managers import SnapshotArchiveIOManager, WarehouseIOManager
-from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
-
-
-def _secret(environ: Mapping[str, str], name: str, fallback: str | None = None):
-    return dg.EnvVar(name) if environ.get(name) else fallback
+from findata_assets.storage.resources import store_resources
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -52,18 +46,8 @@ def eastmoney_resource(environ: Mapping[str, str]) -> EastmoneyResource:
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """Validate every setting up front so a bad one fails at load time, naming the variable."""
     environ = os.environ if environ is None else environ
-    settings = Settings.from_env(environ)
-    object_store = ObjectStoreResource(
-        s3_endpoint=settings.s3_endpoint,
-        bucket=settings.s3_bucket,
-        region=settings.s3_region,
-        access_key_id=_secret(environ, "AWS_ACCESS_KEY_ID"),
-        secret_access_key=_secret(environ, "AWS_SECRET_ACCESS_KEY"),
-        local_dir=str(settings.archive_dir),
-    )
-    warehouse = WarehouseResource(
-        database_url=_secret(environ, "FINDATA_DATABASE_URL", settings.database_url),
-        timeout_s=settings.database_timeout_s)
+    stores = store_resources(environ)
+    object_store, warehouse = stores["object_store"], stores["warehouse"]
     return {
         "eastmoney": eastmoney_resource(environ),
         "object_store": object_store,

@@ -106,3 +106,20 @@ def test_the_package_is_a_code_location_too(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     for job in ("stock_flow_job", "sector_flow_job", "analysis_report_job"):
         assert job in out.stdout
+
+
+def test_every_code_path_builds_the_stores_from_the_same_settings(tmp_path):
+    """The code location and the analysis (alone, as the report samples use it) get the same
+    warehouse and object store: the database timeout and the secrets as dg.EnvVar included."""
+    from findata_assets.analysis.resources import analysis_resources
+    from findata_assets.resources import build_resources
+
+    environ = {"FINDATA_HOME": str(tmp_path), "FINDATA_DATABASE_TIMEOUT_S": "7",
+               "FINDATA_DATABASE_URL": "mysql+pymysql://u:pw@db:3306/findata",
+               "FINDATA_S3_ENDPOINT": "http://minio:9000", "AWS_ACCESS_KEY_ID": "key",
+               "AWS_SECRET_ACCESS_KEY": "secret-key"}
+    for resources in (build_resources(environ), analysis_resources(environ)):
+        warehouse, store = resources["warehouse"], resources["object_store"]
+        assert warehouse.timeout_s == 7
+        assert isinstance(warehouse.database_url, dg.EnvVar)  # the password stays in the env
+        assert isinstance(store.secret_access_key, dg.EnvVar) and store.bucket == "findata"

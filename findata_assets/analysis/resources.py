@@ -20,8 +20,8 @@ import dagster as dg
 
 from findata_assets.analysis import narrative
 from findata_assets.redaction import mask_url
-from findata_assets.settings import Settings, SettingsError, validate_database_url
-from findata_assets.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.settings import SettingsError
+from findata_assets.storage.resources import store_resources
 
 API_KEY_ENV = "DEEPSEEK_API_KEY"
 LANGS = ("zh", "en")
@@ -85,26 +85,6 @@ def report_settings(environ: Mapping[str, str]) -> ReportSettingsResource:
         raise SettingsError(f"FINDATA_REPORT_LANG must be one of {list(LANGS)}, got {lang!r}")
     return ReportSettingsResource(lang=lang, url_expiry_s=_number(
         environ, "FINDATA_REPORT_URL_EXPIRY_S", MAX_URL_EXPIRY_S, int, 1, MAX_URL_EXPIRY_S))
-
-
-def _secret(environ: Mapping[str, str], name: str, fallback=None):
-    return dg.EnvVar(name) if environ.get(name) else fallback
-
-
-def store_resources(environ: Mapping[str, str]) -> dict[str, object]:
-    """The same warehouse / object-store resources as findata_assets/resources.py builds."""
-    settings = Settings.from_env(environ)
-    if environ.get("FINDATA_DATABASE_URL"):
-        validate_database_url(environ["FINDATA_DATABASE_URL"])
-    return {
-        "warehouse": WarehouseResource(
-            database_url=_secret(environ, "FINDATA_DATABASE_URL", settings.database_url)),
-        "object_store": ObjectStoreResource(
-            s3_endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, region=settings.s3_region,
-            access_key_id=_secret(environ, "AWS_ACCESS_KEY_ID"),
-            secret_access_key=_secret(environ, "AWS_SECRET_ACCESS_KEY"),
-            local_dir=str(settings.archive_dir)),
-    }
 
 
 def analysis_resources(environ: Optional[Mapping[str, str]] = None) -> dict[str, object]:

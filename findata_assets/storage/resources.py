@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
 
+from findata_assets.settings import ENV_ACCESS_KEY, ENV_DATABASE_URL, ENV_SECRET_KEY, Settings
 from findata_assets.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
 from findata_assets.storage.warehouse import DEFAULT_TIMEOUT_S, Warehouse
 
@@ -49,3 +50,24 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._warehouse is not None:
             self._warehouse.dispose()
             self._warehouse = None
+
+
+def secret(environ: Mapping[str, str], name: str, fallback: Optional[str] = None):
+    """A secret as `dg.EnvVar`: Dagster resolves it at run time and the UI never shows it."""
+    return dg.EnvVar(name) if environ.get(name) else fallback
+
+
+def store_resources(environ: Mapping[str, str]) -> dict[str, dg.ConfigurableResource]:
+    """The warehouse and the object store as the settings configure them (one place for every
+    code path: the code location, the analysis, the report samples)."""
+    settings = Settings.from_env(environ)
+    return {
+        "warehouse": WarehouseResource(
+            database_url=secret(environ, ENV_DATABASE_URL, settings.database_url),
+            timeout_s=settings.database_timeout_s),
+        "object_store": ObjectStoreResource(
+            s3_endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, region=settings.s3_region,
+            access_key_id=secret(environ, ENV_ACCESS_KEY),
+            secret_access_key=secret(environ, ENV_SECRET_KEY),
+            local_dir=str(settings.archive_dir)),
+    }
