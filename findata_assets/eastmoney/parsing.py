@@ -181,7 +181,7 @@ def updated_at(row: Mapping, table: str) -> datetime | None:
         raise ValueParseError(table, code, field, row.get(field)) from None
 
 
-def _updated_at_parser(table: str, naive: bool = False) -> Callable[[Mapping], datetime | None]:
+def updated_at_parser(table: str, naive: bool = False) -> Callable[[Mapping], datetime | None]:
     """`updated_at` (naive Shanghai wall time if `naive`) with each distinct f124 value parsed
     once: the rows of a snapshot share a handful of update times. A list or dict (unhashable)
     still raises ValueParseError."""
@@ -227,7 +227,7 @@ def parse_table(spec: catalog.TableSpec, snapshot: Snapshot) -> ParsedTable:
     fetched_at = naive_shanghai(snapshot.fetched_at)
     template = dict.fromkeys(catalog.COLUMN_NAMES)
     template.update(trade_date=snapshot.trade_date, fetched_at=fetched_at)
-    naive_stamp_of = _updated_at_parser(table, naive=True)
+    naive_stamp_of = updated_at_parser(table, naive=True)
     isfinite = math.isfinite
     out, seen, bad = [], set(), []
     for raw in snapshot.rows:

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 from findata_assets import trading_calendar
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.errors import TradeDateError, ValueParseError
-from findata_assets.eastmoney.parsing import updated_at
+from findata_assets.eastmoney.parsing import updated_at_parser
 from findata_assets.eastmoney.snapshot import SHANGHAI
 
 log = logging.getLogger("findata.eastmoney")
@@ -40,17 +40,14 @@ class DataDate:
 
 def resolve(rows: Iterable[Mapping], table: str, fetched_at: datetime) -> DataDate:
     stamps: list[tuple[object, datetime]] = []  # (code, f124) of every row that has one
-    seen: dict[object, datetime | None] = {}  # f124 values repeat: parse each once
+    stamp_of = updated_at_parser(table)  # f124 values repeat: each is parsed once
     for row in rows:
-        raw = row.get(catalog.UPDATED_AT_FIELD)
-        key = raw if isinstance(raw, (int, float, str, type(None))) else id(row)
-        if key not in seen:
-            try:
-                seen[key] = updated_at(row, table)
-            except ValueParseError:
-                seen[key] = None  # a garbage cell: the parser reports it with the table
-        if seen[key] is not None:
-            stamps.append((row.get(catalog.CODE_FIELD), seen[key]))
+        try:
+            stamp = stamp_of(row)
+        except ValueParseError:
+            continue  # a garbage cell: parse_table reports it with the table
+        if stamp is not None:
+            stamps.append((row.get(catalog.CODE_FIELD), stamp))
     limit = fetched_at + CLOCK_SKEW
     future = [(code, t) for code, t in stamps if t > limit]
     if future and len(future) * 2 > len(stamps):  # not strays: our clock is behind the feed
@@ -59,8 +56,10 @@ def resolve(rows: Iterable[Mapping], table: str, fetched_at: datetime) -> DataDa
             f"time {_minute(fetched_at)} (e.g. {_minute(future[0][1])}): this machine's clock "
             f"is behind the exchange feed's; fix the clock (NTP) and fetch again")
     past = [(code, t) for code, t in stamps if t <= limit]
-    dated = [(code, t) for code, t in past if _trading(t)]
-    off_calendar = [(code, t) for code, t in past if not _trading(t)]
+    # the calendar once per distinct day, not once per row (5,000 rows share a day or two)
+    trading = {day: trading_calendar.is_trading_day(day) for day in {_day(t) for _, t in past}}
+    dated = [(code, t) for code, t in past if trading[_day(t)]]
+    off_calendar = [(code, t) for code, t in past if not trading[_day(t)]]
     if off_calendar and len(off_calendar) * 2 >= len(past):  # not strays: the data's own date
         latest = max(t for _, t in off_calendar)
         day = latest.astimezone(SHANGHAI).date()
@@ -87,8 +86,8 @@ def resolve(rows: Iterable[Mapping], table: str, fetched_at: datetime) -> DataDa
     return DataDate(latest.astimezone(SHANGHAI).date(), latest, False, len(strays))
 
 
-def _trading(moment: datetime) -> bool:
-    return trading_calendar.is_trading_day(moment.astimezone(SHANGHAI).date())
+def _day(moment: datetime) -> date:
+    return moment.astimezone(SHANGHAI).date()
 
 
 def _minute(moment: datetime) -> str:
