@@ -76,6 +76,9 @@ def table_asset_name(kind: TableKind) -> str:
     return f"{kind}_flow"
 
 
+TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}  # what stores tables
+
+
 def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
     partitions_def = partitions.PARTITIONS[kind]
     family = "stock" if kind == "stock" else "sector (board)"

@@ -15,7 +15,8 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
 from findata_assets.refresh import cli_runs
 from findata_assets.refresh.cli_control import StopControl
-from findata_assets.refresh.cli_progress import TABLE_ASSETS, RunProgress, run_config
+from findata_assets.eastmoney.assets import TABLE_ASSETS
+from findata_assets.refresh.cli_progress import RunProgress, run_config
 from findata_assets.refresh.planning import PlannedRun
 from findata_assets.refresh.sensors import cause_message, is_own_error, root_cause
 

@@ -11,9 +11,8 @@ import threading
 
 import dagster as dg
 
-from findata_assets.eastmoney.assets import table_asset_name
+from findata_assets.eastmoney.assets import TABLE_ASSETS
 
-TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
 POLL_S = 0.3
 _EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
            dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION}

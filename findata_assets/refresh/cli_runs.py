@@ -85,10 +85,7 @@ def release_orphaned_slots(instance: dg.DagsterInstance) -> list[str]:
         run = instance.get_run_by_id(run_id)
         if not orphaned(run):
             continue
-        if run is not None and not run.is_finished:
-            instance.report_run_failed(run, message="its CLI process is gone (killed?); the run "
-                                                    "was marked failed and its pool slot freed")
-        free_slots(instance, run_id)
+        fail_orphan(instance, run, run_id)
         released.append(run_id)
     return released
 
@@ -113,6 +110,14 @@ def cancel_unstarted(instance: dg.DagsterInstance, min_age_s: float = 120.0) -> 
 def orphaned_or_foreign(run: dg.DagsterRun) -> bool:
     """Not a run of a CLI that is still alive (that one starts it in a moment)."""
     return run.tags.get(PID_TAG) is None or orphaned(run)
+
+
+def fail_orphan(instance: dg.DagsterInstance, run: dg.DagsterRun | None, run_id: str) -> None:
+    """A run whose CLI died: marked failed (it would never end by itself), its slots freed."""
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, message="its CLI process is gone (killed?); the run "
+                                                "was marked failed and its pool slot freed")
+    free_slots(instance, run_id)
 
 
 def free_slots(instance: dg.DagsterInstance, run_id: str) -> None:

@@ -23,11 +23,11 @@ import dagster as dg
 
 from findata_assets.refresh import cli_runs
 from findata_assets.refresh.policies import LANE_TAG
+from findata_assets.refresh.schedules import IN_FLIGHT as SCHEDULE_IN_FLIGHT
 
 # NOT_STARTED is left out: a run that never started (a failed `dagster job execute`) would hold
 # the lane forever, and a CLI's own not-yet-started run is covered by its lock file.
-IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING,
-             dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+IN_FLIGHT = [s for s in SCHEDULE_IN_FLIGHT if s != dg.DagsterRunStatus.NOT_STARTED]
 
 
 class LaneBusy(Exception):
@@ -73,8 +73,7 @@ def _holder(text: str) -> str:
 def _check_runs(instance: dg.DagsterInstance, lane: str, policy: str) -> None:
     for run in instance.get_runs(dg.RunsFilter(tags={LANE_TAG: lane}, statuses=IN_FLIGHT)):
         if cli_runs.orphaned(run):  # its CLI died: it will never end by itself
-            instance.report_run_failed(run, message="its CLI process is gone (killed?)")
-            cli_runs.free_slots(instance, run.run_id)
+            cli_runs.fail_orphan(instance, run, run.run_id)
             continue
         raise LaneBusy(_busy(lane, policy, f"run {run.run_id} ({run.status.value})"))
 

@@ -20,13 +20,12 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import InstigatorStatus
 
 from findata_assets import trading_calendar as tc
-from findata_assets.eastmoney.assets import table_asset_name
+from findata_assets.eastmoney.assets import TABLE_ASSETS
 from findata_assets.refresh import cli_runs
 from findata_assets.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG
 from findata_assets.refresh.schedules import IN_FLIGHT, schedule_names
 from findata_assets.refresh.sensors import STOPPED_TAG
 
-TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}
 MAX_RETRIES_TAG = "dagster/max_retries"  # read by Dagster's run-retry daemon
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from findata_assets.settings import ENV_DATABASE_URL, ENV_S3_BUCKET, ENV_S3_ENDPOINT
 from findata_assets.storage.object_store import ObjectStore
-from findata_assets.storage.warehouse import Warehouse
+from findata_assets.storage.warehouse import Warehouse, driver_error
 
 
 class StoreUnavailableError(RuntimeError):
@@ -16,10 +16,9 @@ def check_stores(warehouse: Warehouse, store: ObjectStore) -> None:
     try:
         warehouse.ping()
     except Exception as exc:  # noqa: BLE001 - any driver error means "not usable"
-        detail = getattr(exc, "orig", None) or exc
         raise StoreUnavailableError(
             f"the warehouse {warehouse.describe()} does not answer "
-            f"({type(detail).__name__}: {detail}); nothing was fetched: check "
+            f"({driver_error(exc)}); nothing was fetched: check "
             f"{ENV_DATABASE_URL} and that the server is up") from None
     try:
         store.ping()

@@ -297,7 +297,7 @@ class Warehouse:
 
     def _use_literal_inserts(self) -> bool:
         if self.insert_method == "auto":
-            return self.backend in MYSQL_BACKENDS and self.engine.dialect.driver == "pymysql"
+            return self.backend in MYSQL_BACKENDS and self.engine_driver_is_pymysql()
         return self.insert_method == "literal"
 
     def _literal_stream(self, jobs, chunk: int) -> Iterator[tuple]:
