@@ -474,7 +474,11 @@ def test_all_41_tables_complete_under_a_20_percent_fault_rate(fake):
         stats = client.stats
     served = sum(fake.faults_served.values())
     assert served >= 10 and len(fake.faults_served) >= 5, fake.faults_served
-    assert stats["retries"] >= served and stats["failures"] == 0
+    # each fault is retried, except a null page on a term that may be empty: that one is
+    # taken at its word and caught by the table's total, which refetches the table instead
+    nulls = fake.faults_served.get("null", 0)
+    assert stats["retries"] >= served - nulls and stats["failures"] == 0
+    assert stats["retries"] >= served or stats["refetches"] >= 1, (stats, fake.faults_served)
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
