@@ -9,8 +9,8 @@ status command) does not build them.
 import dagster as dg
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    from findata_assets.definitions import defs as location
+@dg.definitions  # not named `defs`: the subpackage findata_assets.defs takes that attribute
+def findata() -> dg.Definitions:
+    from findata_assets.defs import location
 
-    return location
+    return location()

@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
+
+from findata_assets import environment
 
 MASK = "***"
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^/\s:@]*:)[^@\s/]+@")
@@ -23,7 +24,6 @@ _SECRET_ASSIGNMENT = re.compile(
     r"[\"']?\s*[=:]\s*)[\"']?[^\s\"'&,;]+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;)]+")
 _KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
-_SECRET_ENV_WORDS = ("SECRET", "PASSWORD", "TOKEN", "API_KEY")
 
 
 def _host(parts) -> str:
@@ -55,8 +55,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     text = _SECRET_ASSIGNMENT.sub(rf"\g<key>{MASK}", text)
     text = _KEYLIKE.sub(f"sk-{MASK}", _BEARER.sub(rf"\1{MASK}", text))
     named = [s for s in secrets if s]
-    named += [value for name, value in os.environ.items()
-              if len(value) >= 6 and any(word in name.upper() for word in _SECRET_ENV_WORDS)]
+    named += environment.secret_values()
     for secret in named:
         text = text.replace(secret, MASK)
     return text

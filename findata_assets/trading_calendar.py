@@ -38,6 +38,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from findata_assets import environment
+from findata_assets.settings.operations import (  # noqa: F401 (the calendar's settings)
+    CALENDAR_CACHE_ENV, HOLIDAYS_ENV, HOLIDAYS_FILE_ENV, CalendarSettings)
+
 log = logging.getLogger(__name__)
 
 TZ_NAME = "Asia/Shanghai"
@@ -45,9 +49,6 @@ TZ = ZoneInfo(TZ_NAME)
 # China keeps no daylight saving: a fixed +08:00 equals Asia/Shanghai and converts faster, for
 # the hot paths (rendering a table's timestamps, the fake's per-row stamps)
 TZ_FIXED = timezone(timedelta(hours=8), TZ_NAME)
-HOLIDAYS_FILE_ENV = "FINDATA_HOLIDAYS_FILE"
-HOLIDAYS_ENV = "FINDATA_HOLIDAYS"
-CALENDAR_CACHE_ENV = "FINDATA_CALENDAR_CACHE_DIR"  # default ~/.cache/findata
 
 AUCTION_START, AUCTION_RESULT = time(9, 15), time(9, 25)
 MORNING = (time(9, 30), time(11, 30))
@@ -129,9 +130,7 @@ def _calendar_cache_file() -> Path | None:
         version = importlib.metadata.version("exchange_calendars")
     except importlib.metadata.PackageNotFoundError:
         return None
-    folder = os.environ.get(CALENDAR_CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "findata")
-    return Path(folder) / f"xshg-sessions-{version}.json"
+    return _settings().cache_dir / f"xshg-sessions-{version}.json"
 
 
 def calendar_horizon() -> date:
@@ -160,9 +159,13 @@ def _warn_beyond(d: date) -> None:
 
 def operator_holidays() -> dict[date, str]:
     """Holidays from FINDATA_HOLIDAYS_FILE and FINDATA_HOLIDAYS; a bad line is logged, not fatal."""
-    path = os.environ.get(HOLIDAYS_FILE_ENV, "")
-    mtime = _mtime(path)
-    return dict(_parse_holidays(path, mtime, os.environ.get(HOLIDAYS_ENV, "")))
+    settings = _settings()
+    path = settings.holidays_file
+    return dict(_parse_holidays(path, _mtime(path), settings.holidays))
+
+
+def _settings() -> CalendarSettings:
+    return CalendarSettings.from_env(environment.current())
 
 
 def _mtime(path: str) -> float | None:

@@ -389,7 +389,7 @@ def run_cli(s: Session, policy: str, expected: Optional[dict[str, int]] = None,
 
 def policy_specs(policy: str):
     from findata_assets.eastmoney import catalog
-    from findata_assets.refresh.policies import get_policy
+    from findata_assets.defs.refresh.policies import get_policy
 
     p = get_policy(policy)
     return ([catalog.table_for_partition("stock", k) for k in p.stock_partitions]

@@ -16,13 +16,22 @@ import pytest
 import sqlalchemy as sa
 
 from findata_assets.analysis import digest as digests
-from findata_assets.analysis.definitions import (
-    ANALYSIS_ASSETS, ANALYSIS_JOB_NAME, ANALYSIS_RESOURCES, run_analysis_report)
+from findata_assets.cli.analysis_run import run_analysis_report
+from findata_assets.defs import build_analysis_definitions
+from findata_assets.defs.analysis.assets import fund_flow_analysis
+from findata_assets.defs.report.assets import fund_flow_report
+from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME
+
+ANALYSIS_ASSETS = [fund_flow_analysis, fund_flow_report]
+
+
+def ANALYSIS_RESOURCES(environ):  # noqa: N802 (the analysis' resources, as the samples build them)
+    return dict(build_analysis_definitions(environ).resources)
 from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
 from findata_assets.settings import Settings, SettingsError
 from findata_assets.storage.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
-from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS
+from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 from findata_assets_tests.fake_openai import FakeOpenAI, narrative_for
 from findata_assets_tests.flow_rows import make_day, store_day
 
@@ -252,7 +261,8 @@ def test_the_job_and_its_partitions_in_the_code_location(env):
     graph = defs.resolve_asset_graph()
     assert graph.get(ANALYSIS).parent_keys == {dg.AssetKey("stock_flow"), dg.AssetKey("sector_flow")}
     assert graph.get(REPORT).parent_keys == {ANALYSIS}
-    from findata_assets.definitions import defs as module_defs  # the automation registers it
+    from findata_assets.definitions import location  # the automation registers it
+    module_defs = location()
     assert "analysis_after_full_refresh" in {s.name for s in module_defs.sensors}
 
 

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from findata_assets.definitions import build_definitions
-from findata_assets.run import main
+from findata_assets.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "hunter2-Secret"
@@ -93,7 +93,7 @@ def test_a_wrong_key_to_dagsters_cli_names_it_and_leaves_no_run_behind(tmp_path,
     assert out.returncode != 0
     assert "Nonexistent partition keys" in out.stderr and "nasdaq" in out.stderr  # Dagster's
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    from findata_assets.refresh import cli_runs
+    from findata_assets.cli import runs as cli_runs
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         [left] = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED]))

@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from findata_assets.eastmoney.assets import EASTMONEY_POOL
-from findata_assets.refresh import cli_runs
+from findata_assets.defs.eastmoney.assets import EASTMONEY_POOL
+from findata_assets.cli import runs as cli_runs
 
 REPO = Path(__file__).resolve().parents[1]
 

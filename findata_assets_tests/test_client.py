@@ -28,6 +28,7 @@ from findata_assets.eastmoney.parsing import SHANGHAI, typed_rows
 from findata_assets.trading_calendar import latest_trading_day
 from findata_assets.fake_eastmoney import FakeEastmoneyServer
 from findata_assets.fake_eastmoney.server import FAULT_KINDS
+from findata_assets.settings.eastmoney import EastmoneySettings
 
 STOCK_1D = catalog.table("stock", "star", "1d")
 F124 = int(datetime(2025, 10, 27, 15, 0, 1, tzinfo=SHANGHAI).timestamp())
@@ -36,7 +37,7 @@ F124 = int(datetime(2025, 10, 27, 15, 0, 1, tzinfo=SHANGHAI).timestamp())
 def fast_client(url: str, **kw) -> EastmoneyClient:
     """Short timeouts and backoff so fault tests stay quick."""
     opts = dict(concurrency=4, max_attempts=4, connect_timeout_s=5, read_timeout_s=1,
-                backoff_base_s=0.01, max_backoff_s=0.05, env={})
+                backoff_base_s=0.01, max_backoff_s=0.05)
     return EastmoneyClient(url, **(opts | kw))
 
 
@@ -274,17 +275,17 @@ def test_credentials_in_the_url_go_to_an_auth_header_never_to_logs_or_errors(cap
 def test_settings_come_from_the_environment_with_clear_errors():
     env = {"FINDATA_EASTMONEY_URL": "http://127.0.0.1:1/x", "FINDATA_EASTMONEY_CONCURRENCY": "7",
            "FINDATA_EASTMONEY_MIN_INTERVAL_MS": "250"}
-    with EastmoneyClient(env=env) as client:
+    with EastmoneyClient(**EastmoneySettings.from_env(env).client_args()) as client:
         assert (client.base_url, client.concurrency, client.min_interval_s) == (
             "http://127.0.0.1:1/x", 7, 0.25)
-    with EastmoneyClient(env={}) as client:
+    with EastmoneyClient(**EastmoneySettings.from_env({}).client_args()) as client:
         assert (client.base_url, client.concurrency, client.min_interval_s) == (
             catalog.API_URL, 4, 0)
     for name, bad in (("FINDATA_EASTMONEY_CONCURRENCY", "four"),
                       ("FINDATA_EASTMONEY_CONCURRENCY", "0"),
                       ("FINDATA_EASTMONEY_MIN_INTERVAL_MS", "-5")):
         with pytest.raises(ValueError, match=name):
-            EastmoneyClient(env={name: bad})
+            EastmoneyClient(**EastmoneySettings.from_env({name: bad}).client_args())
 
 
 def _two_threads(url: str, specs_a, specs_b, **kw) -> list:

@@ -24,8 +24,8 @@ import dagster as dg
 import pytest
 
 from findata_assets.eastmoney import catalog
-from findata_assets.refresh import operations
-from findata_assets.refresh.policies import POLICIES
+from findata_assets.cli import operations
+from findata_assets.defs.refresh.policies import POLICIES
 from findata_assets_tests.test_sensors import WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -43,10 +43,10 @@ import dagster as dg
 
 from findata_assets import trading_calendar as tc
 from findata_assets.definitions import build_definitions
-from findata_assets.refresh import with_automation
-from findata_assets.refresh.policies import POLICIES, RefreshPolicy
-from findata_assets.eastmoney.jobs import FAMILY_JOB_DEFS
-from findata_assets.refresh.schedules import (
+from findata_assets.defs.refresh.definitions import with_automation
+from findata_assets.defs.refresh.policies import POLICIES, RefreshPolicy
+from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
+from findata_assets.defs.refresh.schedules import (
     build_policy_schedule, evaluate_policy_tick, policy_kinds)
 
 TRIGGERS = Path(os.environ["E2E_TRIGGER_DIR"])

@@ -148,8 +148,8 @@ def _launch(instance: dg.DagsterInstance, job_name: str, tags: dict[str, str], i
 def policy_jobs(k8s_instance, image, tmp_path_factory):
     """{policy: (run, Job manifest, namespace)} for the first planned run of each policy, with
     secret-looking sentinels in the launching process's environment."""
-    from findata_assets.refresh.planning import plan_runs
-    from findata_assets.refresh.policies import POLICIES as REFRESH_POLICIES
+    from findata_assets.defs.refresh.planning import plan_runs
+    from findata_assets.defs.refresh.policies import POLICIES as REFRESH_POLICIES
 
     out_dir = Path(os.environ.get("FINDATA_K8S_MANIFESTS_DIR")
                    or tmp_path_factory.mktemp("run_jobs"))
@@ -198,13 +198,13 @@ def test_k8s_run_tags_unknown_policy_is_a_clear_error():
 
 
 def test_every_refresh_policy_has_k8s_settings():
-    from findata_assets.refresh.policies import POLICIES as REFRESH_POLICIES
+    from findata_assets.defs.refresh.policies import POLICIES as REFRESH_POLICIES
 
     assert set(REFRESH_POLICIES) == set(k8s.POLICY_K8S)
 
 
 def test_split_partitions_family_and_group():
-    from findata_assets.refresh.policies import POLICIES as REFRESH_POLICIES
+    from findata_assets.defs.refresh.policies import POLICIES as REFRESH_POLICIES
 
     stock = list(REFRESH_POLICIES["full"].stock_partitions)
     assert len(stock) == 32
@@ -227,8 +227,8 @@ def test_split_partitions_family_and_group():
 
 @pytest.mark.parametrize("split", ["family", "group"])
 def test_planned_runs_carry_k8s_tags_and_the_eastmoney_tag(split):
-    from findata_assets.refresh.planning import plan_runs
-    from findata_assets.refresh.policies import POLICIES as REFRESH_POLICIES
+    from findata_assets.defs.refresh.planning import plan_runs
+    from findata_assets.defs.refresh.policies import POLICIES as REFRESH_POLICIES
 
     expected_runs = {"family": {"quick": 1, "incremental": 2, "full": 2},
                      "group": {"quick": 1, "incremental": 11, "full": 11}}[split]

@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from findata_assets.refresh import instance as instance_mod
-from findata_assets.refresh import operations
-from findata_assets.run import main as run_main
+from findata_assets.cli import instance as instance_mod
+from findata_assets.cli import operations
+from findata_assets.cli.main import main as run_main
 
 PROJECT_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from findata_assets.eastmoney import partitions
-from findata_assets.refresh.planning import plan_runs
-from findata_assets.refresh.policies import POLICIES, get_policy
+from findata_assets.defs.eastmoney import partitions
+from findata_assets.defs.refresh.planning import plan_runs
+from findata_assets.defs.refresh.policies import POLICIES, get_policy
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 

@@ -15,7 +15,7 @@ from findata_assets.eastmoney.client import EastmoneyClient
 from findata_assets.eastmoney.errors import (
     EmptyTermError, EndpointError, RetriesExhaustedError, TradeDateError)
 from findata_assets.eastmoney.snapshot import SHANGHAI
-from findata_assets.refresh.policies import POLICIES
+from findata_assets.defs.refresh.policies import POLICIES
 
 SME_TERM = "m:0+t:13+f:!2"
 LAYOUTS = ("current", "legacy", "overlap")
@@ -23,7 +23,7 @@ LAYOUTS = ("current", "legacy", "overlap")
 
 def client(url: str, **kw) -> EastmoneyClient:
     opts = dict(concurrency=8, max_attempts=3, read_timeout_s=2, backoff_base_s=0.01,
-                max_backoff_s=0.05, env={})
+                max_backoff_s=0.05)
     return EastmoneyClient(url, **(opts | kw))
 
 

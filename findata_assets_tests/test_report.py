@@ -16,7 +16,7 @@ import pytest
 from findata_assets.analysis import digest as digests
 from findata_assets.analysis.history import AnalysisHistory
 from findata_assets.eastmoney import catalog
-from findata_assets.report import assets as report_assets
+from findata_assets.defs.report import assets as report_assets
 from findata_assets.report import charts, fonts, markdown
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import LocalObjectStore, object_store_from_settings
@@ -172,7 +172,7 @@ def test_report_in_s3_with_links_and_a_presigned_url(digest, s3_env):
 
 
 def test_report_in_a_local_folder_opens_with_its_images(digest, tmp_path, monkeypatch):
-    monkeypatch.setattr(report_assets, "cjk_font", lambda: None)  # and without a CJK font
+    monkeypatch.setattr(report_assets, "cjk_font", lambda preferred="": None)  # and without a CJK font
     store = LocalObjectStore(tmp_path / "archive")
     metadata = report_assets.build_report(analysis_row(digest, text=None, status="skipped"),
                                           store, "en", 60)
@@ -197,7 +197,7 @@ def test_history_row_round_trip_feeds_the_report(digest, tmp_path):
 
 def test_sample_report_from_the_fake_eastmoney_data(tmp_path, s3_env, monkeypatch):
     """The closing-note helper: fake API rows -> warehouse -> job -> report in S3, with a fake LLM."""
-    from findata_assets.report import sample
+    from findata_assets.cli import sample_report as sample
     from findata_assets_tests.fake_openai import FakeOpenAI
 
     with FakeOpenAI() as llm:

@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 
 from findata_assets import trading_calendar as tc
-from findata_assets.eastmoney import partitions
-from findata_assets.refresh import schedules
-from findata_assets.refresh.policies import POLICIES
+from findata_assets.defs.eastmoney import partitions
+from findata_assets.defs.refresh import schedules
+from findata_assets.defs.refresh.policies import POLICIES
 
 TZ = tc.TZ
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"

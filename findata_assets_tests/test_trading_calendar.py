@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from findata_assets import trading_calendar as tc
-from findata_assets.trading_day_partitions import TRADING_DAY_PARTITIONS, build_trading_day_partitions
+from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS, build_trading_day_partitions
 
 TZ = tc.TZ
 

@@ -25,10 +25,9 @@ from typing import Any, Callable, Mapping, Optional
 from findata_assets import cancellation, redaction
 from findata_assets.analysis.digest import canonical_json
 from findata_assets.eastmoney.catalog import YI
+from findata_assets.settings.analysis import DEFAULT_BASE_URL, DEFAULT_MODEL
 
 PROMPT_VERSION = "ff-narrative-v1"
-DEFAULT_BASE_URL = "https://api.deepseek.com"
-DEFAULT_MODEL = "deepseek-chat"
 CACHE_PREFIX = "llm-cache"
 RETRY_STATUSES = (408, 409, 429)
 MAX_BACKOFF_S = 30.0

@@ -20,7 +20,7 @@ calls Eastmoney carries the run tag `findata/eastmoney=crawl`, which the instanc
 steps share the instance-wide `eastmoney` concurrency pool. In-flight requests across the
 cluster are at most (runs allowed by that limit) x FINDATA_EASTMONEY_CONCURRENCY.
 
-This module is imported by the planner in every process: standard library only.
+This module is imported by the planner in every process: standard library and settings only.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+from findata_assets.settings.operations import RUN_SPLIT_ENV
+from findata_assets.settings.operations import run_split_mode as normalise_split
 
 # The run tag dagster-k8s reads (dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY).
 K8S_CONFIG_TAG = "dagster-k8s/config"
@@ -48,9 +51,6 @@ SECRET_KEYS = (
     "FINDATA_ALERT_WEBHOOK",
 )
 
-RUN_SPLIT_ENV = "FINDATA_RUN_SPLIT"
-RUN_SPLIT_MODES = ("family", "group")
-DEFAULT_RUN_SPLIT = "family"
 
 
 @dataclass(frozen=True)
@@ -132,16 +132,7 @@ def k8s_run_tags(policy_name: str) -> dict[str, str]:
 
 def run_split_mode(environ: Mapping[str, str]) -> str:
     """FINDATA_RUN_SPLIT from an environment, validated (unset or empty: the default)."""
-    return _normalise_mode(environ.get(RUN_SPLIT_ENV))
-
-
-def _normalise_mode(mode: str | None) -> str:
-    normalised = (mode or "").strip().lower() or DEFAULT_RUN_SPLIT
-    if normalised not in RUN_SPLIT_MODES:
-        raise ValueError(
-            f"{RUN_SPLIT_ENV}={mode!r} is not a run split; use 'family' (the default: one run "
-            "per table family) or 'group' (one run per market or board type)")
-    return normalised
+    return normalise_split(environ.get(RUN_SPLIT_ENV))
 
 
 def split_partitions(partition_keys: Sequence[str], mode: str) -> list[list[str]]:
@@ -150,7 +141,7 @@ def split_partitions(partition_keys: Sequence[str], mode: str) -> list[list[str]
     family: one run with every key; group: one run per group (the part before `|`), groups and
     keys in their input order. No keys: no runs. Unknown mode: ValueError naming FINDATA_RUN_SPLIT.
     """
-    mode = _normalise_mode(mode)
+    mode = normalise_split(mode)
     keys = list(dict.fromkeys(partition_keys))  # drop repeats, keep order
     if not keys:
         return []

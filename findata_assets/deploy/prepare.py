@@ -21,13 +21,13 @@ The servers may start after the Job: connections are retried for FINDATA_PREPARE
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence, TypeVar
 
+from findata_assets import environment
 from findata_assets.redaction import redact
 
 DEFAULT_GRANTS = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "INDEX")
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-bucket", action="store_true")
     args = parser.parse_args(argv)
     try:
-        for line in run(os.environ, args.skip_mysql, args.skip_bucket,
+        for line in run(environment.current(), args.skip_mysql, args.skip_bucket,
                         log=lambda m: print(m, flush=True)):
             print(f"done: {line}", flush=True)
     except PrepareError as exc:

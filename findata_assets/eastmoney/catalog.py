@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Mapping
 
-TableKind = Literal["stock", "sector"]
+from findata_assets.settings.eastmoney import API_URL  # noqa: F401 (the default endpoint)
 
-API_URL = "https://push2.eastmoney.com/api/qt/clist/get"
+TableKind = Literal["stock", "sector"]
 YI = 1e8  # 亿 (100 million yuan): the unit people read fund flows in
 # Sorting by code keeps the page order stable while fund-flow values move during trading.
 STABLE_SORT_FIELD = "f12"

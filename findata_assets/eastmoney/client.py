@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping
+from typing import Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
@@ -40,7 +39,7 @@ import httpx
 from findata_assets import cancellation
 from findata_assets.eastmoney import catalog, endpoint, paging_plan, parsing, trade_date
 from findata_assets.eastmoney.catalog import TableSpec
-from findata_assets.eastmoney.endpoint import ENV_URL, safe_url
+from findata_assets.redaction import safe_url
 from findata_assets.eastmoney.errors import (
     BadResponseError, EastmoneyError, EmptyTermError, IncompleteTableError, NotTheApiError,
     RetriesExhaustedError)
@@ -50,9 +49,7 @@ from findata_assets.eastmoney.snapshot import SHANGHAI, Snapshot
 
 log = logging.getLogger("findata.eastmoney")
 
-ENV_CONCURRENCY = "FINDATA_EASTMONEY_CONCURRENCY"
-ENV_MIN_INTERVAL_MS = "FINDATA_EASTMONEY_MIN_INTERVAL_MS"
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 4  # settings.eastmoney reads FINDATA_EASTMONEY_CONCURRENCY
 REFERER = "https://data.eastmoney.com/zjlx/detail.html"
 HEADERS = {  # the API is meant for the web page; a browser-like request is blocked less often
     "User-Agent": ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -91,17 +88,13 @@ class _PageResult:
 class EastmoneyClient:
     """Fetches complete fund-flow tables. Thread-safe; `fetch_tables` may run in many threads."""
 
-    def __init__(self, base_url: str | None = None, concurrency: int | None = None,
-                 min_interval_s: float | None = None, max_attempts: int = 5,
+    def __init__(self, base_url: str = catalog.API_URL, concurrency: int = DEFAULT_CONCURRENCY,
+                 min_interval_s: float = 0.0, max_attempts: int = 5,
                  connect_timeout_s: float = 5, read_timeout_s: float = 15,
                  backoff_base_s: float = 0.2, max_backoff_s: float = 10.0,
-                 max_group_attempts: int = 3, env: Mapping[str, str] | None = None):
-        env = os.environ if env is None else env
-        url = endpoint.normalise_url(base_url or env.get(ENV_URL) or catalog.API_URL)
-        self.concurrency = (concurrency if concurrency is not None
-                            else _env_number(env, ENV_CONCURRENCY, DEFAULT_CONCURRENCY, int))
-        self.min_interval_s = (min_interval_s if min_interval_s is not None
-                               else _env_number(env, ENV_MIN_INTERVAL_MS, 0, float) / 1000)
+                 max_group_attempts: int = 3):
+        url = endpoint.normalise_url(base_url)
+        self.concurrency, self.min_interval_s = concurrency, min_interval_s
         if self.concurrency < 1 or max_attempts < 1 or max_group_attempts < 1:
             raise ValueError("concurrency, max_attempts and max_group_attempts must be >= 1")
         if self.min_interval_s < 0:
@@ -346,16 +339,3 @@ def _seconds(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:  # an HTTP date; not worth parsing for a backoff hint
         return None
-
-
-def _env_number(env: Mapping[str, str], name: str, default, kind):
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0 or (name == ENV_CONCURRENCY and value < 1):
-        raise ValueError(f"{name} out of range: {raw!r}")
-    return value

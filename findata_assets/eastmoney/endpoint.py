@@ -9,35 +9,15 @@ from __future__ import annotations
 
 import errno
 import socket
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.errors import EndpointError
-from findata_assets.redaction import safe_url
+from findata_assets.settings.eastmoney import EXPECTED, ENV_URL, normalise_url  # noqa: F401
 
-ENV_URL = "FINDATA_EASTMONEY_URL"
-API_PATH = urlsplit(catalog.API_URL).path  # /api/qt/clist/get
-EXPECTED = catalog.API_URL
 # How long a refused connection (or a DNS server that is briefly away) is retried.
 UNREACHABLE_RETRY_S = 3.0
-
-
-def normalise_url(url: str, setting: str = ENV_URL) -> str:
-    """`http://host:port` -> `http://host:port/api/qt/clist/get`; anything that is not an
-    http(s) URL with a host is a ValueError naming the setting."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{setting} must be an http(s) URL like {EXPECTED}, got "
-                         f"{safe_url(url) or '(empty)'}")
-    try:
-        parts.port
-    except ValueError:
-        raise ValueError(f"{setting} has an invalid port: {safe_url(url)}") from None
-    if parts.path in ("", "/"):
-        parts = parts._replace(path=API_PATH)
-    return urlunsplit(parts)
 
 
 def http_status_error(status: int, url: str) -> EndpointError:

@@ -16,12 +16,10 @@ names and English titles, and the report's metadata says so.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-FONT_ENV = "FINDATA_REPORT_FONT"
 CJK_FAMILIES = (
     "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
     "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Sarasa Gothic SC", "Droid Sans Fallback",
@@ -64,9 +62,9 @@ def _register(path: str) -> Optional[str]:
         return None
 
 
-def cjk_font() -> Optional[FontChoice]:
-    """The CJK font to use now (FINDATA_REPORT_FONT first), or None."""
-    return find_cjk_font(os.environ.get(FONT_ENV, "").strip())
+def cjk_font(preferred: str = "") -> Optional[FontChoice]:
+    """The CJK font to use: `preferred` (FINDATA_REPORT_FONT, a file) first, or None."""
+    return find_cjk_font(preferred.strip())
 
 
 @functools.lru_cache(maxsize=4)  # scanning the system fonts takes a while: once per process

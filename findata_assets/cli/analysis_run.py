@@ -1,0 +1,70 @@
+"""Run the analysis and report job for one trade date and say what came of it (the CLI's
+`full` cycle and the report sample use it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional
+
+import dagster as dg
+
+from findata_assets.defs.analysis.assets import ANALYSIS_ASSET
+from findata_assets.defs.report.assets import REPORT_ASSET
+from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME
+
+PARTITION_TAG = "dagster/partition"
+
+
+@dataclass
+class AnalysisReportOutcome:
+    trade_date: str
+    run_id: str
+    success: bool
+    status: str  # "ok", "skipped: <why>" or "failed: <why>"
+    narrative_status: Optional[str] = None
+    report_key: Optional[str] = None
+    report_location: Optional[str] = None
+    report_url: Optional[str] = None
+
+
+def _meta(event) -> dict:
+    return {k: getattr(v, "value", v) for k, v in event.metadata.items()} if event else {}
+
+
+def summarize(result: dg.ExecuteInProcessResult, trade_date: str) -> AnalysisReportOutcome:
+    """What a CLI prints after the job: where the report is, or why there is none."""
+    def last(node: str):
+        events = result.asset_materializations_for_node(node)
+        return events[-1] if events else None
+
+    analysis, report = _meta(last(ANALYSIS_ASSET)), _meta(last(REPORT_ASSET))
+    observations = [e.event_specific_data.asset_observation for e in result.all_events
+                    if e.event_type_value == "ASSET_OBSERVATION"]
+    reasons = [str(_meta(o).get("status")) for o in observations if _meta(o).get("status")]
+    if not result.success:
+        failure = next((e.message for e in result.all_events if e.is_step_failure), "run failed")
+        status = f"failed: {failure}"
+    elif report:
+        status = "ok"
+    else:
+        status = reasons[0] if reasons else "skipped: nothing materialized"
+    return AnalysisReportOutcome(
+        trade_date=trade_date, run_id=result.run_id, success=result.success, status=status,
+        narrative_status=analysis.get("narrative_status"), report_key=report.get("report_key"),
+        report_location=report.get("report_location"), report_url=report.get("report_url"))
+
+
+def run_analysis_report(defs: dg.Definitions, trade_date: dt.date, instance: dg.DagsterInstance,
+                        tags: Optional[Mapping[str, str]] = None,
+                        execute: Optional[Callable[[dg.JobDefinition, dict], object]] = None,
+                        ) -> AnalysisReportOutcome:
+    """Run analysis_report_job for one trade date in process (recorded in `instance`);
+    `execute(job, tags)` runs it the CLI's way (origin, stop requests), default in process."""
+    job = defs.resolve_job_def(ANALYSIS_JOB_NAME)
+    if execute is not None:
+        result = execute(job, {**(tags or {}), PARTITION_TAG: trade_date.isoformat()})
+    else:
+        result = job.execute_in_process(partition_key=trade_date.isoformat(), instance=instance,
+                                        tags=dict(tags or {}), raise_on_error=False)
+    return summarize(result, trade_date.isoformat())

@@ -1,0 +1,134 @@
+"""How the CLI executes one run: in this process, on a run that carries the code location's
+origin (cli_runs.create_run), under the command's StopControl, and what it reports of it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster._core.definitions.job_base import InMemoryJob
+from dagster._core.execution.api import create_execution_plan, execute_run
+from dagster._core.execution.plan.state import KnownExecutionState
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
+
+from findata_assets.cli import runs as cli_runs
+from findata_assets.cli.control import StopControl
+from findata_assets.defs.eastmoney.assets import TABLE_ASSETS
+from findata_assets.cli.progress import RunProgress, run_config
+from findata_assets.defs.refresh.planning import PlannedRun
+from findata_assets.defs.refresh.sensors import cause_message, is_own_error, root_cause
+
+
+@dataclass
+class StoredTable:
+    table: str
+    partition: str
+    rows: int
+    trade_date: str
+    store_seconds: float
+
+
+@dataclass
+class RunOutcome:
+    job: str
+    run_id: str
+    success: bool
+    seconds: float
+    tables: list[StoredTable] = field(default_factory=list)
+    status: str = ""  # the run's final status: SUCCESS, FAILURE, CANCELED
+    error: str | None = None
+    report: str | None = None  # analysis runs: where the report is, or why there is none
+
+
+def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.DagsterInstance,
+                    control: StopControl | None = None, verbose: bool = False,
+                    base_config: dict | None = None, **run_args) -> dg.JobExecutionResult:
+    """One run of `job` in this process, as execute_in_process does, but on a run that carries
+    the code location's origin and obeys stop requests (cli_control), printing its progress
+    (Dagster's event lines only when verbose). `run_args` go to create_run_for_job (a
+    re-execution's plan and parent)."""
+    run = cli_runs.create_run(instance, job, str(uuid.uuid4()), {**tags, **cli_runs.cli_tags()},
+                              run_config=run_config(verbose, base_config), **run_args)
+
+    def work() -> dg.JobExecutionResult:
+        return execute_run(InMemoryJob(job), run, instance)
+
+    try:
+        with RunProgress(instance, run):
+            return control.execute(run.run_id, work) if control else work()
+    finally:  # an interrupted run must not keep its Eastmoney pool slot
+        cli_runs.free_slots(instance, run.run_id)
+
+
+def execute_planned_run(defs: dg.Definitions, planned: PlannedRun, instance: dg.DagsterInstance,
+                        control: StopControl | None = None, verbose: bool = False) -> RunOutcome:
+    started = time.perf_counter()
+    result = execute_cli_run(defs.resolve_job_def(planned.job_name), planned.tags, instance,
+                             control, verbose)
+    return outcome_of(result, planned.job_name, time.perf_counter() - started, instance)
+
+
+def reexecute_from_failure(defs: dg.Definitions, parent_run_id: str,
+                           instance: dg.DagsterInstance, control: StopControl | None = None,
+                           verbose: bool = False) -> RunOutcome:
+    """Run again the steps of `parent_run_id` that failed or did not run, as the UI's
+    "Re-execute from failure" does: a stock/sector run stores from the archived snapshots, the
+    API is not called again. Raises ValueError for a run that cannot be re-executed."""
+    parent = instance.get_run_by_id(parent_run_id)
+    if parent is None:
+        raise ValueError(f"no run {parent_run_id} in the instance at DAGSTER_HOME")
+    if parent.status not in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        raise ValueError(f"run {parent_run_id} is {parent.status.value}: only a failed or "
+                         "canceled run is re-executed from failure")
+    job = defs.resolve_job_def(parent.job_name)
+    steps, known_state = KnownExecutionState.build_resume_retry_reexecution(instance, parent)
+    config = run_config(verbose, parent.run_config)
+    plan = create_execution_plan(InMemoryJob(job), config, step_keys_to_execute=steps,
+                                 known_state=known_state, tags=parent.tags)
+    root = parent.root_run_id or parent.run_id
+    keep = {k: v for k, v in parent.tags.items()
+            if not k.startswith(("dagster/", ".dagster/")) or k.startswith("dagster/asset_")
+            or k in ("dagster/partition", "dagster/priority")}
+    started = time.perf_counter()
+    result = execute_cli_run(job, {**keep, PARENT_RUN_ID_TAG: parent.run_id,
+                                   ROOT_RUN_ID_TAG: root}, instance, control, verbose,
+                             config, execution_plan=plan,
+                             parent_run_id=parent.run_id, root_run_id=root)
+    return outcome_of(result, parent.job_name, time.perf_counter() - started, instance)
+
+
+def outcome_of(result: dg.JobExecutionResult, job_name: str, seconds: float,
+               instance: dg.DagsterInstance) -> RunOutcome:
+    """What the run stored (every table partition materialized, partial stores included)."""
+    final = instance.get_run_by_id(result.run_id)
+    outcome = RunOutcome(job_name, result.run_id, result.success, round(seconds, 3),
+                         status=final.status.value if final else "")
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[-1] not in TABLE_ASSETS:
+            continue  # raw snapshots: reported through the table they feed
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        outcome.tables.append(StoredTable(
+            table=metadata.get("table", ""), partition=materialization.partition or "",
+            rows=int(metadata.get("dagster/row_count", 0)),
+            trade_date=metadata.get("trade_date", ""),
+            store_seconds=float(metadata.get("store_seconds_by_table", {}).get(
+                metadata.get("table", ""), metadata.get("store_seconds", 0.0)))))
+    if not result.success:
+        outcome.error = _failure_summary(result)
+    return outcome
+
+
+def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            cause = root_cause(error)
+            context = cause is not error and not is_own_error(cause)
+            return f"{event.step_key}: {cause_message(error)}" + (
+                f" (in: {error.message.strip()})" if context else "")
+    return "run failed (see the run's logs in the UI)"
+
+

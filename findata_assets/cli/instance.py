@@ -1,0 +1,84 @@
+"""Instance storage picked from the environment: PostgreSQL when configured, else SQLite.
+
+dagster.yaml cannot branch on an environment variable, so it names this class as its `custom`
+storage. Every process that loads the instance (webserver, daemon, run workers, the CLI) makes the
+same choice from the same environment:
+
+- DAGSTER_PG_URL (postgresql://user:password@host:port/db), or
+- DAGSTER_PG_HOST with DAGSTER_PG_USERNAME (postgres), DAGSTER_PG_PASSWORD, DAGSTER_PG_DB
+  (postgres), DAGSTER_PG_PORT (5432) - the names the Dagster Helm chart uses;
+- otherwise SQLite under `sqlite_base_dir` (default: DAGSTER_HOME), the layout Dagster uses by
+  default, so an existing local instance keeps its history.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
+
+from findata_assets import environment
+from findata_assets.settings.operations import postgres_url as _postgres_url
+
+INIT_LOCK = ".findata-instance.lock"
+
+
+def postgres_url(environ=None) -> str | None:
+    """The PostgreSQL URL the environment names (settings.operations), or None for SQLite."""
+    return _postgres_url(environment.current() if environ is None else environ)
+
+
+def open_instance() -> dg.DagsterInstance:
+    """DagsterInstance.get(), safe when several CLIs start at once on a new DAGSTER_HOME: the
+    storages are created (SQLite files, alembic stamps) under a lock file, one process at a time.
+    Without it, two creators left runs.db with two alembic heads and every later command failed."""
+    home = environment.value("DAGSTER_HOME")
+    if not home or not Path(home).is_dir():
+        return dg.DagsterInstance.get()
+    with open(Path(home) / INIT_LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held for the creation only: a few milliseconds
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)  # each storage is created by its first use at the latest
+            instance.all_instigator_state()
+            instance.event_log_storage.get_concurrency_keys()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
+
+
+class EnvSelectedStorage(DagsterStorage):
+    """Never instantiated: `from_config_value` returns the chosen Dagster storage. (Dagster only
+    loads a custom storage class that subclasses DagsterStorage.)"""
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {"sqlite_base_dir": dg.Field(dg.StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData,
+                          config_value: Mapping[str, Any]) -> DagsterStorage:
+        url = postgres_url()
+        if url:
+            from dagster_postgres import DagsterPostgresStorage
+
+            # inst_data stays ours, so run workers rebuilt from the instance ref choose again
+            return DagsterPostgresStorage(postgres_url=url, inst_data=inst_data)
+        base_dir = config_value.get("sqlite_base_dir") or environment.value("DAGSTER_HOME")
+        if not base_dir:
+            raise dg.DagsterInvariantViolationError(
+                "EnvSelectedStorage: set DAGSTER_HOME (SQLite) or DAGSTER_PG_URL (PostgreSQL)")
+        return DagsterSqliteStorage.from_local(os.path.abspath(base_dir), inst_data=inst_data)
+
+
+def describe_storage(instance: dg.DagsterInstance) -> str:
+    """Which backend an instance uses, without credentials."""
+    storage = instance._run_storage  # noqa: SLF001 - the public API has no "which backend"
+    name = type(storage).__name__
+    return "postgres" if "Postgres" in name else "sqlite" if "Sqlite" in name else name

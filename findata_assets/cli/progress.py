@@ -1,0 +1,98 @@
+"""What the CLI prints while a run executes: a line when it starts and one per finished step.
+
+Dagster's own event stream (DEBUG lines, ~150 per full refresh) stays in the run's logs, which the
+UI shows; `--verbose` puts it back on the terminal (`run_config`).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import dagster as dg
+
+from findata_assets.defs.eastmoney.assets import TABLE_ASSETS
+
+POLL_S = 0.3
+_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
+           dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION}
+
+
+def run_config(verbose: bool, base: dict | None = None) -> dict:
+    """The run config of a CLI run: Dagster's console logger at WARNING unless verbose."""
+    config = dict(base or {})
+    if not verbose:
+        config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+    else:
+        config.pop("loggers", None)
+    return config
+
+
+class RunProgress:
+    """Prints a run's finished steps from its event records while it executes."""
+
+    def __init__(self, instance: dg.DagsterInstance, run: dg.DagsterRun, stream=None) -> None:
+        self.instance, self.run = instance, run
+        self.stream = stream or sys.stdout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True, name="findata-progress")
+        self._cursor: str | None = None
+        self._started: dict[str, float] = {}
+        self._counts: dict[str, list[int]] = {}  # step -> [partitions, rows]
+
+    def __enter__(self) -> "RunProgress":
+        partitions = self.run.tags.get("dagster/asset_partition_range_start")
+        span = (f" {partitions}...{self.run.tags.get('dagster/asset_partition_range_end')}"
+                if partitions else f" {self.run.tags.get('dagster/partition', '')}".rstrip())
+        self._print(f"run {self.run.run_id[:8]} {self.run.job_name}{span}: started")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._poll()  # what came in after the last poll
+
+    def _follow(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self._poll()
+
+    def _poll(self) -> None:
+        result = self.instance.get_records_for_run(self.run.run_id, cursor=self._cursor,
+                                                   of_type=_EVENTS, limit=1000)
+        self._cursor = result.cursor
+        for record in result.records:
+            self._show(record.event_log_entry)
+
+    def _show(self, entry) -> None:
+        event = entry.dagster_event
+        step = event.step_key or ""
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            self._started[step] = entry.timestamp
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            counts = self._counts.setdefault(step, [0, 0])
+            counts[0] += 1
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key.path[-1] in TABLE_ASSETS:
+                rows = materialization.metadata.get("dagster/row_count")
+                counts[1] += int(rows.value) if rows is not None else 0
+        else:
+            seconds = entry.timestamp - self._started.get(step, entry.timestamp)
+            parts, rows = self._counts.get(step, [0, 0])
+            done = f"{parts} partition(s)" + (f", {rows:,} rows" if rows else "")
+            state = "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else \
+                "stopped" if _was_stopped(event) else "FAILED"
+            self._print(f"  {step}: {state}, {done} ({seconds:.1f} s)")
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
+
+
+def _was_stopped(event) -> bool:
+    """A step that failed because the operator stopped it (cancellation.Cancelled)."""
+    error = event.step_failure_data.error if event.step_failure_data else None
+    while error is not None:
+        if error.cls_name == "Cancelled":
+            return True
+        error = error.cause
+    return False

@@ -1,0 +1,1 @@
+"""Dagster wiring of the daily analysis (definitions.py merges it)."""

@@ -1,0 +1,1 @@
+"""Dagster wiring of the Eastmoney fund flows (definitions.py merges them)."""

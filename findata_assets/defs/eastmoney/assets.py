@@ -1,0 +1,161 @@
+"""The four fund-flow assets: raw snapshots (crawl) and typed tables (store), per family.
+
+Raw and table are separate assets so a failed store re-runs from the archived snapshot without
+calling the API again. Both carry a single-run backfill policy: one run fetches any set of
+partitions concurrently and the IO managers handle many partitions at once.
+"""
+
+
+import warnings
+from typing import Iterator
+
+import dagster as dg
+
+from findata_assets import cancellation
+from findata_assets.defs.eastmoney import checks, partitions
+from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
+from findata_assets.defs.eastmoney.metadata import snapshot_metadata, table_metadata
+from findata_assets.eastmoney.parsing import parse_table
+from findata_assets.defs.eastmoney.resources import EastmoneyResource
+from findata_assets.eastmoney.snapshot import Snapshot, archive_key
+from findata_assets.storage.preflight import check_stores
+from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+
+# BackfillPolicy is "beta" in Dagster 1.13: we rely on it knowingly; do not warn every user.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
+
+GROUP_NAME = "eastmoney"
+EASTMONEY_POOL = "eastmoney"  # caps how many steps call Eastmoney at once, across runs
+KIND_METADATA_KEY = "findata/kind"
+
+# Step retries on top of the client's own request retries: for a blocked IP or an outage that
+# outlasts a few seconds of backoff. Applied by `_retry_crawl`, not as the asset's
+# `retry_policy`: Dagster also retries an *interrupted* step under a retry_policy, so terminating
+# a run (`run stop`, the UI) would restart its crawl instead of cancelling it.
+CRAWL_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL,
+                             jitter=dg.Jitter.PLUS_MINUS)
+
+
+def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None:
+    """Ask Dagster to re-run the crawl step after CRAWL_RETRY's backoff, while retries last."""
+    if isinstance(exc, PERMANENT) or context.retry_number >= CRAWL_RETRY.max_retries \
+            or cancellation.requested():  # the operator is stopping the run: no retry
+        return
+    delay = CRAWL_RETRY.calculate_delay(context.retry_number + 1)
+    context.log.warning(f"crawl failed ({exc}); step retry {context.retry_number + 1}/"
+                        f"{CRAWL_RETRY.max_retries} in {delay:.0f} s")
+    raise dg.RetryRequested(max_retries=CRAWL_RETRY.max_retries, seconds_to_wait=delay) from exc
+
+
+def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    """The run's partitions; an empty selection (a reversed range) is an error, not a run that
+    stores nothing and succeeds."""
+    keys = list(context.partition_keys)
+    if not keys:
+        tags = context.run.tags
+        start = tags.get("dagster/asset_partition_range_start")
+        end = tags.get("dagster/asset_partition_range_end")
+        raise EmptySelectionError(
+            f"the partition range {start}...{end} selects nothing: the start must come before "
+            f"the end in the partitions' order (e.g. all|1d...sz_b|10d for the stock tables, "
+            f"industry|1d...region|10d for the sectors)" if start else
+            "the run selects no partition: pass a partition or a partition range")
+    return keys
+
+
+class EmptySelectionError(ValueError):
+    """A run whose partition selection is empty or reversed."""
+
+
+def raw_asset_name(kind: TableKind) -> str:
+    return f"{kind}_flow_raw"
+
+
+def table_asset_name(kind: TableKind) -> str:
+    return f"{kind}_flow"
+
+
+TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}  # what stores tables
+
+
+def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
+    partitions_def = partitions.PARTITIONS[kind]
+    family = "stock" if kind == "stock" else "sector (board)"
+
+    @dg.asset(
+        name=raw_asset_name(kind),
+        group_name=GROUP_NAME,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key="archive_io_manager",
+        pool=EASTMONEY_POOL,
+        kinds={"python", "s3"},
+        metadata={KIND_METADATA_KEY: kind},
+        description=f"Raw Eastmoney {family} fund-flow snapshots, archived as JSON "
+                    "(raw/<table>/<trade_date>/<fetched_at>.json).",
+    )
+    def raw_snapshots(context: dg.AssetExecutionContext, eastmoney: EastmoneyResource,
+                      warehouse: WarehouseResource,
+                      object_store: ObjectStoreResource) -> dict[str, Snapshot]:
+        specs = partitions.specs_for(kind, _partition_keys(context))
+        # the stores first: a database that is down must fail in seconds, not after the crawl
+        check_stores(warehouse.get_warehouse(), object_store.get_store())
+        client = eastmoney.get_client()
+        try:
+            snapshots = client.fetch_tables(specs)
+        except EastmoneyError as exc:
+            _retry_crawl(context, exc)
+            raise
+        finally:
+            client.close()
+        by_partition = {}
+        for spec in specs:
+            snapshot = snapshots[spec.name]
+            context.add_asset_metadata(
+                {**snapshot_metadata(snapshot), "archive_key": archive_key(snapshot)},
+                partition_key=spec.partition_key)
+            by_partition[spec.partition_key] = snapshot
+        return by_partition
+
+    table_key = dg.AssetKey(table_asset_name(kind))
+
+    @dg.asset(
+        name=table_asset_name(kind),
+        group_name=GROUP_NAME,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        ins={"snapshots": dg.AssetIn(raw_asset_name(kind))},
+        io_manager_key="warehouse_io_manager",
+        check_specs=checks.check_specs(table_key),
+        kinds={"python", "mysql"},
+        metadata={KIND_METADATA_KEY: kind},
+        description=f"Eastmoney {family} fund-flow tables in the warehouse, one table per "
+                    "partition, keyed by (trade_date, code); history kept by trade date.",
+    )
+    def flow_tables(context: dg.AssetExecutionContext,
+                    snapshots: dict[str, Snapshot]) -> Iterator:
+        rows_by_partition: dict[str, list[dict]] = {}
+        checked = []
+        for spec in partitions.specs_for(kind, _partition_keys(context)):
+            snapshot = snapshots[spec.partition_key]
+            parsed = parse_table(spec, snapshot)
+            if parsed.bad_cells:
+                first = parsed.bad_cells[0]
+                context.log.warning(
+                    f"{spec.name}: {len(parsed.bad_cells)} unparsable cell(s) stored as NULL "
+                    f"(first: {first.column} of {first.code} = {first.raw!r}); the raw values "
+                    "stay in the archived snapshot")
+            context.add_asset_metadata(table_metadata(spec, snapshot, parsed),
+                                       partition_key=spec.partition_key)
+            rows_by_partition[spec.partition_key] = parsed.rows
+            checked.append((spec, snapshot.total, parsed))
+        yield dg.Output(rows_by_partition)
+        yield from checks.evaluate(table_key, checked)
+
+    return [raw_snapshots, flow_tables]
+
+
+stock_flow_raw, stock_flow = build_flow_assets("stock")
+sector_flow_raw, sector_flow = build_flow_assets("sector")
+FLOW_ASSETS = [stock_flow_raw, stock_flow, sector_flow_raw, sector_flow]

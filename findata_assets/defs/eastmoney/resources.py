@@ -1,0 +1,33 @@
+"""The Eastmoney client as a Dagster resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.client import EastmoneyClient
+from findata_assets.settings.eastmoney import EastmoneySettings
+
+
+class EastmoneyResource(dg.ConfigurableResource):
+    """Settings of the HTTP client. The concurrency limit is process-wide inside the client, so
+    two runs executing in one process (the CLI runs the stock and sector families side by side)
+    still share one request budget."""
+
+    base_url: str = catalog.API_URL
+    concurrency: int = 4
+    min_interval_ms: float = 0
+    max_attempts: int = 5
+
+    @classmethod
+    def from_settings(cls, eastmoney: EastmoneySettings) -> "EastmoneyResource":
+        return cls(base_url=eastmoney.base_url, concurrency=eastmoney.concurrency,
+                   min_interval_ms=eastmoney.min_interval_ms, max_attempts=eastmoney.max_attempts)
+
+    def get_client(self) -> EastmoneyClient:
+        return EastmoneyClient(
+            base_url=self.base_url,
+            concurrency=self.concurrency,
+            min_interval_s=self.min_interval_ms / 1000,
+            max_attempts=self.max_attempts,
+        )

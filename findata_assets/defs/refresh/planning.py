@@ -1,0 +1,45 @@
+"""Turn a policy into the runs that carry it out: one ranged run per table family by default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from findata_assets import settings
+from findata_assets.deploy.k8s import k8s_run_tags, split_partitions
+from findata_assets.defs.eastmoney import partitions
+from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.defs.eastmoney.jobs import FAMILY_JOBS
+from findata_assets.defs.refresh.policies import (
+    CYCLE_TAG, EASTMONEY_TAG, LANE_TAG, POLICY_TAG, RefreshPolicy)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    policy: str
+    kind: TableKind
+    job_name: str
+    partition_keys: tuple[str, ...]
+    tags: dict[str, str]
+
+
+def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None,
+              kinds: tuple[TableKind, ...] = ("stock", "sector")) -> list[PlannedRun]:
+    split = split or settings.refresh().run_split
+    runs = []
+    for kind in kinds:
+        keys = list(policy.partitions(kind))
+        if not keys:
+            continue
+        for chunk in split_partitions(keys, split):
+            tags = {
+                POLICY_TAG: policy.name,
+                CYCLE_TAG: cycle_id,
+                EASTMONEY_TAG: "crawl",
+                LANE_TAG: f"{policy.name}:{kind}",
+                "dagster/priority": str(policy.priority),
+                **k8s_run_tags(policy.pod_profile or policy.name),
+                **policy.tags,
+                **partitions.range_tags(kind, chunk),
+            }
+            runs.append(PlannedRun(policy.name, kind, FAMILY_JOBS[kind], tuple(chunk), tags))
+    return runs

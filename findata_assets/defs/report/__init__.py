@@ -1,0 +1,1 @@
+"""Dagster wiring of the daily report (definitions.py merges it)."""

@@ -1,0 +1,128 @@
+"""`fund_flow_report`: the day's Markdown report with PNG charts, per trading day.
+
+Built from the `fund_flow_analysis` row of that day (digest + narrative), so a backfill rebuilds
+reports from stored history without touching the API or the LLM. Written to the object store as
+
+    reports/<trade_date>/report.md
+    reports/<trade_date>/charts/{top_flows,sector_heatmap,order_split}.png
+
+with relative links (the folder works when downloaded). Metadata carries a presigned URL
+(FINDATA_REPORT_URL_EXPIRY_S) and the report itself as Markdown, its images linked by presigned
+URLs so they show in the UI. A day without an analysis is skipped like the analysis does.
+"""
+
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+
+from findata_assets import cancellation
+from findata_assets.defs.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, served_synthetic, skipped
+from findata_assets.analysis.history import AnalysisHistory
+from findata_assets.defs.analysis.resources import ReportSettingsResource
+from findata_assets.report import charts as chart_mod
+from findata_assets.report import markdown
+from findata_assets.report.fonts import cjk_font
+from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.trading_calendar import TZ
+from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
+
+REPORT_ASSET = "fund_flow_report"
+REPORT_PREFIX = "reports"
+REPORT_NAME = "report.md"
+CHART_DIR = "charts"
+
+
+def report_prefix(trade_date: dt.date) -> str:
+    return f"{REPORT_PREFIX}/{trade_date.isoformat()}/"
+
+
+def report_key(trade_date: dt.date) -> str:
+    return report_prefix(trade_date) + REPORT_NAME
+
+
+def object_location(store, key: str) -> str:
+    """Where a human finds the object: s3://bucket/key or a local path."""
+    if getattr(store, "bucket", None):
+        return f"s3://{store.bucket}/{key}"
+    if getattr(store, "root", None) is not None:
+        return str(Path(store.root).joinpath(*key.split("/")))
+    return f"{store.describe()}/{key}"
+
+
+def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = False,
+                 font_file: str = "") -> dict:
+    """Render and upload one day's report; returns the metadata to record."""
+    trade_date = row["trade_date"]
+    d = json.loads(row["digest_json"])
+    font = cjk_font(font_file)
+    charts = chart_mod.render_charts(d, lang, font)
+    prefix = report_prefix(trade_date)
+    keys = {}
+    for name, png in charts.images.items():
+        keys[name] = f"{prefix}{CHART_DIR}/{name}"
+        store.put_bytes(keys[name], png, "image/png")
+    narrative = {"text": row.get("narrative"), "status": row.get("narrative_status"),
+                 "detail": row.get("narrative_detail"), "model": row.get("model"),
+                 "prompt_version": row.get("prompt_version")}
+    generated = dt.datetime.now(TZ).strftime("%Y-%m-%d %H:%M:%S")
+    relative = {name: f"{CHART_DIR}/{name}" for name in keys}
+    text = markdown.render(d, narrative, lang, relative, generated, charts.notes,
+                           synthetic=synthetic)
+    key = report_key(trade_date)
+    store.put_bytes(key, text.encode("utf-8"), "text/markdown; charset=utf-8")
+    url = store.url_for(key, expiry_s)
+    ui_text = markdown.render(d, narrative, lang,
+                              {name: store.url_for(k, expiry_s) for name, k in keys.items()},
+                              generated, charts.notes, synthetic=synthetic)
+    font_note = (f"{font.family} ({font.source}: {font.path})" if font else
+                 "none: no CJK font found, chart labels show codes (" + chart_mod.INSTALL_HINT + ")")
+    return {
+        "status": "ok",
+        "trade_date": trade_date.isoformat(),
+        "report_key": key,
+        "report_location": object_location(store, key),
+        "report_url": dg.MetadataValue.url(url),
+        "report_url_expires_s": expiry_s,
+        "chart_keys": dg.MetadataValue.json(sorted(keys.values())),
+        "chart_font": font_note,
+        "chart_labels": charts.labels,
+        "chart_notes": "; ".join(charts.notes) or "none",
+        "narrative_status": row.get("narrative_status"),
+        "lang": lang,
+        "report": dg.MetadataValue.md(ui_text),
+    }
+
+
+@dg.asset(
+    name=REPORT_ASSET,
+    group_name=GROUP_NAME,
+    partitions_def=TRADING_DAY_PARTITIONS,
+    deps=[ANALYSIS_ASSET],
+    output_required=False,
+    kinds={"python", "markdown", "s3"},
+    description="Per trading day: Markdown fund-flow report with PNG charts (top flows, sector "
+                "1d/5d/10d heatmap, order-size split) in the object store under "
+                "reports/<trade_date>/; presigned URL and the report in the metadata.",
+)
+def fund_flow_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                     object_store: ObjectStoreResource,
+                     report_settings: ReportSettingsResource) -> Iterator:
+    trade_date = dt.date.fromisoformat(context.partition_key)
+    cancellation.check()  # a CLI asked to stop: do not start the next piece of work
+    history = AnalysisHistory(warehouse.get_warehouse().engine)
+    row = history.get(trade_date)
+    if row is None:
+        yield skipped(context, f"skipped: no {ANALYSIS_ASSET} stored for {trade_date} "
+                               f"(materialize {ANALYSIS_ASSET} for that day first)")
+        return
+    metadata = build_report(row, object_store.get_store(), report_settings.lang,
+                            report_settings.url_expiry_s,
+                            synthetic=served_synthetic(context, trade_date),
+                            font_file=report_settings.font)
+    history.set_report(trade_date, metadata["report_key"])
+    context.log.info(f"report for {trade_date}: {metadata['report_location']}")
+    yield dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,23 @@
+"""The report area: the Markdown report asset and the job that analyses and reports one
+trading day (partition key YYYY-MM-DD)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from findata_assets.defs.analysis.assets import ANALYSIS_ASSET
+from findata_assets.defs.report.assets import REPORT_ASSET, fund_flow_report
+from findata_assets.settings import FindataSettings
+
+ANALYSIS_JOB_NAME = "analysis_report_job"  # the sensors and the CLI launch it by this name
+
+analysis_report_job = dg.define_asset_job(
+    name=ANALYSIS_JOB_NAME,
+    selection=[ANALYSIS_ASSET, REPORT_ASSET],
+    description="Digest + LLM narrative, then the Markdown report, for one trading day "
+                "(partition key YYYY-MM-DD). Reads the stored tables only.",
+)
+
+
+def definitions(settings: FindataSettings) -> dg.Definitions:
+    return dg.Definitions(assets=[fund_flow_report], jobs=[analysis_report_job])

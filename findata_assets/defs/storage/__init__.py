@@ -1,0 +1,1 @@
+"""Dagster wiring of the stores: resources, IO managers (definitions.py merges them)."""

@@ -1,0 +1,177 @@
+"""Dagster IO managers: raw snapshots to the object-store archive, typed rows to the warehouse.
+
+Both handle outputs and inputs that span many partitions (one run stores a whole policy).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.snapshot import Snapshot, archive_key
+from findata_assets.storage.object_store import ObjectStore
+from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.storage.warehouse import PartialStoreError, Warehouse
+
+KIND_METADATA_KEY = "findata/kind"
+ARCHIVE_WRITERS = 8  # concurrent object uploads/downloads of one step
+# WarehouseIOManager.handle_output yields once (an empty dict) only to flush the materializations
+# of a partial store; Dagster marks that form beta and would warn at every such failure.
+warnings.filterwarnings("ignore", category=dg.BetaWarning,
+                        message=".*Yielding metadata from an IOManager.*")
+
+
+def _kind(context: dg.OutputContext | dg.InputContext) -> catalog.TableKind:
+    metadata = context.definition_metadata if isinstance(context, dg.OutputContext) \
+        else context.upstream_output.definition_metadata
+    return metadata[KIND_METADATA_KEY]
+
+
+def _partition_specs(context) -> list[catalog.TableSpec]:
+    return [catalog.table_for_partition(_kind(context), pk) for pk in context.asset_partition_keys]
+
+
+def _check_keys(context: dg.OutputContext, obj: dict) -> None:
+    expected = set(context.asset_partition_keys)
+    if set(obj) != expected:
+        raise dg.Failure(f"{context.asset_key.to_user_string()} returned partitions "
+                         f"{sorted(obj)} but the run materializes {sorted(expected)}")
+
+
+class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
+    """Immutable JSON archive of raw snapshots in S3 (MinIO) or, by default, a local folder."""
+
+    object_store: ObjectStoreResource
+    # Snapshots this process archived and no step has loaded yet, by archive key. The table
+    # step of the same run (in-process executor) takes them from here instead of downloading
+    # and re-parsing what was just uploaded; the archive stays the source for any other process.
+    _written: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.object_store.get_store()
+
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, Snapshot]) -> None:
+        _check_keys(context, obj)
+        snapshots = [obj[pk] for pk in context.asset_partition_keys]
+        store = self.store  # built here, once: the S3 client must not be built by every thread
+
+        def archive(snapshot: Snapshot) -> str:
+            key = archive_key(snapshot)
+            if store.exists(key):  # the archive is append-only: never overwrite a snapshot
+                raise dg.Failure(f"archive object {key} already exists; refusing to overwrite")
+            body = json.dumps(snapshot.to_json(), ensure_ascii=False, separators=(",", ":"))
+            store.put_bytes(key, body.encode("utf-8"), "application/json")
+            return key
+
+        # One upload per table, side by side: S3 round trips, not CPU, are the cost here.
+        with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
+            futures = [pool.submit(archive, snapshot) for snapshot in snapshots]
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        keys = [f.result() for f in futures if f.exception() is None]
+        if failed:
+            # the objects written are immutable and stay: name them, so no record is lost
+            context.log.warning(f"archived {len(keys)} of {len(snapshots)} snapshots before "
+                                f"the archive failed; written: {', '.join(keys) or 'none'}")
+            raise failed[0]
+        self._written.update(zip(keys, snapshots))
+        context.add_output_metadata({"archive": store.describe(), "objects_written": len(keys)})
+
+    def load_input(self, context: dg.InputContext) -> dict[str, Snapshot]:
+        keys = _archived_keys(context)
+        loaded = {pk: self._written.pop(key, None) for pk, key in keys.items()}
+        missing = [pk for pk, snapshot in loaded.items() if snapshot is None]
+        if missing:
+            store = self.store  # once, before the threads (see handle_output)
+            with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
+                fetched = pool.map(lambda pk: Snapshot.from_json(json.loads(
+                    store.get_bytes(keys[pk]))), missing)
+                loaded.update(zip(missing, fetched))
+        return loaded
+
+
+def _archived_keys(context: dg.InputContext) -> dict[str, str]:
+    """Archive object per partition: the one this run wrote, else the latest one archived.
+
+    If the crawl ran in this run, every partition must come from this run: loading an older
+    snapshot instead would silently store stale data.
+    """
+    instance, asset_key = context.instance, context.asset_key
+    wanted = list(context.asset_partition_keys)
+    this_run = {}
+    records = instance.get_records_for_run(
+        context.step_context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization and materialization.asset_key == asset_key:
+            this_run[materialization.partition] = materialization
+    if this_run:
+        missing = [pk for pk in wanted if pk not in this_run]
+        if missing:
+            raise dg.Failure(f"{asset_key.to_user_string()} was crawled in this run but has no "
+                             f"snapshot for partitions {missing}")
+        chosen = {pk: this_run[pk] for pk in wanted}
+    else:
+        chosen = {}
+        for pk in wanted:
+            result = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[pk]), limit=1)
+            if not result.records:
+                raise dg.Failure(f"no archived snapshot of {asset_key.to_user_string()} "
+                                 f"partition {pk}: materialize {asset_key.to_user_string()} first")
+            chosen[pk] = result.records[0].asset_materialization
+    return {pk: m.metadata["archive_key"].value for pk, m in chosen.items()}
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Typed rows into one SQL table per partition; each table is stored in one transaction."""
+
+    warehouse_resource: WarehouseResource
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self.warehouse_resource.get_warehouse()
+
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, list[dict]]) -> Iterator:
+        _check_keys(context, obj)
+        specs = _partition_specs(context)
+        # store_many pipelines the tables (the next one's SQL is built while the server works);
+        # still one transaction per table.
+        try:
+            results = self.warehouse.store_many((spec, obj[spec.partition_key]) for spec in specs)
+        except PartialStoreError as exc:
+            # the committed tables are in the warehouse: say so in Dagster's record too, then
+            # fail the step naming the rest (a re-execution stores them from the archive)
+            by_name = {spec.name: spec for spec in specs}
+            for result in exc.stored:
+                context.log_event(dg.AssetMaterialization(
+                    asset_key=context.asset_key, partition=by_name[result.table].partition_key,
+                    metadata={"table": result.table, "dagster/row_count": result.rows,
+                              "trade_date": ", ".join(d.isoformat() for d in result.trade_dates),
+                              "store_seconds": round(result.seconds, 4),
+                              "stored_before_the_step_failed": True}))
+            yield {}  # Dagster writes logged events only as the handler yields
+            raise
+        seconds_by_table = {r.table: round(r.seconds, 4) for r in results}
+        stored = sum(len(rows) for rows in obj.values())
+        seconds = sum(seconds_by_table.values())
+        context.add_output_metadata({
+            "store_seconds_by_table": dg.MetadataValue.json(seconds_by_table),
+            "rows_stored": stored,
+            "store_seconds": round(seconds, 3),
+            "store_rows_per_second": round(stored / seconds) if seconds else 0,
+        })
+
+    def load_input(self, context: dg.InputContext) -> dict[str, list[dict]]:
+        """Each partition's rows for its latest trade date."""
+        loaded = {}
+        for spec in _partition_specs(context):
+            dates = self.warehouse.trade_dates(spec)
+            loaded[spec.partition_key] = self.warehouse.read(spec, dates[-1]) if dates else []
+        return loaded

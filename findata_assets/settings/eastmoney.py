@@ -1,0 +1,63 @@
+"""How findata talks to the Eastmoney API (FINDATA_EASTMONEY_*)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from findata_assets.redaction import safe_url
+from findata_assets.settings.values import SettingsError, number, text
+
+API_URL = "https://push2.eastmoney.com/api/qt/clist/get"  # the real endpoint, the default
+API_PATH = urlsplit(API_URL).path  # /api/qt/clist/get
+EXPECTED = API_URL
+ENV_URL = "FINDATA_EASTMONEY_URL"
+
+ENV_CONCURRENCY = "FINDATA_EASTMONEY_CONCURRENCY"
+ENV_MIN_INTERVAL_MS = "FINDATA_EASTMONEY_MIN_INTERVAL_MS"
+ENV_MAX_ATTEMPTS = "FINDATA_EASTMONEY_MAX_ATTEMPTS"
+DEFAULT_CONCURRENCY = 4
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class EastmoneySettings:
+    base_url: str = API_URL
+    concurrency: int = DEFAULT_CONCURRENCY  # requests in flight, process-wide
+    min_interval_ms: float = 0  # between two request starts, process-wide
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # per request
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "EastmoneySettings":
+        try:  # a bare `http://host:port` gets the API's path; garbage is refused here
+            url = normalise_url(text(environ, ENV_URL) or API_URL)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        return cls(
+            base_url=url,
+            concurrency=number(environ, ENV_CONCURRENCY, DEFAULT_CONCURRENCY, int, 1),
+            min_interval_ms=number(environ, ENV_MIN_INTERVAL_MS, 0.0, float, 0),
+            max_attempts=number(environ, ENV_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, int, 1),
+        )
+
+    def client_args(self) -> dict:
+        """Keyword arguments of EastmoneyClient."""
+        return {"base_url": self.base_url, "concurrency": self.concurrency,
+                "min_interval_s": self.min_interval_ms / 1000, "max_attempts": self.max_attempts}
+
+
+def normalise_url(url: str, setting: str = ENV_URL) -> str:
+    """`http://host:port` -> `http://host:port/api/qt/clist/get`; anything that is not an
+    http(s) URL with a host is a ValueError naming the setting."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{setting} must be an http(s) URL like {EXPECTED}, got "
+                         f"{safe_url(url) or '(empty)'}")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError(f"{setting} has an invalid port: {safe_url(url)}") from None
+    if parts.path in ("", "/"):
+        parts = parts._replace(path=API_PATH)
+    return urlunsplit(parts)

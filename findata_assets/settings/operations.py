@@ -1,0 +1,104 @@
+"""How findata is operated: refresh automation (FINDATA_SCHEDULES, FINDATA_RUN_SPLIT, alerts),
+the trading calendar's operator inputs (FINDATA_HOLIDAYS*, the session cache) and the Dagster
+instance (DAGSTER_HOME, DAGSTER_PG_*). Read when used, so an edit shows without a restart."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+from urllib.parse import quote
+
+from findata_assets.settings.values import SettingsError, text
+
+SCHEDULES_STATUS_ENV = "FINDATA_SCHEDULES"  # "running": schedules start on when deployed
+RUN_SPLIT_ENV = "FINDATA_RUN_SPLIT"
+RUN_SPLIT_MODES = ("family", "group")
+DEFAULT_RUN_SPLIT = "family"
+WEBHOOK_ENV = "FINDATA_ALERT_WEBHOOK"
+UI_URL_ENV = "FINDATA_UI_URL"
+HOLIDAYS_FILE_ENV = "FINDATA_HOLIDAYS_FILE"
+HOLIDAYS_ENV = "FINDATA_HOLIDAYS"
+CALENDAR_CACHE_ENV = "FINDATA_CALENDAR_CACHE_DIR"  # default ~/.cache/findata
+PG_URL_ENV = "DAGSTER_PG_URL"
+
+
+def run_split_mode(mode: Optional[str]) -> str:
+    """A FINDATA_RUN_SPLIT value, validated (unset or empty: the default)."""
+    normalised = (mode or "").strip().lower() or DEFAULT_RUN_SPLIT
+    if normalised not in RUN_SPLIT_MODES:
+        raise SettingsError(
+            f"{RUN_SPLIT_ENV}={mode!r} is not a run split; use 'family' (the default: one run "
+            "per table family) or 'group' (one run per market or board type)")
+    return normalised
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    schedules_running: bool = False  # schedules default to on (a deployment) or off (a laptop)
+    run_split: str = DEFAULT_RUN_SPLIT
+    alert_webhook: Optional[str] = field(default=None, repr=False)  # its query is a secret
+    ui_url: Optional[str] = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "RefreshSettings":
+        return cls(
+            schedules_running=(text(environ, SCHEDULES_STATUS_ENV) or "").lower() == "running",
+            run_split=run_split_mode(environ.get(RUN_SPLIT_ENV)),
+            alert_webhook=text(environ, WEBHOOK_ENV),
+            ui_url=(text(environ, UI_URL_ENV) or "").rstrip("/") or None,
+        )
+
+
+@dataclass(frozen=True)
+class CalendarSettings:
+    holidays_file: str = ""
+    holidays: str = ""  # comma-separated YYYY-MM-DD
+    cache_dir: Path = Path("~/.cache/findata").expanduser()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "CalendarSettings":
+        cache = text(environ, CALENDAR_CACHE_ENV) or os.path.join(
+            text(environ, "XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "findata")
+        return cls(holidays_file=text(environ, HOLIDAYS_FILE_ENV, ""),
+                   holidays=text(environ, HOLIDAYS_ENV, ""), cache_dir=Path(cache))
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    """Where Dagster keeps its runs: DAGSTER_HOME (SQLite) or PostgreSQL."""
+
+    dagster_home: Optional[Path] = None
+    findata_home: Path = Path(".findata")
+    postgres_url: Optional[str] = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "InstanceSettings":
+        home = text(environ, "DAGSTER_HOME")
+        return cls(dagster_home=Path(home) if home else None,
+                   findata_home=Path(text(environ, "FINDATA_HOME", ".findata")),
+                   postgres_url=postgres_url(environ))
+
+
+def postgres_url(environ: Mapping[str, str]) -> Optional[str]:
+    """DAGSTER_PG_URL, or one built from the chart's DAGSTER_PG_HOST/... variables."""
+    if environ.get(PG_URL_ENV):
+        return _with_driver(environ[PG_URL_ENV])
+    if not environ.get("DAGSTER_PG_HOST"):
+        return None
+    user = quote(environ.get("DAGSTER_PG_USERNAME", "postgres"), safe="")
+    password = environ.get("DAGSTER_PG_PASSWORD", "")
+    auth = f"{user}:{quote(password, safe='')}" if password else user
+    return _with_driver(
+        f"postgresql://{auth}@{environ['DAGSTER_PG_HOST']}:"
+        f"{environ.get('DAGSTER_PG_PORT', '5432')}/{environ.get('DAGSTER_PG_DB', 'postgres')}")
+
+
+def _with_driver(url: str) -> str:
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed;
+    # dagster-postgres ships psycopg2.
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url[len(bare):]
+    return url
