@@ -112,7 +112,7 @@ def test_the_job_materializes_analysis_and_report_from_stored_rows(env, llm, dag
 
         expected = digests.compute(digests.load_inputs(warehouse, DAY))
         [request] = llm.requests
-        row = AnalysisHistory(warehouse.engine).get(DAY)
+        row = AnalysisHistory(warehouse).get(DAY)
         assert row["digest_hash"] == digests.digest_hash(expected)
         assert json.loads(row["digest_json"]) == json.loads(digests.canonical_json(expected))
         assert row["narrative"] == narrative_for(request.body) and row["narrative_status"] == "ok"
@@ -137,9 +137,9 @@ def test_the_job_materializes_analysis_and_report_from_stored_rows(env, llm, dag
         assert again.status == "ok" and again.narrative_status == "cached"
         assert len(llm.requests) == 1
         assert latest(instance, ANALYSIS, DAY)["llm_requests_this_run"] == 0
-        after = AnalysisHistory(warehouse.engine).get(DAY)
+        after = AnalysisHistory(warehouse).get(DAY)
         assert after["created_at"] == row["created_at"] and after["narrative"] == row["narrative"]
-        assert AnalysisHistory(warehouse.engine).trade_dates() == [DAY]
+        assert AnalysisHistory(warehouse).trade_dates() == [DAY]
         assert_key_absent(instance, store, warehouse, caplog, dagster_home)
     warehouse.dispose()
 
@@ -154,7 +154,7 @@ def test_materialize_on_mariadb_and_s3(env, llm, mysql_url, s3_env, dagster_home
         result = dg.materialize(ANALYSIS_ASSETS, partition_key=DAY.isoformat(),
                                 resources=ANALYSIS_RESOURCES(environ()), instance=instance)
         assert result.success
-        row = AnalysisHistory(warehouse.engine).get(DAY)
+        row = AnalysisHistory(warehouse).get(DAY)
         assert row["narrative_status"] == "ok" and len(llm.requests) == 1
         assert row["digest_hash"] == digests.digest_hash(
             digests.compute(digests.load_inputs(warehouse, DAY)))
@@ -242,7 +242,7 @@ def test_a_backfill_rebuilds_every_trading_day_from_history(env, llm, dagster_ho
         outcomes = [run_analysis_report(defs, dt.date.fromisoformat(k), instance) for k in keys]
     assert [o.status for o in outcomes] == [
         "ok", "ok", "skipped: no rows for 2026-03-11 in stock_flow_all_1d", "ok"]
-    history = AnalysisHistory(warehouse.engine)
+    history = AnalysisHistory(warehouse)
     assert history.trade_dates() == stored_days
     assert len({history.get(d)["digest_hash"] for d in stored_days}) == 3
     assert len(llm.completions) == 3

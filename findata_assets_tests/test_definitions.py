@@ -10,6 +10,7 @@ import pytest
 
 from findata_assets.eastmoney import catalog
 from findata_assets.defs.eastmoney import partitions
+from findata_assets.defs.eastmoney.families import FAMILIES
 from findata_assets.settings import SettingsError
 
 
@@ -89,11 +90,11 @@ def test_the_cli_reports_a_malformed_setting_in_one_line(monkeypatch, tmp_path, 
 
 def test_unknown_partition_key_is_a_clear_error():
     with pytest.raises(KeyError, match="unknown stock group 'nasdaq'"):
-        partitions.specs_for("stock", ["nasdaq|1d"])
+        FAMILIES["stock"].specs(["nasdaq|1d"])
     with pytest.raises(KeyError, match="unknown sector period '3d'"):
-        partitions.specs_for("sector", ["industry|3d"])
+        FAMILIES["sector"].specs(["industry|3d"])
     with pytest.raises(KeyError, match="malformed"):
-        partitions.specs_for("stock", ["all-1d"])
+        FAMILIES["stock"].specs(["all-1d"])
 
 
 def test_the_package_is_a_code_location_too(tmp_path):

@@ -95,3 +95,52 @@ def test_no_import_cycle_between_the_packages_modules():
     assert "findata_assets.eastmoney.client" in graph  # the graph is the package's
     assert "findata_assets.eastmoney.snapshot" in graph["findata_assets.eastmoney.parsing"]
     assert cycles(graph) == []
+
+
+def part_of(module: str) -> str:
+    """The package's parts: its top-level modules and packages, and each area under defs/."""
+    names = module.split(".")[1:]
+    if not names:
+        return "findata_assets"
+    return ".".join(names[:2]) if names[0] == "defs" and len(names) > 1 else names[0]
+
+
+def part_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    parts: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        deps = parts.setdefault(part_of(module), set())
+        deps |= {part_of(t) for t in targets} - {part_of(module)}
+    return parts
+
+
+def test_no_import_cycle_between_the_packages_parts():
+    parts = part_graph(import_graph())
+    assert {"eastmoney", "storage", "settings", "cli", "defs.eastmoney", "defs.refresh"} <= set(parts)
+    assert cycles(parts) == []
+
+
+def test_the_domain_core_imports_neither_dagster_nor_the_wiring():
+    """The catalog, snapshot, parsing, client, errors, calendar, settings and the stores' code
+    run without Dagster: a notebook or another scheduler can use them as they are."""
+    graph = import_graph()
+    core = ("eastmoney", "storage", "analysis", "report", "settings", "trading_calendar",
+            "environment", "redaction", "cancellation")
+    for module, path in _modules().items():
+        if part_of(module) not in core:
+            continue
+        wiring = {t for t in graph[module] if part_of(t).startswith(("defs", "cli"))}
+        assert not wiring, (module, wiring)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                    for a in n.names}
+        imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree)
+                     if isinstance(n, ast.ImportFrom) and not n.level}
+        assert "dagster" not in imported, module
+
+
+def test_the_environment_is_read_in_one_module():
+    allowed = PACKAGE / "environment.py"
+    readers = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if p != allowed and any(word in p.read_text(encoding="utf-8")
+                                       for word in ("os.environ", "getenv", "putenv"))]
+    assert readers == []

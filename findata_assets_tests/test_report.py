@@ -186,7 +186,7 @@ def test_report_in_a_local_folder_opens_with_its_images(digest, tmp_path, monkey
 
 def test_history_row_round_trip_feeds_the_report(digest, tmp_path):
     wh = Warehouse(f"sqlite:///{tmp_path / 'h.db'}")
-    history = AnalysisHistory(wh.engine)
+    history = AnalysisHistory(wh)
     history.upsert(DAY, digest_hash="x", digest_json=digests.canonical_json(digest),
                    narrative=None, narrative_status="skipped", narrative_detail="no key")
     store = LocalObjectStore(tmp_path / "a")

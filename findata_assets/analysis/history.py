@@ -7,12 +7,15 @@ rebuild a day without recomputing anything. SQLAlchemy Core, MySQL/MariaDB and S
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 
 from findata_assets.trading_calendar import TZ
+
+if TYPE_CHECKING:
+    from findata_assets.storage.warehouse import Warehouse
 
 TABLE_NAME = "fund_flow_analysis"
 _MYSQL = ("mysql", "mariadb")
@@ -52,16 +55,18 @@ def _now() -> dt.datetime:
 
 
 class AnalysisHistory:
-    """Read and upsert rows of `fund_flow_analysis` on an existing SQLAlchemy engine."""
+    """Read and upsert rows of `fund_flow_analysis` in the warehouse (through its connections:
+    the warehouse's timeouts and driver apply)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
         self.table = build_table()
         self._created = False
 
     def ensure(self) -> None:
         if not self._created:
-            self.table.metadata.create_all(self.engine, checkfirst=True)
+            with self.warehouse.begin() as conn:
+                self.table.metadata.create_all(conn, checkfirst=True)
             self._created = True
 
     def upsert(self, trade_date: dt.date, **values: Any) -> None:
@@ -69,8 +74,8 @@ class AnalysisHistory:
         self.ensure()
         now = _now()
         row = {"trade_date": trade_date, **values, "updated_at": now}
-        backend = self.engine.dialect.name
-        with self.engine.begin() as conn:
+        backend = self.warehouse.dialect
+        with self.warehouse.begin() as conn:
             if backend in _MYSQL:
                 stmt = mysql.insert(self.table).values(created_at=now, **row)
                 conn.execute(stmt.on_duplicate_key_update(**row))
@@ -85,19 +90,19 @@ class AnalysisHistory:
 
     def set_report(self, trade_date: dt.date, report_key: str) -> None:
         self.ensure()
-        with self.engine.begin() as conn:
+        with self.warehouse.begin() as conn:
             conn.execute(self.table.update().where(self.table.c.trade_date == trade_date)
                          .values(report_key=report_key))
 
     def get(self, trade_date: dt.date) -> Optional[dict]:
         self.ensure()
-        with self.engine.connect() as conn:
+        with self.warehouse.connect() as conn:
             row = conn.execute(sa.select(self.table).where(self.table.c.trade_date == trade_date)
                                ).mappings().first()
         return dict(row) if row else None
 
     def trade_dates(self) -> list[dt.date]:
         self.ensure()
-        with self.engine.connect() as conn:
+        with self.warehouse.connect() as conn:
             return list(conn.execute(sa.select(self.table.c.trade_date)
                                      .order_by(self.table.c.trade_date)).scalars())

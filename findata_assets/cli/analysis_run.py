@@ -9,11 +9,12 @@ from typing import Callable, Mapping, Optional
 
 import dagster as dg
 
+from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.analysis.assets import ANALYSIS_ASSET
 from findata_assets.defs.report.assets import REPORT_ASSET
 from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME
 
-PARTITION_TAG = "dagster/partition"
+from findata_assets.defs.metadata_keys import PARTITION_TAG  # noqa: E402
 
 
 @dataclass
@@ -41,7 +42,7 @@ def summarize(result: dg.ExecuteInProcessResult, trade_date: str) -> AnalysisRep
     analysis, report = _meta(last(ANALYSIS_ASSET)), _meta(last(REPORT_ASSET))
     observations = [e.event_specific_data.asset_observation for e in result.all_events
                     if e.event_type_value == "ASSET_OBSERVATION"]
-    reasons = [str(_meta(o).get("status")) for o in observations if _meta(o).get("status")]
+    reasons = [str(_meta(o).get(keys.STATUS)) for o in observations if _meta(o).get(keys.STATUS)]
     if not result.success:
         failure = next((e.message for e in result.all_events if e.is_step_failure), "run failed")
         status = f"failed: {failure}"
@@ -51,8 +52,8 @@ def summarize(result: dg.ExecuteInProcessResult, trade_date: str) -> AnalysisRep
         status = reasons[0] if reasons else "skipped: nothing materialized"
     return AnalysisReportOutcome(
         trade_date=trade_date, run_id=result.run_id, success=result.success, status=status,
-        narrative_status=analysis.get("narrative_status"), report_key=report.get("report_key"),
-        report_location=report.get("report_location"), report_url=report.get("report_url"))
+        narrative_status=analysis.get(keys.NARRATIVE_STATUS), report_key=report.get(keys.REPORT_KEY),
+        report_location=report.get(keys.REPORT_LOCATION), report_url=report.get(keys.REPORT_URL))
 
 
 def run_analysis_report(defs: dg.Definitions, trade_date: dt.date, instance: dg.DagsterInstance,

@@ -15,7 +15,8 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
 from findata_assets.cli import runs as cli_runs
 from findata_assets.cli.control import StopControl
-from findata_assets.defs.eastmoney.assets import TABLE_ASSETS
+from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.eastmoney.families import TABLE_ASSETS
 from findata_assets.cli.progress import RunProgress, run_config
 from findata_assets.defs.refresh.planning import PlannedRun
 from findata_assets.defs.refresh.sensors import cause_message, is_own_error, root_cause
@@ -90,7 +91,7 @@ def reexecute_from_failure(defs: dg.Definitions, parent_run_id: str,
     root = parent.root_run_id or parent.run_id
     keep = {k: v for k, v in parent.tags.items()
             if not k.startswith(("dagster/", ".dagster/")) or k.startswith("dagster/asset_")
-            or k in ("dagster/partition", "dagster/priority")}
+            or k in (keys.PARTITION_TAG, "dagster/priority")}
     started = time.perf_counter()
     result = execute_cli_run(job, {**keep, PARENT_RUN_ID_TAG: parent.run_id,
                                    ROOT_RUN_ID_TAG: root}, instance, control, verbose,
@@ -111,11 +112,11 @@ def outcome_of(result: dg.JobExecutionResult, job_name: str, seconds: float,
             continue  # raw snapshots: reported through the table they feed
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         outcome.tables.append(StoredTable(
-            table=metadata.get("table", ""), partition=materialization.partition or "",
-            rows=int(metadata.get("dagster/row_count", 0)),
-            trade_date=metadata.get("trade_date", ""),
-            store_seconds=float(metadata.get("store_seconds_by_table", {}).get(
-                metadata.get("table", ""), metadata.get("store_seconds", 0.0)))))
+            table=metadata.get(keys.TABLE, ""), partition=materialization.partition or "",
+            rows=int(metadata.get(keys.ROW_COUNT, 0)),
+            trade_date=metadata.get(keys.TRADE_DATE, ""),
+            store_seconds=float(metadata.get(keys.STORE_SECONDS_BY_TABLE, {}).get(
+                metadata.get(keys.TABLE, ""), metadata.get(keys.STORE_SECONDS, 0.0)))))
     if not result.success:
         outcome.error = _failure_summary(result)
     return outcome

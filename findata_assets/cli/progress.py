@@ -11,7 +11,8 @@ import threading
 
 import dagster as dg
 
-from findata_assets.defs.eastmoney.assets import TABLE_ASSETS
+from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.eastmoney.families import TABLE_ASSETS
 
 POLL_S = 0.3
 _EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
@@ -41,8 +42,8 @@ class RunProgress:
         self._counts: dict[str, list[int]] = {}  # step -> [partitions, rows]
 
     def __enter__(self) -> "RunProgress":
-        partitions = self.run.tags.get("dagster/asset_partition_range_start")
-        span = (f" {partitions}...{self.run.tags.get('dagster/asset_partition_range_end')}"
+        partitions = self.run.tags.get(keys.RANGE_START_TAG)
+        span = (f" {partitions}...{self.run.tags.get(keys.RANGE_END_TAG)}"
                 if partitions else f" {self.run.tags.get('dagster/partition', '')}".rstrip())
         self._print(f"run {self.run.run_id[:8]} {self.run.job_name}{span}: started")
         self._thread.start()
@@ -74,7 +75,7 @@ class RunProgress:
             counts[0] += 1
             materialization = event.step_materialization_data.materialization
             if materialization.asset_key.path[-1] in TABLE_ASSETS:
-                rows = materialization.metadata.get("dagster/row_count")
+                rows = materialization.metadata.get(keys.ROW_COUNT)
                 counts[1] += int(rows.value) if rows is not None else 0
         else:
             seconds = entry.timestamp - self._started.get(step, entry.timestamp)

@@ -1,7 +1,7 @@
 """The code location, assembled from one folder per area:
 
-    eastmoney/  the fund-flow assets, checks, partitions, family jobs, the API client resource
-    storage/    the warehouse and object store resources, the IO managers
+    eastmoney/  the fund-flow families, assets, checks, partitions, jobs, IO managers, client
+    storage/    the warehouse and object store resources
     analysis/   the daily digest + narrative asset, the LLM resource
     report/     the Markdown report asset, analysis_report_job
     refresh/    schedules, sensors, alerts, policies, planning, freshness

@@ -94,6 +94,18 @@ class Warehouse:
         self._verified: set[str] = set()
         self._lock = threading.Lock()
 
+    def connect(self) -> sa.Connection:
+        """A connection for a read (its own SQL: the analysis history)."""
+        return self.engine.connect()
+
+    def begin(self):
+        """A connection in a transaction, committed when the block ends without error."""
+        return self.engine.begin()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
     def engine_driver_is_pymysql(self) -> bool:
         return self.url.get_driver_name() == "pymysql"
 

@@ -23,6 +23,8 @@ from findata_assets.analysis import digest as digests
 from findata_assets.analysis import narrative
 from findata_assets.eastmoney.catalog import YI
 from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
+from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.eastmoney.families import FAMILIES, STOCK
 from findata_assets.defs.analysis.resources import LLMResource, ReportSettingsResource
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
@@ -32,8 +34,8 @@ ANALYSIS_ASSET = "fund_flow_analysis"
 ANALYSIS_PREFIX = "analysis"
 # The flow tables are multi-partitioned (group x period); the analysis of a day reads whatever
 # each table holds for that day, so it depends on all of their partitions.
-FLOW_DEPS = [dg.AssetDep(name, partition_mapping=dg.AllPartitionMapping())
-             for name in ("stock_flow", "sector_flow")]
+FLOW_DEPS = [dg.AssetDep(family.table_key, partition_mapping=dg.AllPartitionMapping())
+             for family in FAMILIES.values()]
 
 
 def digest_key(trade_date: dt.date) -> str:
@@ -64,7 +66,7 @@ def _key_figures(d: dict) -> dict:
 
 
 SAMPLE_TAG = "findata/sample"  # runs of report/sample.py: synthetic by construction
-RAW_ASSET = dg.AssetKey("stock_flow_raw")
+RAW_ASSET = STOCK.raw_key
 
 
 def served_synthetic(context: dg.AssetExecutionContext, trade_date: dt.date) -> bool:
@@ -76,8 +78,8 @@ def served_synthetic(context: dg.AssetExecutionContext, trade_date: dt.date) -> 
         dg.AssetRecordsFilter(asset_key=RAW_ASSET), limit=50).records
     for record in records:  # newest first: the latest snapshot of that trade date decides
         metadata = record.asset_materialization.metadata
-        if metadata.get("trade_date") and metadata["trade_date"].value == trade_date.isoformat():
-            flag = metadata.get("synthetic_data")
+        if metadata.get(keys.TRADE_DATE) and metadata[keys.TRADE_DATE].value == trade_date.isoformat():
+            flag = metadata.get(keys.SYNTHETIC)
             return bool(flag and flag.value)
     return False
 
@@ -116,7 +118,7 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     store.put_bytes(narrative_key(trade_date), json.dumps(
         {"text": result.text, **result.metadata(), "digest_hash": d_hash},
         ensure_ascii=False, indent=1).encode(), "application/json")
-    AnalysisHistory(wh.engine).upsert(
+    AnalysisHistory(wh).upsert(
         trade_date, digest_hash=d_hash, digest_json=digests.canonical_json(d),
         narrative=result.text, narrative_status=result.status,
         narrative_detail=(result.detail or "")[:500] or None, model=result.model,
@@ -134,7 +136,7 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         "rows_read": dg.MetadataValue.json(d["tables"]),
         "missing_tables": dg.MetadataValue.json(d["missing_tables"]),
         **_key_figures(d),
-        "synthetic_data": served_synthetic(context, trade_date),
+        keys.SYNTHETIC: served_synthetic(context, trade_date),
         "narrative_status": result.status,
         "narrative_detail": result.detail or "",
         "llm_model": result.model,

@@ -12,8 +12,9 @@ from typing import Iterator
 import dagster as dg
 
 from findata_assets import cancellation
-from findata_assets.defs.eastmoney import checks, partitions
-from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.eastmoney import checks
+from findata_assets.defs.eastmoney.families import SECTOR, STOCK, TABLE_ASSETS, FlowFamily  # noqa: F401
 from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.defs.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.eastmoney.parsing import parse_table
@@ -27,7 +28,6 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_p
 
 GROUP_NAME = "eastmoney"
 EASTMONEY_POOL = "eastmoney"  # caps how many steps call Eastmoney at once, across runs
-KIND_METADATA_KEY = "findata/kind"
 
 # Step retries on top of the client's own request retries: for a blocked IP or an outage that
 # outlasts a few seconds of backoff. Applied by `_retry_crawl`, not as the asset's
@@ -54,8 +54,8 @@ def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
     keys = list(context.partition_keys)
     if not keys:
         tags = context.run.tags
-        start = tags.get("dagster/asset_partition_range_start")
-        end = tags.get("dagster/asset_partition_range_end")
+        start = tags.get(keys.RANGE_START_TAG)
+        end = tags.get(keys.RANGE_END_TAG)
         raise EmptySelectionError(
             f"the partition range {start}...{end} selects nothing: the start must come before "
             f"the end in the partitions' order (e.g. all|1d...sz_b|10d for the stock tables, "
@@ -68,37 +68,24 @@ class EmptySelectionError(ValueError):
     """A run whose partition selection is empty or reversed."""
 
 
-def raw_asset_name(kind: TableKind) -> str:
-    return f"{kind}_flow_raw"
-
-
-def table_asset_name(kind: TableKind) -> str:
-    return f"{kind}_flow"
-
-
-TABLE_ASSETS = {table_asset_name("stock"), table_asset_name("sector")}  # what stores tables
-
-
-def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
-    partitions_def = partitions.PARTITIONS[kind]
-    family = "stock" if kind == "stock" else "sector (board)"
+def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
+    partitions_def = family.partitions
 
     @dg.asset(
-        name=raw_asset_name(kind),
+        key=family.raw_key,
         group_name=GROUP_NAME,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="archive_io_manager",
         pool=EASTMONEY_POOL,
         kinds={"python", "s3"},
-        metadata={KIND_METADATA_KEY: kind},
-        description=f"Raw Eastmoney {family} fund-flow snapshots, archived as JSON "
+        description=f"Raw Eastmoney {family.label} fund-flow snapshots, archived as JSON "
                     "(raw/<table>/<trade_date>/<fetched_at>.json).",
     )
     def raw_snapshots(context: dg.AssetExecutionContext, eastmoney: EastmoneyResource,
                       warehouse: WarehouseResource,
                       object_store: ObjectStoreResource) -> dict[str, Snapshot]:
-        specs = partitions.specs_for(kind, _partition_keys(context))
+        specs = family.specs(_partition_keys(context))
         # the stores first: a database that is down must fail in seconds, not after the crawl
         check_stores(warehouse.get_warehouse(), object_store.get_store())
         client = eastmoney.get_client()
@@ -113,31 +100,30 @@ def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
         for spec in specs:
             snapshot = snapshots[spec.name]
             context.add_asset_metadata(
-                {**snapshot_metadata(snapshot), "archive_key": archive_key(snapshot)},
+                {**snapshot_metadata(snapshot), keys.ARCHIVE_KEY: archive_key(snapshot)},
                 partition_key=spec.partition_key)
             by_partition[spec.partition_key] = snapshot
         return by_partition
 
-    table_key = dg.AssetKey(table_asset_name(kind))
+    table_key = family.table_key
 
     @dg.asset(
-        name=table_asset_name(kind),
+        key=table_key,
         group_name=GROUP_NAME,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={"snapshots": dg.AssetIn(raw_asset_name(kind))},
+        ins={"snapshots": dg.AssetIn(family.raw_key)},
         io_manager_key="warehouse_io_manager",
         check_specs=checks.check_specs(table_key),
         kinds={"python", "mysql"},
-        metadata={KIND_METADATA_KEY: kind},
-        description=f"Eastmoney {family} fund-flow tables in the warehouse, one table per "
+        description=f"Eastmoney {family.label} fund-flow tables in the warehouse, one table per "
                     "partition, keyed by (trade_date, code); history kept by trade date.",
     )
     def flow_tables(context: dg.AssetExecutionContext,
                     snapshots: dict[str, Snapshot]) -> Iterator:
         rows_by_partition: dict[str, list[dict]] = {}
         checked = []
-        for spec in partitions.specs_for(kind, _partition_keys(context)):
+        for spec in family.specs(_partition_keys(context)):
             snapshot = snapshots[spec.partition_key]
             parsed = parse_table(spec, snapshot)
             if parsed.bad_cells:
@@ -156,6 +142,6 @@ def build_flow_assets(kind: TableKind) -> list[dg.AssetsDefinition]:
     return [raw_snapshots, flow_tables]
 
 
-stock_flow_raw, stock_flow = build_flow_assets("stock")
-sector_flow_raw, sector_flow = build_flow_assets("sector")
+stock_flow_raw, stock_flow = build_flow_assets(STOCK)
+sector_flow_raw, sector_flow = build_flow_assets(SECTOR)
 FLOW_ASSETS = [stock_flow_raw, stock_flow, sector_flow_raw, sector_flow]

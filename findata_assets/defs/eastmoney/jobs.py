@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from findata_assets.defs.eastmoney.assets import raw_asset_name, table_asset_name
+from findata_assets.defs.eastmoney.families import FAMILIES
 from findata_assets.eastmoney.catalog import TableKind
 
-FAMILY_JOBS: dict[TableKind, str] = {"stock": "stock_flow_job", "sector": "sector_flow_job"}
+FAMILY_JOBS: dict[TableKind, str] = {kind: f.job_name for kind, f in FAMILIES.items()}
 
 FAMILY_JOB_DEFS: dict[TableKind, dg.UnresolvedAssetJobDefinition] = {
     kind: dg.define_asset_job(
-        name=job_name,
-        selection=[raw_asset_name(kind), table_asset_name(kind)],
+        name=family.job_name,
+        selection=[family.raw_key, family.table_key],
         description=f"Crawl and store {kind} fund-flow tables; pass a partition range.",
     )
-    for kind, job_name in FAMILY_JOBS.items()
+    for kind, family in FAMILIES.items()
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from findata_assets.defs import metadata_keys as keys
 from findata_assets.eastmoney.catalog import COLUMN_NAMES, YI, TableSpec
 from findata_assets.eastmoney.parsing import ParsedTable
 from findata_assets.eastmoney.snapshot import Snapshot
@@ -19,11 +20,11 @@ def snapshot_metadata(snapshot: Snapshot) -> dict[str, dg.RawMetadataValue]:
         "pages": snapshot.pages,
         "requests": snapshot.requests,
         "page_size": snapshot.page_size,
-        "trade_date": snapshot.trade_date.isoformat(),
+        keys.TRADE_DATE: snapshot.trade_date.isoformat(),
         "snapshot_time": snapshot.updated_at.isoformat() if snapshot.updated_at else "unknown",
         "fetched_at": snapshot.fetched_at.isoformat(),
         "shared_fetch_with": ", ".join(snapshot.shared_with) or "-",
-        "synthetic_data": snapshot.synthetic,  # True: the bundled fake API, not market data
+        keys.SYNTHETIC: snapshot.synthetic,  # True: the bundled fake API, not market data
         "empty_terms": ", ".join(snapshot.empty_terms) or "-",  # board terms that selected none
         "stray_f124_rows": snapshot.stray_updates,  # f124 after the fetch: left out of the date
         "trade_date_from": "calendar (no f124)" if snapshot.trade_date_fallback else "f124",
@@ -37,7 +38,7 @@ def table_metadata(spec: TableSpec, snapshot: Snapshot,
     return {
         **snapshot_metadata(snapshot),
         "table": spec.name,
-        "dagster/row_count": len(rows),
+        keys.ROW_COUNT: len(rows),
         "null_counts": dg.MetadataValue.json({c: n for c, n in nulls.items() if n}),
         # cells that were neither a value nor "-": stored NULL, raw value kept in the archive
         "unparsable_cells": len(parsed.bad_cells),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from findata_assets.eastmoney import catalog
-from findata_assets.eastmoney.catalog import TableKind, TableSpec
+from findata_assets.defs.metadata_keys import RANGE_END_TAG, RANGE_START_TAG
+from findata_assets.eastmoney.catalog import TableKind
 
 GROUP_DIMENSION = {"stock": "market", "sector": "board"}
 
@@ -23,18 +24,13 @@ PARTITIONS: dict[TableKind, dg.MultiPartitionsDefinition] = {
     "stock": STOCK_PARTITIONS, "sector": SECTOR_PARTITIONS}
 
 
-def specs_for(kind: TableKind, partition_keys: list[str]) -> list[TableSpec]:
-    """Partition keys -> table specs; a key outside the catalog is a clear error."""
-    return [catalog.table_for_partition(kind, key) for key in partition_keys]
-
-
 def range_tags(kind: TableKind, partition_keys: list[str]) -> dict[str, str]:
     """Run tags selecting the rectangle spanned by `partition_keys` (one run, many partitions).
 
     The keys must form a full rectangle (every group x every period named); anything else is
     split by the caller into several rectangles.
     """
-    specs = specs_for(kind, partition_keys)
+    specs = [catalog.table_for_partition(kind, key) for key in partition_keys]
     groups = [g for g in catalog.groups(kind) if any(s.group.key == g for s in specs)]
     periods = [p for p in catalog.periods_of(kind) if any(s.period.key == p for s in specs)]
     rectangle = {f"{g}|{p}" for g in groups for p in periods}
@@ -44,8 +40,8 @@ def range_tags(kind: TableKind, partition_keys: list[str]) -> dict[str, str]:
         raise ValueError(f"{kind} partitions {sorted(partition_keys)} do not form one contiguous "
                          "rectangle of groups x periods; split them into several runs")
     return {
-        "dagster/asset_partition_range_start": f"{groups[0]}|{periods[0]}",
-        "dagster/asset_partition_range_end": f"{groups[-1]}|{periods[-1]}",
+        RANGE_START_TAG: f"{groups[0]}|{periods[0]}",
+        RANGE_END_TAG: f"{groups[-1]}|{periods[-1]}",
     }
 
 

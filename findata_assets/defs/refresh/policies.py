@@ -8,6 +8,7 @@ from typing import Literal
 
 import dagster as dg
 
+from findata_assets.defs.eastmoney.families import TABLE_ASSETS
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import TableKind
 
@@ -93,7 +94,7 @@ TABLE_FRESHNESS = dg.FreshnessPolicy.cron(
     deadline_cron=FRESHNESS_DEADLINE_CRON, lower_bound_delta=timedelta(minutes=10),
     timezone="Asia/Shanghai")
 FRESHNESS_POLICIES: dict[str, dg.FreshnessPolicy] = {
-    "stock_flow": TABLE_FRESHNESS, "sector_flow": TABLE_FRESHNESS}
+    name: TABLE_FRESHNESS for name in sorted(TABLE_ASSETS)}
 
 
 def get_policy(name: str) -> RefreshPolicy:

@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 import dagster as dg
 
 from findata_assets import trading_calendar as tc
+from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.defs.refresh import alerts
 from findata_assets.defs.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, RefreshPolicy
@@ -16,7 +17,7 @@ from findata_assets.defs.refresh.schedules import (
 
 ANALYSIS_JOB = "analysis_report_job"
 STOPPED_TAG = "findata/stopped_by"  # set by refresh.operations.stop_policy
-RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+RANGE_TAGS = (keys.RANGE_START_TAG, keys.RANGE_END_TAG)
 RECENT_CYCLES_KEPT = 50
 
 
@@ -108,7 +109,7 @@ def failure_alert(run: dg.DagsterRun, error: str) -> alerts.Alert:
             lines.append(f"{key}: {run.tags[key]}")
     if all(run.tags.get(t) for t in RANGE_TAGS):
         lines.append(f"partitions: {run.tags[RANGE_TAGS[0]]} .. {run.tags[RANGE_TAGS[1]]}")
-    elif run.tags.get("dagster/partition"):
+    elif run.tags.get(keys.PARTITION_TAG):
         lines.append(f"partition: {run.tags['dagster/partition']}")
     lines.append(f"error: {error[:600]}")
     policy, lane = run.tags.get(POLICY_TAG), run.tags.get(LANE_TAG)

@@ -113,7 +113,7 @@ def fund_flow_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                      report_settings: ReportSettingsResource) -> Iterator:
     trade_date = dt.date.fromisoformat(context.partition_key)
     cancellation.check()  # a CLI asked to stop: do not start the next piece of work
-    history = AnalysisHistory(warehouse.get_warehouse().engine)
+    history = AnalysisHistory(warehouse.get_warehouse())
     row = history.get(trade_date)
     if row is None:
         yield skipped(context, f"skipped: no {ANALYSIS_ASSET} stored for {trade_date} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import dagster as dg
@@ -58,9 +59,11 @@ def secret(name: str, value: Optional[str]):
     return dg.EnvVar(name) if value else None
 
 
+@functools.lru_cache(maxsize=8)
 def store_resources(stores: Settings) -> dict[str, dg.ConfigurableResource]:
     """The warehouse and the object store as the settings configure them (one place for every
-    code path: the code location, the report samples)."""
+    code path: the code location, the report samples). The same instances for the same
+    settings: an IO manager's nested store is then the location's store, not a second one."""
     return {
         "warehouse": WarehouseResource(
             database_url=(dg.EnvVar(ENV_DATABASE_URL) if stores.database_url_from_env

@@ -13,13 +13,14 @@ from typing import Iterator
 import dagster as dg
 from pydantic import PrivateAttr
 
+from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.eastmoney.families import family_of
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.snapshot import Snapshot, archive_key
 from findata_assets.storage.object_store import ObjectStore
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.storage.warehouse import PartialStoreError, Warehouse
 
-KIND_METADATA_KEY = "findata/kind"
 ARCHIVE_WRITERS = 8  # concurrent object uploads/downloads of one step
 # WarehouseIOManager.handle_output yields once (an empty dict) only to flush the materializations
 # of a partial store; Dagster marks that form beta and would warn at every such failure.
@@ -27,14 +28,8 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning,
                         message=".*Yielding metadata from an IOManager.*")
 
 
-def _kind(context: dg.OutputContext | dg.InputContext) -> catalog.TableKind:
-    metadata = context.definition_metadata if isinstance(context, dg.OutputContext) \
-        else context.upstream_output.definition_metadata
-    return metadata[KIND_METADATA_KEY]
-
-
-def _partition_specs(context) -> list[catalog.TableSpec]:
-    return [catalog.table_for_partition(_kind(context), pk) for pk in context.asset_partition_keys]
+def _partition_specs(context: dg.OutputContext | dg.InputContext) -> list[catalog.TableSpec]:
+    return family_of(context.asset_key).specs(context.asset_partition_keys)
 
 
 def _check_keys(context: dg.OutputContext, obj: dict) -> None:
@@ -48,9 +43,10 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
     """Immutable JSON archive of raw snapshots in S3 (MinIO) or, by default, a local folder."""
 
     object_store: ObjectStoreResource
-    # Snapshots this process archived and no step has loaded yet, by archive key. The table
-    # step of the same run (in-process executor) takes them from here instead of downloading
-    # and re-parsing what was just uploaded; the archive stays the source for any other process.
+    # Snapshots this process archived and no step has loaded yet, by (run, asset, partition).
+    # The table step of the same run (in-process executor) takes them from here instead of
+    # downloading and re-parsing what was just uploaded; the archive stays the source for any
+    # other process, and the run's event log is read only on a miss.
     _written: dict = PrivateAttr(default_factory=dict)
 
     @property
@@ -74,36 +70,38 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
         with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
             futures = [pool.submit(archive, snapshot) for snapshot in snapshots]
         failed = [f.exception() for f in futures if f.exception() is not None]
-        keys = [f.result() for f in futures if f.exception() is None]
+        written = [f.result() for f in futures if f.exception() is None]
         if failed:
             # the objects written are immutable and stay: name them, so no record is lost
-            context.log.warning(f"archived {len(keys)} of {len(snapshots)} snapshots before "
-                                f"the archive failed; written: {', '.join(keys) or 'none'}")
+            context.log.warning(f"archived {len(written)} of {len(snapshots)} snapshots before "
+                                f"the archive failed; written: {', '.join(written) or 'none'}")
             raise failed[0]
-        self._written.update(zip(keys, snapshots))
-        context.add_output_metadata({"archive": store.describe(), "objects_written": len(keys)})
+        run_id, asset = context.run_id, context.asset_key
+        self._written.update(((run_id, asset, pk), obj[pk]) for pk in context.asset_partition_keys)
+        context.add_output_metadata({"archive": store.describe(), "objects_written": len(written)})
 
     def load_input(self, context: dg.InputContext) -> dict[str, Snapshot]:
-        keys = _archived_keys(context)
-        loaded = {pk: self._written.pop(key, None) for pk, key in keys.items()}
+        run_id, asset = context.step_context.run_id, context.asset_key
+        wanted = list(context.asset_partition_keys)
+        loaded = {pk: self._written.pop((run_id, asset, pk), None) for pk in wanted}
         missing = [pk for pk, snapshot in loaded.items() if snapshot is None]
-        if missing:
+        if missing:  # another process crawled (a retry, a pod per step): read the archive
+            archived = _archived_keys(context, missing)
             store = self.store  # once, before the threads (see handle_output)
             with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
                 fetched = pool.map(lambda pk: Snapshot.from_json(json.loads(
-                    store.get_bytes(keys[pk]))), missing)
+                    store.get_bytes(archived[pk]))), missing)
                 loaded.update(zip(missing, fetched))
         return loaded
 
 
-def _archived_keys(context: dg.InputContext) -> dict[str, str]:
+def _archived_keys(context: dg.InputContext, wanted: list[str]) -> dict[str, str]:
     """Archive object per partition: the one this run wrote, else the latest one archived.
 
     If the crawl ran in this run, every partition must come from this run: loading an older
     snapshot instead would silently store stale data.
     """
     instance, asset_key = context.instance, context.asset_key
-    wanted = list(context.asset_partition_keys)
     this_run = {}
     records = instance.get_records_for_run(
         context.step_context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
@@ -126,7 +124,7 @@ def _archived_keys(context: dg.InputContext) -> dict[str, str]:
                 raise dg.Failure(f"no archived snapshot of {asset_key.to_user_string()} "
                                  f"partition {pk}: materialize {asset_key.to_user_string()} first")
             chosen[pk] = result.records[0].asset_materialization
-    return {pk: m.metadata["archive_key"].value for pk, m in chosen.items()}
+    return {pk: m.metadata[keys.ARCHIVE_KEY].value for pk, m in chosen.items()}
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -152,19 +150,19 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             for result in exc.stored:
                 context.log_event(dg.AssetMaterialization(
                     asset_key=context.asset_key, partition=by_name[result.table].partition_key,
-                    metadata={"table": result.table, "dagster/row_count": result.rows,
-                              "trade_date": ", ".join(d.isoformat() for d in result.trade_dates),
-                              "store_seconds": round(result.seconds, 4),
-                              "stored_before_the_step_failed": True}))
+                    metadata={keys.TABLE: result.table, keys.ROW_COUNT: result.rows,
+                              keys.TRADE_DATE: ", ".join(d.isoformat() for d in result.trade_dates),
+                              keys.STORE_SECONDS: round(result.seconds, 4),
+                              keys.STORED_BEFORE_FAILURE: True}))
             yield {}  # Dagster writes logged events only as the handler yields
             raise
         seconds_by_table = {r.table: round(r.seconds, 4) for r in results}
         stored = sum(len(rows) for rows in obj.values())
         seconds = sum(seconds_by_table.values())
         context.add_output_metadata({
-            "store_seconds_by_table": dg.MetadataValue.json(seconds_by_table),
-            "rows_stored": stored,
-            "store_seconds": round(seconds, 3),
+            keys.STORE_SECONDS_BY_TABLE: dg.MetadataValue.json(seconds_by_table),
+            keys.ROWS_STORED: stored,
+            keys.STORE_SECONDS: round(seconds, 3),
             "store_rows_per_second": round(stored / seconds) if seconds else 0,
         })
 

@@ -1,0 +1,25 @@
+"""Metadata keys and run tags that more than one module reads: the assets and IO managers
+write them, the CLI's summary and progress lines, the sensors and the UI read them."""
+
+# a table partition's materialization
+TABLE = "table"
+ROW_COUNT = "dagster/row_count"  # Dagster shows it as the partition's row count
+TRADE_DATE = "trade_date"
+ARCHIVE_KEY = "archive_key"  # where the raw snapshot of a raw-asset partition is archived
+SYNTHETIC = "synthetic_data"  # True: the bundled fake API served it, not market data
+# a table step's output
+STORE_SECONDS = "store_seconds"
+STORE_SECONDS_BY_TABLE = "store_seconds_by_table"
+ROWS_STORED = "rows_stored"
+STORED_BEFORE_FAILURE = "stored_before_the_step_failed"
+# the analysis and report assets
+STATUS = "status"  # an observation's "skipped: why"
+NARRATIVE_STATUS = "narrative_status"
+REPORT_KEY = "report_key"
+REPORT_LOCATION = "report_location"
+REPORT_URL = "report_url"
+
+# run tags Dagster reads for a partition range, and the single-partition tag
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
