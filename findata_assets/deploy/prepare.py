@@ -29,6 +29,8 @@ from typing import Callable, Mapping, Sequence, TypeVar
 
 from findata_assets import environment
 from findata_assets.redaction import redact
+from findata_assets.settings.deployment import PrepareSettings
+from findata_assets.settings.values import SettingsError
 
 DEFAULT_GRANTS = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "INDEX")
 ALLOWED_GRANTS = frozenset({
@@ -164,44 +166,22 @@ def prepare_bucket(endpoint: str, bucket: str, access_key: str, secret_key: str,
                    region: str = "us-east-1", wait_s: float = 120.0,
                    log: Callable[[str], None] = print) -> str:
     """Create the bucket when missing; returns "created" or "exists"."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import ClientError
+    from findata_assets.storage.object_store import ObjectStoreError, S3ObjectStore
 
     if not bucket:
         raise PrepareError("FINDATA_S3_BUCKET is empty")
     if not access_key or not secret_key:
         raise PrepareError("S3 keys missing: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the "
                            "FINDATA_S3_ADMIN_* pair)")
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key, region_name=region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
-                      connect_timeout=5, read_timeout=15))
-
-    def head() -> bool:
-        try:
-            client.head_bucket(Bucket=bucket)
-            return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
-                return False
-            raise
-
-    if _retry(f"S3 {endpoint}", head, wait_s, log):
+    store = S3ObjectStore(endpoint, bucket, access_key_id=access_key, secret_access_key=secret_key,
+                          region=region, max_attempts=2, read_timeout_s=15)
+    if _retry(f"S3 {endpoint}", store.bucket_exists, wait_s, log):
         log(f"S3: bucket {bucket!r} exists at {endpoint}")
         return "exists"
-    kwargs: dict = {"Bucket": bucket}
-    if region and region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
     try:
-        client.create_bucket(**kwargs)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            log(f"S3: bucket {bucket!r} exists at {endpoint}")
-            return "exists"
-        raise PrepareError(f"S3 refused to create bucket {bucket!r}: {code}") from None
+        store.make_bucket()
+    except ObjectStoreError as exc:
+        raise PrepareError(f"S3 refused to create bucket {bucket!r}: {redact(str(exc))}") from None
     log(f"S3: bucket {bucket!r} created at {endpoint}")
     return "created"
 
@@ -209,36 +189,32 @@ def prepare_bucket(endpoint: str, bucket: str, access_key: str, secret_key: str,
 def run(environ: Mapping[str, str], skip_mysql: bool = False, skip_bucket: bool = False,
         log: Callable[[str], None] = print) -> list[str]:
     """Everything the Job does; returns what was done, one line per part."""
+    try:
+        settings = PrepareSettings.from_env(environ)
+    except SettingsError as exc:
+        raise PrepareError(str(exc)) from None
     done = []
-    wait_s = float(environ.get("FINDATA_PREPARE_WAIT_SECONDS") or 120)
-    db_url = environ.get("FINDATA_DATABASE_URL", "")
+    db_url = settings.database_url
     if skip_mysql:
         done.append("mysql: skipped")
     elif not db_url or not db_url.startswith(("mysql", "mariadb")):
         done.append("mysql: FINDATA_DATABASE_URL is not a MySQL URL; nothing to prepare")
     else:
-        admin_url = environ.get("FINDATA_MYSQL_ADMIN_URL")
-        if not admin_url:
+        if not settings.mysql_admin_url:
             raise PrepareError("FINDATA_MYSQL_ADMIN_URL is not set (the administrator's URL, from "
                                "the admin Secret)")
-        plan = prepare_mysql(db_url, admin_url, environ.get("FINDATA_MYSQL_USER_HOST") or "%",
-                             parse_grants(environ.get("FINDATA_MYSQL_GRANTS")), wait_s, log)
+        plan = prepare_mysql(db_url, settings.mysql_admin_url, settings.mysql_user_host,
+                             parse_grants(settings.mysql_grants), settings.wait_s, log)
         done.append(f"mysql: {plan.database} / {plan.user}@{plan.user_host}")
-    endpoint = environ.get("FINDATA_S3_ENDPOINT")
     if skip_bucket:
         done.append("bucket: skipped")
-    elif not endpoint:
+    elif not settings.s3_endpoint:
         done.append("bucket: FINDATA_S3_ENDPOINT is not set; nothing to prepare")
     else:
-        bucket = environ.get("FINDATA_S3_BUCKET") or "findata"
         state = prepare_bucket(
-            endpoint, bucket,
-            environ.get("FINDATA_S3_ADMIN_ACCESS_KEY_ID") or environ.get("AWS_ACCESS_KEY_ID", ""),
-            environ.get("FINDATA_S3_ADMIN_SECRET_ACCESS_KEY")
-            or environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            wait_s, log)
-        done.append(f"bucket: {bucket} {state}")
+            settings.s3_endpoint, settings.s3_bucket, settings.s3_access_key_id,
+            settings.s3_secret_access_key, settings.s3_region, settings.wait_s, log)
+        done.append(f"bucket: {settings.s3_bucket} {state}")
     return done
 
 

@@ -5,6 +5,7 @@
     analysis.py    FINDATA_LLM_*, DEEPSEEK_API_KEY, FINDATA_REPORT_*        -> LLMSettings, ReportSettings
     operations.py  FINDATA_SCHEDULES, FINDATA_RUN_SPLIT, FINDATA_ALERT_WEBHOOK, FINDATA_UI_URL,
                    FINDATA_HOLIDAYS*, FINDATA_CALENDAR_CACHE_DIR, DAGSTER_HOME, DAGSTER_PG_*
+    deployment.py  the prepare Job: FINDATA_MYSQL_*, FINDATA_S3_ADMIN_*, FINDATA_PREPARE_WAIT_SECONDS
     values.py      SettingsError and the parsers every section shares
 
 `load()` reads them all at once (the code location does, so a bad value fails at load time,

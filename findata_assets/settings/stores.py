@@ -53,11 +53,6 @@ _KEY_RE = re.compile(r"^\S+$")
 _get = text
 
 
-def redact_url(url: str) -> str:
-    """A database URL with its password masked (redaction.mask_url)."""
-    return mask_url(url)
-
-
 def _mask_key_id(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
@@ -249,7 +244,7 @@ class Settings:
         """Everything worth logging, with the DB password and the S3 secret masked."""
         return {
             "home": str(self.home) if self.home is not None else None,
-            "database_url": redact_url(self.database_url) if self.database_url else None,
+            "database_url": mask_url(self.database_url) if self.database_url else None,
             "s3_endpoint": self.s3_endpoint,
             "s3_bucket": self.s3_bucket,
             "s3_region": self.s3_region,

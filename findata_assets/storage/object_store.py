@@ -131,6 +131,35 @@ class S3ObjectStore:
         detail = f"{code}: {exc}" if code else f"{type(exc).__name__}: {exc}"
         return ObjectStoreError(f"S3 {action} {self._where(key)} failed ({detail})")
 
+    def bucket_exists(self) -> bool:
+        """One HEAD request: True when the bucket is there, False when it is missing."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return True
+        except ClientError as exc:
+            if self._error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise self._fail("head bucket", exc) from None
+        except BotoCoreError as exc:
+            raise self._fail("head bucket", exc) from None
+        return False
+
+    def make_bucket(self) -> None:
+        """Create the bucket; a concurrent creator winning the race is fine."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        kwargs = {"Bucket": self.bucket}
+        if self.region and self.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            self.client.create_bucket(**kwargs)
+        except ClientError as exc:
+            if self._error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise self._fail("create bucket", exc) from None
+        except BotoCoreError as exc:
+            raise self._fail("create bucket", exc) from None
+
     def ensure_bucket(self) -> None:
         """Create the bucket if it is missing; idempotent and safe against concurrent creators."""
         if self._bucket_ready:
@@ -138,30 +167,11 @@ class S3ObjectStore:
         with self._lock:
             if self._bucket_ready:
                 return
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            try:
-                self.client.head_bucket(Bucket=self.bucket)
-                self._bucket_ready = True
-                return
-            except ClientError as exc:
-                if self._error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-                    raise self._fail("head bucket", exc) from None
-            except BotoCoreError as exc:
-                raise self._fail("head bucket", exc) from None
-            if not self.create_bucket:
-                raise ObjectStoreError(f"bucket {self._where()} does not exist "
-                                       f"(and create_bucket=False)")
-            kwargs = {"Bucket": self.bucket}
-            if self.region and self.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-            try:
-                self.client.create_bucket(**kwargs)
-            except ClientError as exc:
-                if self._error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise self._fail("create bucket", exc) from None
-            except BotoCoreError as exc:
-                raise self._fail("create bucket", exc) from None
+            if not self.bucket_exists():
+                if not self.create_bucket:
+                    raise ObjectStoreError(f"bucket {self._where()} does not exist "
+                                           f"(and create_bucket=False)")
+                self.make_bucket()
             self._bucket_ready = True
 
     # -- API -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
   previous data untouched; re-running is idempotent and other days (history) stay.
   `store_many` does the same for many tables (one transaction each), pipelined.
 
-Bulk insert, MySQL/MariaDB: one multi-row `INSERT ... VALUES (...),(...)` statement per chunk of
+Bulk insert (bulk_load.py), MySQL/MariaDB: one multi-row `INSERT ... VALUES (...),(...)` statement per chunk of
 `chunk_size` rows (never one statement per row). PyMySQL's executemany builds the same
 statements, but its generic per-value escaping costs about three times the server's own time,
 so the warehouse renders them itself, column-wise with C-level formatters, in a helper thread
@@ -20,8 +20,6 @@ path). Other databases (SQLite) use the driver's executemany per chunk.
 from __future__ import annotations
 
 import datetime as dt
-import math
-import operator
 import threading
 import time
 from pathlib import Path
@@ -32,11 +30,11 @@ from sqlalchemy.engine import URL, Engine
 
 from findata_assets import cancellation
 from findata_assets.eastmoney import catalog
-from findata_assets.eastmoney.catalog import COLUMNS, TableSpec
+from findata_assets.eastmoney.catalog import TableSpec
 from findata_assets.redaction import mask_url
 from findata_assets.settings import ENV_DATABASE_URL
-from findata_assets.storage.mysql_literals import (
-    SHANGHAI, literal_statements, prefetched, yield_gil)
+from findata_assets.storage import bulk_load
+from findata_assets.storage.mysql_literals import prefetched
 from findata_assets.storage.warehouse_errors import (  # noqa: F401 (the warehouse's API)
     PartialStoreError, SchemaMismatchError, StoreError, StoreResult, WarehouseError,
     driver_error)
@@ -160,63 +158,6 @@ class Warehouse:
         return table
 
     # -- writes ----------------------------------------------------------------------------------
-    def _prepare_rows(self, spec: TableSpec, rows: Sequence[Mapping[str, Any]]) -> tuple[
-            list[list], list[dt.date]]:
-        """The rows as columns (catalog column order), checked; missing nullable keys are NULL.
-
-        Column-wise so 70k rows cost milliseconds: rows with exactly the catalog keys (what
-        parsing.typed_rows produces) go through C-level itemgetter/zip. Aware datetimes are
-        converted to Asia/Shanghai wall time (the warehouse stores naive Asia/Shanghai times).
-        """
-        names = catalog.COLUMN_NAMES
-        rows = list(rows)
-        if not rows:
-            return [[] for _ in names], []
-        allowed = set(names)
-        if set(map(len, rows)) == {len(names)}:
-            try:
-                tuples = list(map(operator.itemgetter(*names), rows))  # all keys, no others
-            except KeyError:
-                tuples = None
-        else:
-            tuples = None
-        if tuples is None:  # some keys missing or unknown: the slow, precise path
-            for index, row in enumerate(rows):
-                if not row.keys() <= allowed:
-                    unknown = sorted(set(row) - allowed)
-                    raise ValueError(f"{spec.name}: row {index} has unknown columns {unknown}")
-            tuples = [tuple([row.get(name) for name in names]) for row in rows]
-        columns = [list(column) for column in zip(*tuples)]
-        for i, column in enumerate(COLUMNS):
-            if not column.nullable and None in columns[i]:
-                index = columns[i].index(None)
-                raise ValueError(f"{spec.name}: row {index} has no value for NOT NULL column "
-                                 f"{column.name}")
-            if column.sql_type == "datetime":
-                values = columns[i]
-                aware = {type(v) for v in set(values) if getattr(v, "tzinfo", None) is not None}
-                if aware:
-                    columns[i] = [v.astimezone(SHANGHAI).replace(tzinfo=None)
-                                  if getattr(v, "tzinfo", None) is not None else v for v in values]
-        trade_dates = columns[names.index("trade_date")]
-        codes = columns[names.index("code")]
-        distinct_dates = set(trade_dates)
-        wrong = {type(d).__name__ for d in distinct_dates if type(d) is not dt.date}
-        if wrong:
-            raise ValueError(f"{spec.name}: trade_date must be datetime.date values, got "
-                             f"{sorted(wrong)}")
-        keys = set(zip(trade_dates, codes))
-        if len(keys) != len(rows):
-            seen, duplicates = set(), []
-            for key in zip(trade_dates, codes):
-                if key in seen:
-                    duplicates.append(key)
-                seen.add(key)
-            first = duplicates[0]
-            raise ValueError(f"{spec.name}: {len(duplicates)} duplicate (trade_date, code) rows, "
-                             f"e.g. trade_date={first[0]} code={first[1]!r}")
-        return columns, sorted(distinct_dates)
-
     def store(self, spec: TableSpec, rows: Sequence[Mapping[str, Any]],
               *, chunk_size: Optional[int] = None) -> StoreResult:
         """Replace the rows of the trade dates present in `rows`, in one transaction.
@@ -253,7 +194,7 @@ class Warehouse:
             if self.prefetch:
                 stream = prefetched(stream)
         else:
-            stream = self._executemany_stream(jobs, chunk)
+            stream = bulk_load.executemany_stream(jobs, chunk, self.engine.dialect)
         results: list[StoreResult] = []
         try:
             for spec, table, _rows in jobs:
@@ -307,57 +248,13 @@ class Warehouse:
         return StoreResult(spec.name, count, dates, time.perf_counter() - started,
                            progress["chunks"])
 
+    def _literal_stream(self, jobs, chunk: int) -> Iterator[tuple]:
+        return bulk_load.literal_stream(jobs, chunk, self.engine.dialect)
+
     def _use_literal_inserts(self) -> bool:
         if self.insert_method == "auto":
             return self.backend in MYSQL_BACKENDS and self.engine_driver_is_pymysql()
         return self.insert_method == "literal"
-
-    def _literal_stream(self, jobs, chunk: int) -> Iterator[tuple]:
-        for spec, table, rows in jobs:
-            columns, dates = self._prepare_rows(spec, rows)
-            count = len(columns[0])
-            yield ("begin", dates, count)
-            if count:
-                prefix = self._insert_prefix(table) + " "
-                for statement, n in literal_statements(prefix, columns, chunk,
-                                                        pause=yield_gil):
-                    yield ("insert", statement, n)
-            yield ("end",)
-
-    def _executemany_stream(self, jobs, chunk: int) -> Iterator[tuple]:
-        """Driver-level executemany with positional parameters, one call per chunk (SQLite; or
-        PyMySQL, which rewrites an executemany INSERT into multi-row statements itself)."""
-        dialect = self.engine.dialect
-        marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
-        if marker is None:
-            raise NotImplementedError(f"paramstyle {dialect.paramstyle!r} is not supported")
-        placeholders = "(" + ", ".join([marker] * len(catalog.COLUMN_NAMES)) + ")"
-        for spec, table, rows in jobs:
-            columns, dates = self._prepare_rows(spec, rows)
-            count = len(columns[0])
-            yield ("begin", dates, count)
-            if count:
-                sql = f"{self._insert_prefix(table)} {placeholders}"
-                for column, values in zip(COLUMNS, columns):
-                    if column.sql_type == "float" and not all(
-                            map(math.isfinite, [v for v in values if v is not None])):
-                        raise ValueError(f"{spec.name}: NaN or infinite values in column "
-                                         f"{column.name} cannot be stored")
-                for index, name in enumerate(catalog.COLUMN_NAMES):
-                    processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                    if processor is not None:
-                        columns[index] = [None if v is None else processor(v)
-                                          for v in columns[index]]
-                values = list(zip(*columns))
-                for start in range(0, count, chunk):
-                    batch = values[start:start + chunk]
-                    yield ("insert", (sql, batch), len(batch))
-            yield ("end",)
-
-    def _insert_prefix(self, table: sa.Table) -> str:
-        preparer = self.engine.dialect.identifier_preparer
-        columns = ", ".join(preparer.quote(name) for name in catalog.COLUMN_NAMES)
-        return f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES"
 
     def delete_trade_date(self, spec: TableSpec, trade_date: dt.date) -> int:
         table = self.ensure_table(spec)
