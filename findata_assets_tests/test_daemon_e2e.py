@@ -43,7 +43,6 @@ import dagster as dg
 
 from findata_assets import trading_calendar as tc
 from findata_assets.definitions import build_definitions
-from findata_assets.defs.refresh.definitions import with_automation
 from findata_assets.defs.refresh.policies import POLICIES, RefreshPolicy
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.defs.refresh.schedules import (
@@ -75,19 +74,20 @@ SCHED = RefreshPolicy(name="sched", description="quick, on a per-minute test sch
                       stock_partitions=("all|1d",), sector_partitions=(), cron="* * * * *",
                       priority=0, pod_profile="quick")
 
-defs = with_automation(dg.Definitions.merge(build_definitions(), dg.Definitions(
+# build_definitions includes the automation (schedules, sensors, freshness); these add to it
+defs = dg.Definitions.merge(build_definitions(), dg.Definitions(
     sensors=[gated_policy_sensor(POLICIES["quick"], "quick_refresh_now"),
              gated_policy_sensor(POLICIES["incremental"], "incremental_refresh_now")],
     schedules=[build_policy_schedule(SCHED, "stock", gate_session=False,
-                                     default_status=dg.DefaultScheduleStatus.RUNNING)])))
+                                     default_status=dg.DefaultScheduleStatus.RUNNING)]))
 
 BROKEN = RefreshPolicy(name="broken", description="quick, against a closed port",
                        stock_partitions=("all|1d",), sector_partitions=(), cron="* * * * *",
                        priority=0, pod_profile="quick")
-broken_defs = with_automation(dg.Definitions.merge(
+broken_defs = dg.Definitions.merge(
     build_definitions({**os.environ, "FINDATA_EASTMONEY_URL": os.environ["E2E_CLOSED_URL"],
                        "FINDATA_EASTMONEY_MAX_ATTEMPTS": "1"}),
-    dg.Definitions(sensors=[gated_policy_sensor(BROKEN, "broken_refresh_now")])))
+    dg.Definitions(sensors=[gated_policy_sensor(BROKEN, "broken_refresh_now")]))
 '''
 
 WORKSPACE = '''

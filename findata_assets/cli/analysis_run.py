@@ -52,7 +52,8 @@ def summarize(result: dg.ExecuteInProcessResult, trade_date: str) -> AnalysisRep
         status = reasons[0] if reasons else "skipped: nothing materialized"
     return AnalysisReportOutcome(
         trade_date=trade_date, run_id=result.run_id, success=result.success, status=status,
-        narrative_status=analysis.get(keys.NARRATIVE_STATUS), report_key=report.get(keys.REPORT_KEY),
+        narrative_status=analysis.get(keys.NARRATIVE_STATUS),
+        report_key=report.get(keys.REPORT_KEY),
         report_location=report.get(keys.REPORT_LOCATION), report_url=report.get(keys.REPORT_URL))
 
 

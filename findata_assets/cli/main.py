@@ -35,7 +35,8 @@ from findata_assets.cli.execution import (
     RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
 from findata_assets.defs.refresh.planning import plan_runs
-from findata_assets.defs.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy
+from findata_assets.defs.refresh.policies import (
+    CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy)
 from findata_assets.defs.refresh.schedules import TRADE_DATE_TAG
 from findata_assets.defs import location
 from findata_assets.settings import SettingsError

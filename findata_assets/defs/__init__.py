@@ -57,8 +57,8 @@ def _cached(settings: FindataSettings) -> dg.Definitions:
 def build_analysis_definitions(environ: Optional[Mapping[str, str]] = None) -> dg.Definitions:
     """The analysis and report alone, over the same stores (the report samples run this)."""
     settings = findata_settings.load(environ)
-    return dg.Definitions.merge(*(area.definitions(settings) for area in (storage, analysis, report)),
-                                dg.Definitions(executor=dg.in_process_executor))
+    areas = [area.definitions(settings) for area in (storage, analysis, report)]
+    return dg.Definitions.merge(*areas, dg.Definitions(executor=dg.in_process_executor))
 
 
 def build_resources(environ: Optional[Mapping[str, str]] = None) -> dict[str, object]:

@@ -78,7 +78,8 @@ def served_synthetic(context: dg.AssetExecutionContext, trade_date: dt.date) -> 
         dg.AssetRecordsFilter(asset_key=RAW_ASSET), limit=50).records
     for record in records:  # newest first: the latest snapshot of that trade date decides
         metadata = record.asset_materialization.metadata
-        if metadata.get(keys.TRADE_DATE) and metadata[keys.TRADE_DATE].value == trade_date.isoformat():
+        day = metadata.get(keys.TRADE_DATE)
+        if day and day.value == trade_date.isoformat():
             flag = metadata.get(keys.SYNTHETIC)
             return bool(flag and flag.value)
     return False

@@ -14,7 +14,7 @@ import dagster as dg
 from findata_assets import cancellation
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney import checks
-from findata_assets.defs.eastmoney.families import SECTOR, STOCK, TABLE_ASSETS, FlowFamily  # noqa: F401
+from findata_assets.defs.eastmoney.families import SECTOR, STOCK, FlowFamily
 from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.defs.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.eastmoney.parsing import parse_table
