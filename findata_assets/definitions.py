@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from findata_assets.defs import build_definitions, location  # noqa: F401 (entry points)
+from findata_assets.defs.location import build_definitions, location  # noqa: F401 (entry points)
 
 
 @dg.definitions

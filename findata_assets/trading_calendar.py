@@ -1,6 +1,6 @@
 """Shanghai exchange trading days and sessions (Asia/Shanghai), shared by schedules and assets.
 
-Domain code: no Dagster here (the daily partitions are built in `trading_day_partitions.py`).
+Domain code: no Dagster here (the daily partitions are built in `defs/trading_days.py`).
 
 Source of truth: the XSHG sessions of `exchange_calendars` (weekdays minus Chinese public holidays).
 Make-up working days (调休) that fall on a Saturday or Sunday are NOT trading days: the exchange

@@ -17,23 +17,23 @@ import sqlalchemy as sa
 
 from findata_assets.analysis import digest as digests
 from findata_assets.cli.analysis_run import run_analysis_report
-from findata_assets.defs import build_analysis_definitions
+from findata_assets.defs.location import build_analysis_definitions
 from findata_assets.defs.analysis.assets import fund_flow_analysis
 from findata_assets.defs.report.assets import fund_flow_report
 from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME
+from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
+from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
+from findata_assets.settings import Settings, SettingsError
+from findata_assets.storage.object_store import object_store_from_settings
+from findata_assets.storage.warehouse import Warehouse
+from findata_assets_tests.fake_openai import FakeOpenAI, narrative_for
+from findata_assets_tests.flow_rows import make_day, store_day
 
 ANALYSIS_ASSETS = [fund_flow_analysis, fund_flow_report]
 
 
 def ANALYSIS_RESOURCES(environ):  # noqa: N802 (the analysis' resources, as the samples build them)
     return dict(build_analysis_definitions(environ).resources)
-from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
-from findata_assets.settings import Settings, SettingsError
-from findata_assets.storage.object_store import object_store_from_settings
-from findata_assets.storage.warehouse import Warehouse
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
-from findata_assets_tests.fake_openai import FakeOpenAI, narrative_for
-from findata_assets_tests.flow_rows import make_day, store_day
 
 KEY = "sk-asset-test-0123456789abcdef"
 DAY = dt.date(2026, 3, 10)

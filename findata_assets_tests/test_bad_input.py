@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from findata_assets.definitions import build_definitions
 from findata_assets.cli.main import main
+from findata_assets.definitions import build_definitions
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "hunter2-Secret"

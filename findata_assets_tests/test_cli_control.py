@@ -17,10 +17,10 @@ import pytest
 import yaml
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from findata_assets.eastmoney import catalog
 from findata_assets.cli import lanes, operations
 from findata_assets.cli import runs as cli_runs
 from findata_assets.defs.refresh.policies import LANE_TAG, POLICY_TAG
+from findata_assets.eastmoney import catalog
 from findata_assets.storage.warehouse import Warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

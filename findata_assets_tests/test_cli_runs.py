@@ -13,8 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from findata_assets.defs.eastmoney.assets import EASTMONEY_POOL
 from findata_assets.cli import runs as cli_runs
+from findata_assets.defs.eastmoney.assets import EASTMONEY_POOL
 
 REPO = Path(__file__).resolve().parents[1]
 

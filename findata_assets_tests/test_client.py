@@ -19,16 +19,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from findata_assets.defs.eastmoney.resources import EastmoneyResource
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.client import EastmoneyClient
-from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.eastmoney.errors import (
     EastmoneyError, IncompleteTableError, RetriesExhaustedError, SchemaDriftError)
 from findata_assets.eastmoney.parsing import SHANGHAI, typed_rows
-from findata_assets.trading_calendar import latest_trading_day
+from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.fake_eastmoney import FakeEastmoneyServer
 from findata_assets.fake_eastmoney.server import FAULT_KINDS
 from findata_assets.settings.eastmoney import EastmoneySettings
+from findata_assets.trading_calendar import latest_trading_day
 
 STOCK_1D = catalog.table("stock", "star", "1d")
 F124 = int(datetime(2025, 10, 27, 15, 0, 1, tzinfo=SHANGHAI).timestamp())
@@ -275,17 +276,17 @@ def test_credentials_in_the_url_go_to_an_auth_header_never_to_logs_or_errors(cap
 def test_settings_come_from_the_environment_with_clear_errors():
     env = {"FINDATA_EASTMONEY_URL": "http://127.0.0.1:1/x", "FINDATA_EASTMONEY_CONCURRENCY": "7",
            "FINDATA_EASTMONEY_MIN_INTERVAL_MS": "250"}
-    with EastmoneyClient(**EastmoneySettings.from_env(env).client_args()) as client:
+    with EastmoneyResource.from_settings(EastmoneySettings.from_env(env)).get_client() as client:
         assert (client.base_url, client.concurrency, client.min_interval_s) == (
             "http://127.0.0.1:1/x", 7, 0.25)
-    with EastmoneyClient(**EastmoneySettings.from_env({}).client_args()) as client:
+    with EastmoneyResource.from_settings(EastmoneySettings.from_env({})).get_client() as client:
         assert (client.base_url, client.concurrency, client.min_interval_s) == (
             catalog.API_URL, 4, 0)
     for name, bad in (("FINDATA_EASTMONEY_CONCURRENCY", "four"),
                       ("FINDATA_EASTMONEY_CONCURRENCY", "0"),
                       ("FINDATA_EASTMONEY_MIN_INTERVAL_MS", "-5")):
         with pytest.raises(ValueError, match=name):
-            EastmoneyClient(**EastmoneySettings.from_env({name: bad}).client_args())
+            EastmoneySettings.from_env({name: bad})
 
 
 def _two_threads(url: str, specs_a, specs_b, **kw) -> list:

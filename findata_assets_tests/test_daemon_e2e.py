@@ -4,7 +4,7 @@ and `stop` terminates a running policy leaving every table fully updated or unto
 One daemon for the module (starting one costs ~15 s here), two code locations from a generated
 workspace: "findata" (the project's definitions, pointed at the fake Eastmoney server) and
 "findata_broken" (the same definitions pointed at a closed port). The test sensors run the same
-tick function as the schedules (refresh.schedules.evaluate_policy_tick) without the session gate,
+tick function as the schedules (defs/refresh/schedules.py evaluate_policy_tick) without the session gate,
 and only while their trigger file exists, so the test decides when each policy runs.
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from findata_assets.eastmoney import catalog
 from findata_assets.cli import operations
 from findata_assets.defs.refresh.policies import POLICIES
+from findata_assets.eastmoney import catalog
 from findata_assets_tests.test_sensors import WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -43,8 +43,8 @@ import dagster as dg
 
 from findata_assets import trading_calendar as tc
 from findata_assets.definitions import build_definitions
-from findata_assets.defs.refresh.policies import POLICIES, RefreshPolicy
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
+from findata_assets.defs.refresh.policies import POLICIES, RefreshPolicy
 from findata_assets.defs.refresh.schedules import (
     build_policy_schedule, evaluate_policy_tick, policy_kinds)
 

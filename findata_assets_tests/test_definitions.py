@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from findata_assets.eastmoney import catalog
 from findata_assets.defs.eastmoney import partitions
 from findata_assets.defs.eastmoney.families import FAMILIES
+from findata_assets.eastmoney import catalog
 from findata_assets.settings import SettingsError
 
 
@@ -70,9 +70,9 @@ def test_malformed_setting_fails_at_load_naming_it(monkeypatch, tmp_path, name, 
 
 @pytest.mark.parametrize("url", ["http://10.0.0.5:8765", "http://10.0.0.5:8765/"])
 def test_a_base_url_without_the_api_path_is_completed_at_load(url):
-    from findata_assets.defs import build_resources
+    from findata_assets.defs.location import build_definitions
 
-    resources = build_resources({"FINDATA_EASTMONEY_URL": url, "FINDATA_HOME": "/tmp/x"})
+    resources = build_definitions({"FINDATA_EASTMONEY_URL": url, "FINDATA_HOME": "/tmp/x"}).resources
     assert resources["eastmoney"].base_url == "http://10.0.0.5:8765/api/qt/clist/get"
 
 
@@ -113,14 +113,14 @@ def test_the_package_is_a_code_location_too(tmp_path):
 def test_every_code_path_builds_the_stores_from_the_same_settings(tmp_path):
     """The code location and the analysis (alone, as the report samples use it) get the same
     warehouse and object store: the database timeout and the secrets as dg.EnvVar included."""
-    from findata_assets.defs import build_analysis_definitions
-    from findata_assets.defs import build_resources
+    from findata_assets.defs.location import build_analysis_definitions, build_definitions
 
     environ = {"FINDATA_HOME": str(tmp_path), "FINDATA_DATABASE_TIMEOUT_S": "7",
                "FINDATA_DATABASE_URL": "mysql+pymysql://u:pw@db:3306/findata",
                "FINDATA_S3_ENDPOINT": "http://minio:9000", "AWS_ACCESS_KEY_ID": "key",
                "AWS_SECRET_ACCESS_KEY": "secret-key"}
-    for resources in (build_resources(environ), build_analysis_definitions(environ).resources):
+    for resources in (build_definitions(environ).resources,
+                      build_analysis_definitions(environ).resources):
         warehouse, store = resources["warehouse"], resources["object_store"]
         assert warehouse.timeout_s == 7
         assert isinstance(warehouse.database_url, dg.EnvVar)  # the password stays in the env

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from findata_assets import trading_calendar as tc
-from findata_assets.eastmoney import catalog
 from findata_assets.cli import operations
 from findata_assets.cli.main import main, run_policy
+from findata_assets.eastmoney import catalog
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse

@@ -144,3 +144,19 @@ def test_the_environment_is_read_in_one_module():
                if p != allowed and any(word in p.read_text(encoding="utf-8")
                                        for word in ("os.environ", "getenv", "putenv"))]
     assert readers == []
+
+
+def test_the_core_loads_without_dagster():
+    """Importing the domain (the package's __init__ included) does not load Dagster."""
+    import subprocess
+    import sys
+
+    core = ["findata_assets.eastmoney.client", "findata_assets.eastmoney.parsing",
+            "findata_assets.storage.warehouse", "findata_assets.storage.object_store",
+            "findata_assets.analysis.narrative", "findata_assets.analysis.digest",
+            "findata_assets.report.markdown", "findata_assets.settings",
+            "findata_assets.trading_calendar"]
+    code = f"import sys\nfor m in {core!r}: __import__(m)\nprint('dagster' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from findata_assets.eastmoney import catalog, parsing
-from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.eastmoney.errors import (
     BadResponseError, EastmoneyError, NotTheApiError, SchemaDriftError, UnparsableColumnError,
     ValueParseError)
+from findata_assets.eastmoney.snapshot import Snapshot
 
 SH = parsing.SHANGHAI
 STOCK = catalog.table("stock", "all", "1d")

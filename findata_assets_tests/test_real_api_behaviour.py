@@ -10,12 +10,12 @@ import time
 
 import pytest
 
+from findata_assets.defs.refresh.policies import POLICIES
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.client import EastmoneyClient
 from findata_assets.eastmoney.errors import (
     EmptyTermError, EndpointError, RetriesExhaustedError, TradeDateError)
 from findata_assets.eastmoney.snapshot import SHANGHAI
-from findata_assets.defs.refresh.policies import POLICIES
 
 SME_TERM = "m:0+t:13+f:!2"
 LAYOUTS = ("current", "legacy", "overlap")

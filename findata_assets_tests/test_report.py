@@ -15,8 +15,8 @@ import pytest
 
 from findata_assets.analysis import digest as digests
 from findata_assets.analysis.history import AnalysisHistory
-from findata_assets.eastmoney import catalog
 from findata_assets.defs.report import assets as report_assets
+from findata_assets.eastmoney import catalog
 from findata_assets.report import charts, fonts, markdown
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import LocalObjectStore, object_store_from_settings

@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from findata_assets import trading_calendar as tc
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 from findata_assets.defs.refresh import alerts, sensors
 from findata_assets.defs.refresh.policies import POLICIES
+from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 

@@ -1,3 +1,3 @@
-"""The daily fund-flow analysis: numeric digest (digest.py), LLM narrative (narrative.py), the
-`fund_flow_analysis` SQL history (history.py), resources and the Dagster asset. Definitions for
-the code location: findata_assets/analysis/definitions.py."""
+"""The daily fund-flow analysis, without Dagster: the numeric digest (digest.py), the LLM
+narrative (narrative.py) and the `fund_flow_analysis` SQL history (history.py). Its Dagster
+asset and resources: findata_assets/defs/analysis."""

@@ -14,8 +14,6 @@ from findata_assets.defs.analysis.assets import ANALYSIS_ASSET
 from findata_assets.defs.report.assets import REPORT_ASSET
 from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME
 
-from findata_assets.defs.metadata_keys import PARTITION_TAG  # noqa: E402
-
 
 @dataclass
 class AnalysisReportOutcome:
@@ -65,7 +63,7 @@ def run_analysis_report(defs: dg.Definitions, trade_date: dt.date, instance: dg.
     `execute(job, tags)` runs it the CLI's way (origin, stop requests), default in process."""
     job = defs.resolve_job_def(ANALYSIS_JOB_NAME)
     if execute is not None:
-        result = execute(job, {**(tags or {}), PARTITION_TAG: trade_date.isoformat()})
+        result = execute(job, {**(tags or {}), keys.PARTITION_TAG: trade_date.isoformat()})
     else:
         result = job.execute_in_process(partition_key=trade_date.isoformat(), instance=instance,
                                         tags=dict(tags or {}), raise_on_error=False)

@@ -1,5 +1,5 @@
 """How the CLI executes one run: in this process, on a run that carries the code location's
-origin (cli_runs.create_run), under the command's StopControl, and what it reports of it."""
+origin (cli/runs.py create_run), under the command's StopControl, and what it reports of it."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
 from findata_assets.cli import runs as cli_runs
 from findata_assets.cli.control import StopControl
+from findata_assets.cli.progress import RunProgress, run_config
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import TABLE_ASSETS
-from findata_assets.cli.progress import RunProgress, run_config
 from findata_assets.defs.refresh.planning import PlannedRun
 from findata_assets.defs.refresh.sensors import cause_message, is_own_error, root_cause
 
@@ -47,7 +47,7 @@ def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.Da
                     control: StopControl | None = None, verbose: bool = False,
                     base_config: dict | None = None, **run_args) -> dg.JobExecutionResult:
     """One run of `job` in this process, as execute_in_process does, but on a run that carries
-    the code location's origin and obeys stop requests (cli_control), printing its progress
+    the code location's origin and obeys stop requests (cli/control.py), printing its progress
     (Dagster's event lines only when verbose). `run_args` go to create_run_for_job (a
     re-execution's plan and parent)."""
     run = cli_runs.create_run(instance, job, str(uuid.uuid4()), {**tags, **cli_runs.cli_tags()},

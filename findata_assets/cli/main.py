@@ -34,11 +34,11 @@ from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import (
     RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
+from findata_assets.defs.location import location
 from findata_assets.defs.refresh.planning import plan_runs
 from findata_assets.defs.refresh.policies import (
     CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy)
 from findata_assets.defs.refresh.schedules import TRADE_DATE_TAG
-from findata_assets.defs import location
 from findata_assets.settings import SettingsError
 from findata_assets.settings.eastmoney import ENV_URL
 from findata_assets.settings.operations import InstanceSettings
@@ -83,7 +83,7 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
                instance: dg.DagsterInstance | None = None,
                control: StopControl | None = None, verbose: bool = False) -> list[RunOutcome]:
     """The policy's runs one after the other; raises lanes.LaneBusy before any run when another
-    run holds one of its lanes. A stop request (see cli_control) ends the current run CANCELED
+    run holds one of its lanes. A stop request (see cli/control.py) ends the current run CANCELED
     and starts no further one."""
     policy = get_policy(policy_name)
     defs = location()

@@ -20,8 +20,8 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import InstigatorStatus
 
 from findata_assets import trading_calendar as tc
-from findata_assets.defs.eastmoney.families import TABLE_ASSETS
 from findata_assets.cli import runs as cli_runs
+from findata_assets.defs.eastmoney.families import TABLE_ASSETS
 from findata_assets.defs.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG
 from findata_assets.defs.refresh.schedules import IN_FLIGHT, schedule_names
 from findata_assets.defs.refresh.sensors import STOPPED_TAG

@@ -44,7 +44,7 @@ class RunProgress:
     def __enter__(self) -> "RunProgress":
         partitions = self.run.tags.get(keys.RANGE_START_TAG)
         span = (f" {partitions}...{self.run.tags.get(keys.RANGE_END_TAG)}"
-                if partitions else f" {self.run.tags.get('dagster/partition', '')}".rstrip())
+                if partitions else f" {self.run.tags.get(keys.PARTITION_TAG, '')}".rstrip())
         self._print(f"run {self.run.run_id[:8]} {self.run.job_name}{span}: started")
         self._thread.start()
         return self

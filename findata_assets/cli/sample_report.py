@@ -65,7 +65,7 @@ def render_sample(trade_date: dt.date, environ: Mapping[str, str], scale: float 
                   instance: Optional[dg.DagsterInstance] = None):
     """Store the fake day, run the job; returns AnalysisReportOutcome."""
     from findata_assets.cli.analysis_run import run_analysis_report
-    from findata_assets.defs import build_analysis_definitions
+    from findata_assets.defs.location import build_analysis_definitions
     from findata_assets.defs.analysis.assets import SAMPLE_TAG
 
     defs = build_analysis_definitions(environ)

@@ -6,61 +6,8 @@
     report/     the Markdown report asset, analysis_report_job
     refresh/    schedules, sensors, alerts, policies, planning, freshness
 
-Each area's `definitions(settings)` returns its part; `build_definitions` merges them. Every
-entry point (`-m findata_assets`, `-m findata_assets.definitions`, the CLI) calls `location()`,
-which builds them once per process and configuration.
+Each area's `definitions(settings)` returns its part; location.py merges them. Every entry point
+(`-m findata_assets`, `-m findata_assets.definitions`, the CLI) calls `location.location()`,
+which builds them once per process and configuration. This file imports nothing, so reading a
+constant (metadata_keys) does not load the whole wiring.
 """
-
-from __future__ import annotations
-
-import functools
-from typing import Mapping, Optional
-
-import dagster as dg
-
-from findata_assets import settings as findata_settings
-from findata_assets.defs.analysis import definitions as analysis
-from findata_assets.defs.eastmoney import definitions as eastmoney
-from findata_assets.defs.refresh import definitions as refresh
-from findata_assets.defs.report import definitions as report
-from findata_assets.defs.storage import definitions as storage
-from findata_assets.settings import FindataSettings
-
-
-def build_definitions(environ: Optional[Mapping[str, str]] = None) -> dg.Definitions:
-    """The whole code location from `environ` (default: the process environment); a bad
-    setting raises SettingsError naming its variable, at load time."""
-    return _assemble(findata_settings.load(environ))
-
-
-def _assemble(settings: FindataSettings) -> dg.Definitions:
-    areas = [area.definitions(settings) for area in (eastmoney, storage, analysis, report)]
-    job_names = {job.name for part in areas for job in (part.jobs or [])}
-    merged = dg.Definitions.merge(
-        *areas, refresh.definitions(settings, job_names),
-        # A process per step costs 1-2 s here; the steps are I/O-bound and parallel inside.
-        dg.Definitions(executor=dg.in_process_executor))
-    return refresh.with_freshness(merged)
-
-
-def location() -> dg.Definitions:
-    """The code location for the current environment, built once per distinct configuration
-    (the CLI's `--offline` changes the API URL before its first call)."""
-    return _cached(findata_settings.load())
-
-
-@functools.lru_cache(maxsize=4)
-def _cached(settings: FindataSettings) -> dg.Definitions:
-    return _assemble(settings)
-
-
-def build_analysis_definitions(environ: Optional[Mapping[str, str]] = None) -> dg.Definitions:
-    """The analysis and report alone, over the same stores (the report samples run this)."""
-    settings = findata_settings.load(environ)
-    areas = [area.definitions(settings) for area in (storage, analysis, report)]
-    return dg.Definitions.merge(*areas, dg.Definitions(executor=dg.in_process_executor))
-
-
-def build_resources(environ: Optional[Mapping[str, str]] = None) -> dict[str, object]:
-    """Every resource of the code location, validated (a bad setting names its variable)."""
-    return dict(build_definitions(environ).resources or {})

@@ -39,13 +39,13 @@ import httpx
 from findata_assets import cancellation
 from findata_assets.eastmoney import catalog, endpoint, paging_plan, parsing, trade_date
 from findata_assets.eastmoney.catalog import TableSpec
-from findata_assets.redaction import safe_url
 from findata_assets.eastmoney.errors import (
     BadResponseError, EastmoneyError, EmptyTermError, IncompleteTableError, NotTheApiError,
     RetriesExhaustedError)
 from findata_assets.eastmoney.paging_plan import Pass, TablePlan
 from findata_assets.eastmoney.request_gate import GATE
 from findata_assets.eastmoney.snapshot import SHANGHAI, Snapshot
+from findata_assets.redaction import safe_url
 
 log = logging.getLogger("findata.eastmoney")
 

@@ -1,2 +1,2 @@
-"""The daily Markdown report: charts (charts.py, fonts.py), Markdown (markdown.py, text.py) and
-the `fund_flow_report` asset (assets.py)."""
+"""The daily Markdown report, without Dagster: charts (charts.py, fonts.py) and Markdown
+(markdown.py, text.py). Its Dagster asset: findata_assets/defs/report."""

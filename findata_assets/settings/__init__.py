@@ -26,8 +26,6 @@ from findata_assets.settings.stores import (  # noqa: F401 (the storage settings
     ENV_ACCESS_KEY, ENV_DATABASE_URL, ENV_S3_BUCKET, ENV_S3_ENDPOINT, ENV_SECRET_KEY, Settings)
 from findata_assets.settings.values import SettingsError  # noqa: F401
 
-StoreSettings = Settings
-
 
 @dataclass(frozen=True)
 class FindataSettings:
@@ -52,5 +50,7 @@ def load(environ: Optional[Mapping[str, str]] = None) -> FindataSettings:
 
 
 def refresh() -> RefreshSettings:
-    """The refresh settings as the environment says now (alerts and schedules read them late)."""
+    """The refresh settings as the environment says now, validated (the planner reads them at
+    each tick). Code that must never fail on another field (alerts) reads its own field from
+    settings.operations."""
     return RefreshSettings.from_env(environment.current())

@@ -3,7 +3,7 @@ report's language, link lifetime and font (FINDATA_REPORT_*)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from findata_assets.redaction import mask_url
@@ -19,7 +19,7 @@ FONT_ENV = "FINDATA_REPORT_FONT"
 
 @dataclass(frozen=True)
 class LLMSettings:
-    base_url: str = DEFAULT_BASE_URL
+    base_url: str = field(default=DEFAULT_BASE_URL, repr=False)  # may carry credentials
     model: str = DEFAULT_MODEL
     has_api_key: bool = False  # the key itself stays in the environment (dg.EnvVar)
     timeout_s: float = 60.0

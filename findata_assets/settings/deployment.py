@@ -38,6 +38,6 @@ class PrepareSettings:
             s3_secret_access_key=text(environ, "FINDATA_S3_ADMIN_SECRET_ACCESS_KEY")
             or text(environ, "AWS_SECRET_ACCESS_KEY", ""),
             s3_region=region,
-            wait_s=number(environ, "FINDATA_PREPARE_WAIT_SECONDS", 120.0, float, 0, 3600,
+            wait_s=number(environ, "FINDATA_PREPARE_WAIT_SECONDS", 120.0, float, 0,
                           unit="seconds"),
         )

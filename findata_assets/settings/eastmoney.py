@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,9 +23,9 @@ DEFAULT_MAX_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class EastmoneySettings:
-    base_url: str = API_URL
+    base_url: str = field(default=API_URL, repr=False)  # may carry a proxy's credentials
     concurrency: int = DEFAULT_CONCURRENCY  # requests in flight, process-wide
-    min_interval_ms: float = 0  # between two request starts, process-wide
+    min_interval_ms: int = 0  # between two request starts, process-wide
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # per request
 
     @classmethod
@@ -37,14 +37,9 @@ class EastmoneySettings:
         return cls(
             base_url=url,
             concurrency=number(environ, ENV_CONCURRENCY, DEFAULT_CONCURRENCY, int, 1),
-            min_interval_ms=number(environ, ENV_MIN_INTERVAL_MS, 0.0, float, 0),
+            min_interval_ms=number(environ, ENV_MIN_INTERVAL_MS, 0, int, 0),
             max_attempts=number(environ, ENV_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, int, 1),
         )
-
-    def client_args(self) -> dict:
-        """Keyword arguments of EastmoneyClient."""
-        return {"base_url": self.base_url, "concurrency": self.concurrency,
-                "min_interval_s": self.min_interval_ms / 1000, "max_attempts": self.max_attempts}
 
 
 def normalise_url(url: str, setting: str = ENV_URL) -> str:

@@ -34,6 +34,18 @@ def run_split_mode(mode: Optional[str]) -> str:
     return normalised
 
 
+def schedules_running(environ: Mapping[str, str]) -> bool:
+    return (text(environ, SCHEDULES_STATUS_ENV) or "").lower() == "running"
+
+
+def alert_webhook(environ: Mapping[str, str]) -> Optional[str]:
+    return text(environ, WEBHOOK_ENV)
+
+
+def ui_url(environ: Mapping[str, str]) -> Optional[str]:
+    return (text(environ, UI_URL_ENV) or "").rstrip("/") or None
+
+
 @dataclass(frozen=True)
 class RefreshSettings:
     schedules_running: bool = False  # schedules default to on (a deployment) or off (a laptop)
@@ -43,12 +55,9 @@ class RefreshSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "RefreshSettings":
-        return cls(
-            schedules_running=(text(environ, SCHEDULES_STATUS_ENV) or "").lower() == "running",
-            run_split=run_split_mode(environ.get(RUN_SPLIT_ENV)),
-            alert_webhook=text(environ, WEBHOOK_ENV),
-            ui_url=(text(environ, UI_URL_ENV) or "").rstrip("/") or None,
-        )
+        return cls(schedules_running=schedules_running(environ),
+                   run_split=run_split_mode(environ.get(RUN_SPLIT_ENV)),
+                   alert_webhook=alert_webhook(environ), ui_url=ui_url(environ))
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,6 @@ _HOST_RE = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A
 _KEY_RE = re.compile(r"^\S+$")
 
 
-_get = text
-
-
 def _mask_key_id(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
@@ -170,7 +167,7 @@ class Settings:
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Settings":
         environ = environment.current() if environ is None else environ
 
-        raw_home = _get(environ, ENV_HOME) or DEFAULT_HOME
+        raw_home = text(environ, ENV_HOME) or DEFAULT_HOME
         if "\x00" in raw_home:
             raise SettingsError(f"{ENV_HOME} contains a NUL character")
         home = Path(raw_home).expanduser()
@@ -179,29 +176,29 @@ class Settings:
         if home.exists() and not home.is_dir():
             raise SettingsError(f"{ENV_HOME}={str(home)!r} exists and is not a directory")
 
-        database_url = _get(environ, ENV_DATABASE_URL)
+        database_url = text(environ, ENV_DATABASE_URL)
         from_env = database_url is not None
         if database_url is None:
             database_url = f"sqlite:///{home / 'findata.db'}"
         else:
             validate_database_url(database_url)
 
-        endpoint = _get(environ, ENV_S3_ENDPOINT)
+        endpoint = text(environ, ENV_S3_ENDPOINT)
         if endpoint is not None:
             endpoint = validate_s3_endpoint(endpoint)
-        bucket = validate_bucket(_get(environ, ENV_S3_BUCKET) or DEFAULT_BUCKET)
+        bucket = validate_bucket(text(environ, ENV_S3_BUCKET) or DEFAULT_BUCKET)
 
         region, region_var = DEFAULT_REGION, ENV_REGIONS[0]
         for name in ENV_REGIONS:
-            if _get(environ, name):
-                region, region_var = _get(environ, name), name
+            if text(environ, name):
+                region, region_var = text(environ, name), name
                 break
         if not _REGION_RE.match(region):
             raise SettingsError(f"{region_var}={region!r} is not a valid region name "
                                 f"(lowercase letters, digits and '-', e.g. us-east-1)")
 
-        access_key = _get(environ, ENV_ACCESS_KEY)
-        secret_key = _get(environ, ENV_SECRET_KEY)
+        access_key = text(environ, ENV_ACCESS_KEY)
+        secret_key = text(environ, ENV_SECRET_KEY)
         if endpoint is not None:
             missing = [n for n, v in ((ENV_ACCESS_KEY, access_key), (ENV_SECRET_KEY, secret_key))
                        if v is None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Mapping, Sequence, TypeVar
 
 N = TypeVar("N", int, float)
@@ -29,6 +30,8 @@ def number(environ: Mapping[str, str], name: str, default: N, cast: Callable[[st
         value = cast(raw)
     except ValueError:
         raise SettingsError(f"{name} must be {kind}{unit}, got {raw!r}") from None
+    if not math.isfinite(value):  # nan, inf: float() takes them, no setting means them
+        raise SettingsError(f"{name} must be a finite number{unit}, got {raw!r}")
     if high is None and value < low:
         raise SettingsError(f"{name} must be at least {low}, got {raw}")
     if high is not None and not low <= value <= high:

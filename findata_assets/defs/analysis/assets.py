@@ -21,13 +21,13 @@ import dagster as dg
 from findata_assets import cancellation
 from findata_assets.analysis import digest as digests
 from findata_assets.analysis import narrative
-from findata_assets.eastmoney.catalog import YI
 from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
 from findata_assets.defs import metadata_keys as keys
-from findata_assets.defs.eastmoney.families import FAMILIES, STOCK
 from findata_assets.defs.analysis.resources import LLMResource, ReportSettingsResource
+from findata_assets.defs.eastmoney.families import FAMILIES, STOCK
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
+from findata_assets.eastmoney.catalog import YI
 
 GROUP_NAME = "analysis"
 ANALYSIS_ASSET = "fund_flow_analysis"
@@ -50,7 +50,7 @@ def skipped(context: dg.AssetExecutionContext, reason: str) -> dg.AssetObservati
     """The observation a skipped day leaves on the asset (visible in the UI timeline)."""
     context.log.warning(reason)
     return dg.AssetObservation(asset_key=context.asset_key, partition=context.partition_key,
-                               metadata={"status": reason})
+                               metadata={keys.STATUS: reason})
 
 
 def _key_figures(d: dict) -> dict:
@@ -65,7 +65,7 @@ def _key_figures(d: dict) -> dict:
     }
 
 
-SAMPLE_TAG = "findata/sample"  # runs of report/sample.py: synthetic by construction
+SAMPLE_TAG = "findata/sample"  # runs of cli/sample_report.py: synthetic by construction
 RAW_ASSET = STOCK.raw_key
 
 
@@ -128,8 +128,8 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         digest_key=digest_key(trade_date))
 
     metadata = {
-        "status": "ok",
-        "trade_date": trade_date.isoformat(),
+        keys.STATUS: "ok",
+        keys.TRADE_DATE: trade_date.isoformat(),
         "digest_key": digest_key(trade_date),
         "digest_hash": d_hash,
         "object_store": store.describe(),
@@ -138,7 +138,7 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         "missing_tables": dg.MetadataValue.json(d["missing_tables"]),
         **_key_figures(d),
         keys.SYNTHETIC: served_synthetic(context, trade_date),
-        "narrative_status": result.status,
+        keys.NARRATIVE_STATUS: result.status,
         "narrative_detail": result.detail or "",
         "llm_model": result.model,
         "llm_base_url": llm.base_url,

@@ -15,13 +15,13 @@ from findata_assets import cancellation
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney import checks
 from findata_assets.defs.eastmoney.families import SECTOR, STOCK, FlowFamily
-from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.defs.eastmoney.metadata import snapshot_metadata, table_metadata
-from findata_assets.eastmoney.parsing import parse_table
 from findata_assets.defs.eastmoney.resources import EastmoneyResource
+from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
+from findata_assets.eastmoney.parsing import parse_table
 from findata_assets.eastmoney.snapshot import Snapshot, archive_key
 from findata_assets.storage.preflight import check_stores
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 
 # BackfillPolicy is "beta" in Dagster 1.13: we rely on it knowingly; do not warn every user.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -51,8 +51,8 @@ def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None
 def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
     """The run's partitions; an empty selection (a reversed range) is an error, not a run that
     stores nothing and succeeds."""
-    keys = list(context.partition_keys)
-    if not keys:
+    selected = list(context.partition_keys)
+    if not selected:
         tags = context.run.tags
         start = tags.get(keys.RANGE_START_TAG)
         end = tags.get(keys.RANGE_END_TAG)
@@ -61,7 +61,7 @@ def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
             f"the end in the partitions' order (e.g. all|1d...sz_b|10d for the stock tables, "
             f"industry|1d...region|10d for the sectors)" if start else
             "the run selects no partition: pass a partition or a partition range")
-    return keys
+    return selected
 
 
 class EmptySelectionError(ValueError):

@@ -15,10 +15,10 @@ from pydantic import PrivateAttr
 
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import family_of
+from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.snapshot import Snapshot, archive_key
 from findata_assets.storage.object_store import ObjectStore
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.storage.warehouse import PartialStoreError, Warehouse
 
 ARCHIVE_WRITERS = 8  # concurrent object uploads/downloads of one step

@@ -8,8 +8,6 @@ import dagster as dg
 from findata_assets.defs.eastmoney.families import FAMILIES
 from findata_assets.eastmoney.catalog import TableKind
 
-FAMILY_JOBS: dict[TableKind, str] = {kind: f.job_name for kind, f in FAMILIES.items()}
-
 FAMILY_JOB_DEFS: dict[TableKind, dg.UnresolvedAssetJobDefinition] = {
     kind: dg.define_asset_job(
         name=family.job_name,

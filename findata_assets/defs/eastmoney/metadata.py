@@ -14,7 +14,7 @@ TOP_N = 5
 
 def snapshot_metadata(snapshot: Snapshot) -> dict[str, dg.RawMetadataValue]:
     return {
-        "table": snapshot.table,
+        keys.TABLE: snapshot.table,
         "rows": len(snapshot.rows),
         "api_total": snapshot.total,
         "pages": snapshot.pages,
@@ -37,7 +37,7 @@ def table_metadata(spec: TableSpec, snapshot: Snapshot,
     nulls = {col: sum(1 for r in rows if r[col] is None) for col in COLUMN_NAMES}
     return {
         **snapshot_metadata(snapshot),
-        "table": spec.name,
+        keys.TABLE: spec.name,
         keys.ROW_COUNT: len(rows),
         "null_counts": dg.MetadataValue.json({c: n for c, n in nulls.items() if n}),
         # cells that were neither a value nor "-": stored NULL, raw value kept in the archive

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from findata_assets.eastmoney import catalog
 from findata_assets.defs.metadata_keys import RANGE_END_TAG, RANGE_START_TAG
+from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import TableKind
 
 GROUP_DIMENSION = {"stock": "market", "sector": "board"}

@@ -16,7 +16,7 @@ class EastmoneyResource(dg.ConfigurableResource):
 
     base_url: str = catalog.API_URL
     concurrency: int = 4
-    min_interval_ms: float = 0
+    min_interval_ms: int = 0
     max_attempts: int = 5
 
     @classmethod

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from findata_assets import redaction, settings
+from findata_assets import environment, redaction
 from findata_assets.redaction import safe_url
+from findata_assets.settings import operations
 from findata_assets.settings.operations import UI_URL_ENV, WEBHOOK_ENV  # noqa: F401
 TIMEOUT_S = 5.0
 MAX_TEXT = 1500  # chat webhooks cap message size; the link has the rest
@@ -21,14 +22,14 @@ log = logging.getLogger(__name__)
 
 def redact(text: str) -> str:
     """redaction.redact, and the webhook's own URL (its query, access_token=..., is a secret)."""
-    webhook = settings.refresh().alert_webhook
+    webhook = operations.alert_webhook(environment.current())
     if webhook:
         text = text.replace(webhook, safe_url(webhook))
     return redaction.redact(text)
 
 
 def ui_link(path: str) -> str | None:
-    base = settings.refresh().ui_url
+    base = operations.ui_url(environment.current())
     return f"{base}/{path.lstrip('/')}" if base else None
 
 
@@ -60,7 +61,7 @@ def post_alert(alert: Alert, webhook: str | None = None,
     """POST the alert; True when the webhook accepted it. Any failure is logged, never raised:
     an alerting outage must not break the sensor that reports another outage."""
     logger = logger or log
-    webhook = webhook or settings.refresh().alert_webhook
+    webhook = webhook or operations.alert_webhook(environment.current())
     logger.warning("ALERT: %s", redact(alert.title + " | " + "; ".join(alert.lines)))
     if not webhook:
         return False

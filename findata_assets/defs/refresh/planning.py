@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from findata_assets import settings
-from findata_assets.deploy.k8s import k8s_run_tags, split_partitions
 from findata_assets.defs.eastmoney import partitions
-from findata_assets.eastmoney.catalog import TableKind
-from findata_assets.defs.eastmoney.jobs import FAMILY_JOBS
+from findata_assets.defs.eastmoney.families import FAMILIES
 from findata_assets.defs.refresh.policies import (
     CYCLE_TAG, EASTMONEY_TAG, LANE_TAG, POLICY_TAG, RefreshPolicy)
+from findata_assets.deploy.k8s import k8s_run_tags, split_partitions
+from findata_assets.eastmoney.catalog import TableKind
 
 
 @dataclass(frozen=True)
@@ -41,5 +41,5 @@ def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None,
                 **policy.tags,
                 **partitions.range_tags(kind, chunk),
             }
-            runs.append(PlannedRun(policy.name, kind, FAMILY_JOBS[kind], tuple(chunk), tags))
+            runs.append(PlannedRun(policy.name, kind, FAMILIES[kind].job_name, tuple(chunk), tags))
     return runs

@@ -1,6 +1,6 @@
 """The refresh schedules, driven by POLICIES and gated by the trading calendar.
 
-Each tick asks for one ranged run per table family (refresh.planning.plan_runs), not a run per
+Each tick asks for one ranged run per table family (planning.plan_runs), not a run per
 partition: the very runs the CLI makes (same job, range and tags). A schedule launches runs of
 exactly one job, so there is one schedule per policy and family (`full_stock_refresh_schedule`,
 `full_sector_refresh_schedule`, ...), each targeting its family job; the ticks of a policy's
@@ -14,12 +14,13 @@ from datetime import datetime
 
 import dagster as dg
 
-from findata_assets import settings
+from findata_assets import environment
 from findata_assets import trading_calendar as tc
-from findata_assets.eastmoney.catalog import TableKind
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.defs.refresh.planning import plan_runs
 from findata_assets.defs.refresh.policies import LANE_TAG, POLICIES, RefreshPolicy
+from findata_assets.eastmoney.catalog import TableKind
+from findata_assets.settings.operations import schedules_running
 
 KINDS: tuple[TableKind, ...] = ("stock", "sector")
 TRADE_DATE_TAG = "findata/trade_date"
@@ -111,7 +112,7 @@ def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, no
 
 
 def _default_status() -> dg.DefaultScheduleStatus:
-    running = settings.refresh().schedules_running
+    running = schedules_running(environment.current())
     return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
 
 

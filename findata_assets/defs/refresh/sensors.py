@@ -14,9 +14,9 @@ from findata_assets.defs.refresh import alerts
 from findata_assets.defs.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, RefreshPolicy
 from findata_assets.defs.refresh.schedules import (
     TRADE_DATE_TAG, evaluate_policy_tick, policy_kinds, policy_lanes)
+from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME as ANALYSIS_JOB
 
-ANALYSIS_JOB = "analysis_report_job"
-STOPPED_TAG = "findata/stopped_by"  # set by refresh.operations.stop_policy
+STOPPED_TAG = "findata/stopped_by"  # set by cli/operations.stop_policy
 RANGE_TAGS = (keys.RANGE_START_TAG, keys.RANGE_END_TAG)
 RECENT_CYCLES_KEPT = 50
 
@@ -110,7 +110,7 @@ def failure_alert(run: dg.DagsterRun, error: str) -> alerts.Alert:
     if all(run.tags.get(t) for t in RANGE_TAGS):
         lines.append(f"partitions: {run.tags[RANGE_TAGS[0]]} .. {run.tags[RANGE_TAGS[1]]}")
     elif run.tags.get(keys.PARTITION_TAG):
-        lines.append(f"partition: {run.tags['dagster/partition']}")
+        lines.append(f"partition: {run.tags[keys.PARTITION_TAG]}")
     lines.append(f"error: {error[:600]}")
     policy, lane = run.tags.get(POLICY_TAG), run.tags.get(LANE_TAG)
     title = (f"findata run failed: {policy} refresh ({lane or run.job_name})" if policy

@@ -20,15 +20,16 @@ from typing import Iterator
 import dagster as dg
 
 from findata_assets import cancellation
-from findata_assets.defs.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, served_synthetic, skipped
 from findata_assets.analysis.history import AnalysisHistory
+from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, served_synthetic, skipped
 from findata_assets.defs.analysis.resources import ReportSettingsResource
+from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 from findata_assets.report import charts as chart_mod
 from findata_assets.report import markdown
 from findata_assets.report.fonts import cjk_font
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.trading_calendar import TZ
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 
 REPORT_ASSET = "fund_flow_report"
 REPORT_PREFIX = "reports"
@@ -61,37 +62,37 @@ def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = F
     font = cjk_font(font_file)
     charts = chart_mod.render_charts(d, lang, font)
     prefix = report_prefix(trade_date)
-    keys = {}
+    chart_keys = {}
     for name, png in charts.images.items():
-        keys[name] = f"{prefix}{CHART_DIR}/{name}"
-        store.put_bytes(keys[name], png, "image/png")
+        chart_keys[name] = f"{prefix}{CHART_DIR}/{name}"
+        store.put_bytes(chart_keys[name], png, "image/png")
     narrative = {"text": row.get("narrative"), "status": row.get("narrative_status"),
                  "detail": row.get("narrative_detail"), "model": row.get("model"),
                  "prompt_version": row.get("prompt_version")}
     generated = dt.datetime.now(TZ).strftime("%Y-%m-%d %H:%M:%S")
-    relative = {name: f"{CHART_DIR}/{name}" for name in keys}
+    relative = {name: f"{CHART_DIR}/{name}" for name in chart_keys}
     text = markdown.render(d, narrative, lang, relative, generated, charts.notes,
                            synthetic=synthetic)
     key = report_key(trade_date)
     store.put_bytes(key, text.encode("utf-8"), "text/markdown; charset=utf-8")
     url = store.url_for(key, expiry_s)
     ui_text = markdown.render(d, narrative, lang,
-                              {name: store.url_for(k, expiry_s) for name, k in keys.items()},
+                              {name: store.url_for(k, expiry_s) for name, k in chart_keys.items()},
                               generated, charts.notes, synthetic=synthetic)
     font_note = (f"{font.family} ({font.source}: {font.path})" if font else
                  "none: no CJK font found, chart labels show codes (" + chart_mod.INSTALL_HINT + ")")
     return {
-        "status": "ok",
-        "trade_date": trade_date.isoformat(),
-        "report_key": key,
-        "report_location": object_location(store, key),
-        "report_url": dg.MetadataValue.url(url),
+        keys.STATUS: "ok",
+        keys.TRADE_DATE: trade_date.isoformat(),
+        keys.REPORT_KEY: key,
+        keys.REPORT_LOCATION: object_location(store, key),
+        keys.REPORT_URL: dg.MetadataValue.url(url),
         "report_url_expires_s": expiry_s,
-        "chart_keys": dg.MetadataValue.json(sorted(keys.values())),
+        "chart_keys": dg.MetadataValue.json(sorted(chart_keys.values())),
         "chart_font": font_note,
         "chart_labels": charts.labels,
         "chart_notes": "; ".join(charts.notes) or "none",
-        "narrative_status": row.get("narrative_status"),
+        keys.NARRATIVE_STATUS: row.get("narrative_status"),
         "lang": lang,
         "report": dg.MetadataValue.md(ui_text),
     }
@@ -123,6 +124,6 @@ def fund_flow_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                             report_settings.url_expiry_s,
                             synthetic=served_synthetic(context, trade_date),
                             font_file=report_settings.font)
-    history.set_report(trade_date, metadata["report_key"])
-    context.log.info(f"report for {trade_date}: {metadata['report_location']}")
+    history.set_report(trade_date, metadata[keys.REPORT_KEY])
+    context.log.info(f"report for {trade_date}: {metadata[keys.REPORT_LOCATION]}")
     yield dg.MaterializeResult(metadata=metadata)

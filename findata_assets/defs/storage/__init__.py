@@ -1,1 +1,1 @@
-"""Dagster wiring of the stores: resources, IO managers (definitions.py merges them)."""
+"""Dagster wiring of the stores: the warehouse and object store resources."""

@@ -1,4 +1,4 @@
-"""Dagster resources for the two stores, shared by the IO managers and the analysis assets."""
+"""Dagster resources for the two stores, shared by every area (IO managers, analysis, report)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Old home of the refresh code, kept only for instance configs that still name it."""
