@@ -29,6 +29,11 @@ def export(name: str, setting: str) -> None:
     os.environ[name] = setting
 
 
+def export_default(name: str, setting: str) -> None:
+    """`export`, unless the operator set the variable already (theirs wins)."""
+    os.environ.setdefault(name, setting)
+
+
 def secret_values(min_length: int = 6) -> list[str]:
     """Values of variables whose names say they hold a secret, to scrub from messages."""
     return [v for name, v in os.environ.items()

@@ -20,10 +20,11 @@ from typing import Any, Mapping
 
 import dagster as dg
 from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
 
 from findata_assets import environment
+from findata_assets.cli.sqlite_events import (
+    DEFAULT_EVENT_BATCH_SIZE, EVENT_BATCH_ENV, FindataSqliteStorage)
 from findata_assets.settings.operations import postgres_url as _postgres_url
 
 INIT_LOCK = ".findata-instance.lock"
@@ -64,6 +65,10 @@ class EnvSelectedStorage(DagsterStorage):
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData,
                           config_value: Mapping[str, Any]) -> DagsterStorage:
+        # Dagster reads this knob from the environment in every process that loads the instance
+        # (CLI, daemon, run workers, webserver): batches of planned and materialization events
+        # are then written at once (natively on PostgreSQL, by sqlite_events on SQLite).
+        environment.export_default(EVENT_BATCH_ENV, DEFAULT_EVENT_BATCH_SIZE)
         url = postgres_url()
         if url:
             from dagster_postgres import DagsterPostgresStorage
@@ -74,7 +79,7 @@ class EnvSelectedStorage(DagsterStorage):
         if not base_dir:
             raise dg.DagsterInvariantViolationError(
                 "EnvSelectedStorage: set DAGSTER_HOME (SQLite) or DAGSTER_PG_URL (PostgreSQL)")
-        return DagsterSqliteStorage.from_local(os.path.abspath(base_dir), inst_data=inst_data)
+        return FindataSqliteStorage.from_local(os.path.abspath(base_dir), inst_data=inst_data)
 
 
 def describe_storage(instance: dg.DagsterInstance) -> str:

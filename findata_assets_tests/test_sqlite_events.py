@@ -1,0 +1,102 @@
+"""The SQLite event log's batched writes store exactly what one-at-a-time writes store."""
+
+
+import collections
+
+import dagster as dg
+import pytest
+
+from findata_assets.cli import sqlite_events
+
+PARTS = dg.StaticPartitionsDefinition([f"p{i:02d}" for i in range(12)])
+
+
+@dg.asset(partitions_def=PARTS, backfill_policy=dg.BackfillPolicy.single_run())
+def upstream(context: dg.AssetExecutionContext) -> None:
+    for key in context.partition_keys:
+        context.add_asset_metadata({"rows": int(key[1:])}, partition_key=key)
+
+
+@dg.asset(partitions_def=PARTS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[upstream],
+          check_specs=[dg.AssetCheckSpec("positive", asset="downstream")])
+def downstream(context: dg.AssetExecutionContext):
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="positive", passed=True)
+
+
+JOB = dg.define_asset_job("ranged", selection=[upstream, downstream])
+DEFS = dg.Definitions(assets=[upstream, downstream], jobs=[JOB])
+
+
+def _instance(tmp_path, name: str) -> dg.DagsterInstance:
+    home = tmp_path / name
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "storage:\n  custom:\n    module: findata_assets.cli.instance\n"
+        f"    class: EnvSelectedStorage\n    config:\n      sqlite_base_dir: {home}\n")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _stored(instance: dg.DagsterInstance, run_id: str) -> dict:
+    events = instance.all_logs(run_id)
+    types = collections.Counter(e.dagster_event_type.value for e in events if e.is_dagster_event)
+    per_partition = {}
+    for key in (dg.AssetKey("upstream"), dg.AssetKey("downstream")):
+        for pk in PARTS.get_partition_keys():
+            found = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[pk]), limit=1).records
+            meta = found[0].asset_materialization.metadata if found else None
+            per_partition[(key.to_user_string(), pk)] = (
+                found[0].run_id == run_id if found else None,
+                {k: v.value for k, v in meta.items()} if meta else None)
+        per_partition[(key.to_user_string(), "materialized")] = sorted(
+            instance.get_materialized_partitions(key))
+        per_partition[(key.to_user_string(), "tags")] = sorted(  # the index's asset_event_tags
+            tuple(sorted(tags))  # their names: data versions differ from run to run
+            for tags in instance.event_log_storage.get_event_tags_for_asset(key))
+    return {"types": dict(types), "partitions": per_partition}
+
+
+def _run(instance: dg.DagsterInstance) -> str:
+    result = DEFS.resolve_job_def("ranged").execute_in_process(
+        instance=instance, tags={"dagster/asset_partition_range_start": "p00",
+                                 "dagster/asset_partition_range_end": "p11"})
+    assert result.success
+    return result.run_id
+
+
+def test_a_batch_stores_what_single_writes_store(tmp_path, monkeypatch):
+    batches = []
+    original = sqlite_events.BatchingSqliteEventLogStorage.store_event_batch
+
+    def counting(self, events):
+        batches.append(len(events))
+        return original(self, events)
+
+    monkeypatch.setattr(sqlite_events.BatchingSqliteEventLogStorage, "store_event_batch", counting)
+
+    monkeypatch.setenv(sqlite_events.EVENT_BATCH_ENV, "0")  # Dagster's one-at-a-time writes
+    with _instance(tmp_path, "single") as single:
+        single_run = _run(single)
+        expected = _stored(single, single_run)
+    assert batches == []
+
+    monkeypatch.delenv(sqlite_events.EVENT_BATCH_ENV)  # the instance sets findata's default
+    with _instance(tmp_path, "batched") as batched:
+        assert isinstance(batched.event_log_storage, sqlite_events.BatchingSqliteEventLogStorage)
+        batched_run = _run(batched)
+        got = _stored(batched, batched_run)
+    assert max(batches) >= 24  # the planned events of both assets went as one batch
+    assert got == expected
+    assert expected["types"]["ASSET_MATERIALIZATION"] == 24
+    assert expected["types"]["ASSET_MATERIALIZATION_PLANNED"] == 24
+    assert expected["partitions"][("downstream", "materialized")] == PARTS.get_partition_keys()
+    assert len(expected["partitions"][("upstream", "tags")]) == 12
+
+
+@pytest.mark.parametrize("size", ["1", "7"])
+def test_small_batch_sizes_store_everything_too(tmp_path, monkeypatch, size):
+    monkeypatch.setenv(sqlite_events.EVENT_BATCH_ENV, size)
+    with _instance(tmp_path, f"size{size}") as instance:
+        stored = _stored(instance, _run(instance))
+    assert all(v[0] for k, v in stored["partitions"].items() if k[1].startswith("p"))
