@@ -18,6 +18,7 @@ setup(
         "exchange_calendars>=4.13,<5",
         "openai>=1.40,<4",
         "matplotlib>=3.8,<4",
+        "orjson>=3.9,<4",  # API bodies and archived snapshots: 2-6x the stdlib json
     ],
     extras_require={
         "test": [

@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
+
+import orjson
 
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.errors import (
@@ -77,8 +78,8 @@ def decode_body(text: str) -> Any:
     match = _JSONP.match(text)
     payload = match.group(1) if match else text
     try:
-        return json.loads(payload)
-    except ValueError as exc:
+        return orjson.loads(payload)
+    except ValueError as exc:  # orjson.JSONDecodeError is a json.JSONDecodeError
         snippet = text[:80].replace("\n", " ")
         raise BadResponseError(f"body is not JSON ({exc.msg} at {exc.pos}): {snippet!r}") from None
 

@@ -12,6 +12,8 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 API_PATH = "/api/qt/clist/get"
 SYNTHETIC_HEADER = ("X-Fake-Data", "synthetic: findata fake Eastmoney API, not market data")
 
@@ -109,10 +111,9 @@ def handler_for(server):
                 payload["data"] = None
             if fault == "rc":
                 payload.update(rc=100, data=None)
-            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            raw = orjson.dumps(payload)  # compact UTF-8, what the real API sends
             if query.get("cb"):
-                body = f"{query['cb']}({body});"
-            raw = body.encode("utf-8")
+                raw = query["cb"].encode() + b"(" + raw + b");"
             if fault == "truncate":
                 self._send(200, raw[: len(raw) // 2], declared_length=len(raw))
                 self.close_connection = True

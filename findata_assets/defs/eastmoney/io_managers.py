@@ -5,12 +5,12 @@ Both handle outputs and inputs that span many partitions (one run stores a whole
 
 from __future__ import annotations
 
-import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import dagster as dg
+import orjson
 from pydantic import PrivateAttr
 
 from findata_assets.defs import metadata_keys as keys
@@ -62,8 +62,8 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
             key = archive_key(snapshot)
             if store.exists(key):  # the archive is append-only: never overwrite a snapshot
                 raise dg.Failure(f"archive object {key} already exists; refusing to overwrite")
-            body = json.dumps(snapshot.to_json(), ensure_ascii=False, separators=(",", ":"))
-            store.put_bytes(key, body.encode("utf-8"), "application/json")
+            body = orjson.dumps(snapshot.to_json())  # compact UTF-8, as json.dumps wrote it
+            store.put_bytes(key, body, "application/json")
             return key
 
         # One upload per table, side by side: S3 round trips, not CPU, are the cost here.
@@ -89,7 +89,7 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
             archived = _archived_keys(context, missing)
             store = self.store  # once, before the threads (see handle_output)
             with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
-                fetched = pool.map(lambda pk: Snapshot.from_json(json.loads(
+                fetched = pool.map(lambda pk: Snapshot.from_json(orjson.loads(
                     store.get_bytes(archived[pk]))), missing)
                 loaded.update(zip(missing, fetched))
         return loaded
