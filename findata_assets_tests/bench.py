@@ -12,9 +12,9 @@ What one invocation does (see BENCHMARKS.md for results and run times):
    (`python -m findata_assets.fake_eastmoney --latency-ms N --scale X --seed S --frozen`). A
    frozen fake serves the same universe every time, so every run must store exactly the fake's
    totals (asked from the fake itself over HTTP, pz=1, before measuring).
-2. Ours: each policy runs as a user runs it, `python -m findata_assets.run POLICY --json F
-   --no-analysis` (with `--analysis`: without `--no-analysis`, so full adds the analysis and the
-   report) in a child process (interpreter start included) with FINDATA_EASTMONEY_URL /
+2. Ours: each variant runs as a user runs it, `python -m findata_assets.run POLICY --json F`
+   (`full`: the tables, the analysis and the report; `full_tables`, `incremental`, `quick`:
+   with `--no-analysis`) in a child process (interpreter start included) with FINDATA_EASTMONEY_URL /
    FINDATA_EASTMONEY_CONCURRENCY / FINDATA_DATABASE_URL / FINDATA_S3_* / AWS_* pointing at the
    services above and DAGSTER_HOME a temp dir holding a copy of the repo's dagster.yaml. Each
    child runs under `/usr/bin/time` (or a small Python wrapper using RUSAGE_CHILDREN) on its own,
@@ -25,8 +25,11 @@ What one invocation does (see BENCHMARKS.md for results and run times):
    one `INSERT` per row with pymysql (autocommit off, commit per table) into the legacy tables
    (`Stock_Flow_<Market>_<Period>`, legacy columns, "-" stored as 0.0) of the same database. It
    runs as a child process too (`python -m findata_assets_tests.bench _baseline ...`), right after
-   the paired run of ours (full, else the first policy), so ratios are taken pair by pair.
-4. `--scaling`: full at latency 25/100/400 ms (scale 1) and at scale 1/4/16 (100 ms), each cell
+   the paired run of ours (full_tables, else the first variant), so ratios are taken pair by
+   pair. Per run it also reads, from the run's own event log, the work inside the stock run
+   (crawl step start to the last table committed) and, from the CLI's JSON, the analysis run.
+   The report ends with the issue's goals, each with its measured value (`goals` in the JSON).
+4. `--scaling`: full_tables at latency 25/100/400 ms (scale 1) and at scale 1/4/16 (100 ms), each cell
    beside its lower bound: start-up + requests / concurrency x latency. Start-up is the measured
    cost of `import findata_assets.run` + `build_definitions()` in a fresh interpreter.
 
@@ -62,7 +65,24 @@ from typing import Iterator, Optional, Sequence
 from findata_assets_tests import services
 
 REPO = Path(__file__).resolve().parents[1]
-POLICY_NAMES = ("full", "incremental", "quick")
+# What one benchmark run measures: name -> (policy, with the analysis and report). `full` is
+# what a user runs (tables, analysis, report); `full_tables` is the tables alone, the seed's job.
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "full": ("full", True), "full_tables": ("full", False),
+    "incremental": ("incremental", False), "quick": ("quick", False)}
+# The issue's goals, checked in the report: (variant, field, "<=" or ">=", goal, what).
+GOALS = (
+    ("full", "median_s", "<=", 6.0, "full with analysis and report, CLI end to end (s)"),
+    ("full_tables", "median_s", "<=", 4.0, "full, tables only (s)"),
+    ("incremental", "median_s", "<=", 3.0, "incremental (s)"),
+    ("quick", "median_s", "<=", 2.5, "quick (s)"),
+    ("full_tables", "stock_work_s", "<=", 1.5,
+     "work inside the stock run, crawl step start to last table committed (s)"),
+    ("full_tables", "store_rows_per_s", ">=", 150_000, "store into MariaDB (rows/s)"),
+    ("full", "analysis_s", "<=", 1.0, "analysis + report run (s)"),
+    ("baseline", "speedup", ">=", 20.0, "serial baseline / full tables, paired (x)"),
+    ("full", "peak_rss_mb", "<=", 300.0, "peak RSS of full (MB)"),
+)
 API_PATH = "/api/qt/clist/get"
 TIME_BIN = "/usr/bin/time"
 DEFAULT_SCALING_LATENCIES = (25.0, 100.0, 400.0)
@@ -262,7 +282,6 @@ class Session:
     dagster_home: Optional[Path] = None
     homes: int = 0
     counter: int = 0
-    analysis: bool = False  # full: also the analysis and the report (off: tables only)
 
     def new_dagster_home(self) -> Path:
         self.homes += 1
@@ -342,20 +361,46 @@ class RunSample:
     rows_match: Optional[bool] = None
     error: Optional[str] = None
     run_seconds: dict = field(default_factory=dict)
+    stock_work_s: Optional[float] = None  # crawl step start -> last stock table committed
+    analysis_s: Optional[float] = None  # the analysis_report_job run, as the CLI timed it
 
 
-def run_cli(s: Session, policy: str, expected: Optional[dict[str, int]] = None,
+def stock_work_seconds(dagster_home: Path, run_id: str) -> Optional[float]:
+    """From the run's own event log: the crawl step's start to the last table materialization
+    (each is logged once its table committed)."""
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)  # the instance's storage reads it
+    try:
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            events = [e for e in instance.all_logs(run_id) if e.dagster_event]
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    starts = [e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_START"
+              and e.step_key == "stock_flow_raw"]
+    stored = [e.timestamp for e in events
+              if e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+              and e.step_key == "stock_flow"]
+    return round(max(stored) - min(starts), 3) if starts and stored else None
+
+
+def run_cli(s: Session, variant: str, expected: Optional[dict[str, int]] = None,
             timeout_s: Optional[float] = None, tag: str = "") -> RunSample:
-    label = s.label(f"{policy}{tag}")
+    policy, with_analysis = VARIANTS[variant]
+    label = s.label(f"{variant}{tag}")
     json_path = s.workdir / f"{label}.json"
     before = s.fake.requests()
     load = os.getloadavg()[0]
     command = [sys.executable, "-m", "findata_assets.run", policy, "--json", str(json_path)]
-    if not s.analysis:
+    if not with_analysis:
         command.append("--no-analysis")
     m = run_measured(command, s.env(), s.workdir, label, timeout_s or s.timeout_s)
     requests = s.fake.requests() - before
-    sample = RunSample(policy, False, m.wall_s, None, requests, 0, 0, 0.0, m.peak_rss_mb, load)
+    sample = RunSample(variant, False, m.wall_s, None, requests, 0, 0, 0.0, m.peak_rss_mb, load)
     if m.timed_out:
         sample.error = (f"timed out after {m.wall_s:.0f} s (stack dump: {m.dump_path}); "
                         f"a fresh DAGSTER_HOME is used from now on")
@@ -372,6 +417,10 @@ def run_cli(s: Session, policy: str, expected: Optional[dict[str, int]] = None,
     sample.tables = len(tables)
     sample.store_s = sum(float(t.get("store_seconds") or 0.0) for t in tables)
     sample.run_seconds = {r["job"]: r["seconds"] for r in outcome.get("runs", [])}
+    sample.analysis_s = sample.run_seconds.get("analysis_report_job")
+    stock = next((r for r in outcome.get("runs", []) if r["job"] == "stock_flow_job"), None)
+    if stock is not None and stock.get("run_id"):
+        sample.stock_work_s = stock_work_seconds(s.dagster_home, stock["run_id"])
     failed = [f"{r['job']}: {r.get('error')}" for r in outcome.get("runs", []) if not r["success"]]
     if expected is not None:
         got = {t["table"]: int(t["rows"]) for t in tables}
@@ -387,13 +436,18 @@ def run_cli(s: Session, policy: str, expected: Optional[dict[str, int]] = None,
     return sample
 
 
-def policy_specs(policy: str):
-    from findata_assets.eastmoney import catalog
+def policy_specs(variant: str):
     from findata_assets.defs.refresh.policies import get_policy
+    from findata_assets.eastmoney import catalog
 
-    p = get_policy(policy)
+    p = get_policy(VARIANTS[variant][0])
     return ([catalog.table_for_partition("stock", k) for k in p.stock_partitions]
             + [catalog.table_for_partition("sector", k) for k in p.sector_partitions])
+
+
+def _median(values: list) -> Optional[float]:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None
 
 
 def summarize(samples: list[RunSample]) -> dict:
@@ -419,6 +473,8 @@ def summarize(samples: list[RunSample]) -> dict:
         "median_cli_s": round(statistics.median([x.cli_s for x in ok]), 3),
         "walls_s": [round(w, 3) for w in walls],
         "rows_match_fake": all(x.rows_match is not False for x in ok),
+        "stock_work_s": _median([x.stock_work_s for x in ok]),
+        "analysis_s": _median([x.analysis_s for x in ok]),
         "load_1m": [round(x.load_1m, 2) for x in samples],
     }
 
@@ -586,7 +642,7 @@ def measure_policies(s: Session, args, policies: list[str]) -> tuple[dict, dict]
     from findata_assets.eastmoney import catalog
 
     results: dict = {}
-    paired_with = "full" if "full" in policies else policies[0]
+    paired_with = "full_tables" if "full_tables" in policies else policies[0]
     baseline_specs = catalog.ALL_TABLES[:args.baseline_tables]
     baseline_expected = s.fake.totals(baseline_specs) if args.baseline_repeat else {}
     baseline_samples: list[dict] = []
@@ -643,13 +699,14 @@ def measure_scaling(s: Session, args, startup_s: float) -> list[dict]:
     rows = []
     for latency, scale in cells:
         s.start_fake(latency, scale, args.seed)
-        expected = s.fake.totals(policy_specs("full"))
+        expected = s.fake.totals(policy_specs("full_tables"))
         if args.scaling_only and args.warmup and not rows:  # instance storage and tables
-            w = run_cli(s, "full", expected, tag="-warmup")
+            w = run_cli(s, "full_tables", expected, tag="-warmup")
             log(f"scaling warm-up: {w.wall_s:.2f} s" + ("" if w.ok else f" FAILED {w.error}"))
         samples = []
         for _ in range(args.scaling_repeat):
-            sample = run_cli(s, "full", expected, timeout_s=max(s.timeout_s, 900 * scale ** 0.5),
+            sample = run_cli(s, "full_tables", expected,
+                             timeout_s=max(s.timeout_s, 900 * scale ** 0.5),
                              tag=f"-lat{latency:g}-x{scale:g}")
             samples.append(sample)
             log(f"scaling {latency:g} ms x{scale:g}: {sample.wall_s:.2f} s, {sample.requests} "
@@ -679,7 +736,7 @@ def print_report(report: dict, concurrency: int, latency_ms: float, startup_s: f
     head = (f"{'policy':12} {'median_s':>9} {'min_s':>7} {'max_s':>7} {'bound_s':>8} "
             f"{'requests':>8} {'rows':>7} {'store_rows/s':>12} {'rss_MB':>7} {'fail':>4}")
     print(head)
-    for name in POLICY_NAMES:
+    for name in VARIANTS:
         r = report.get(name)
         if not r:
             continue
@@ -699,6 +756,11 @@ def print_report(report: dict, concurrency: int, latency_ms: float, startup_s: f
         print(f"{b['paired_with']} / baseline ({b['tables']} tables), pair by pair: ratio "
               f"{b['ratio']:.4f} = {b['speedup']:.1f}x faster "
               f"({pairs})")
+    if report.get("goals"):
+        print(f"\n{'goal':76} {'now':>10} {'goal':>10}  met")
+        for g in report["goals"]:
+            print(f"{g['what']:76} {fmt(g['now'], ',.2f'):>10} {g['op']} {g['goal']:>8,g}  "
+                  f"{'yes' if g['met'] else 'no' if g['met'] is False else '-'}")
     for name, r in report.items():
         if isinstance(r, dict) and r.get("errors"):
             for error in r["errors"]:
@@ -713,6 +775,16 @@ def print_report(report: dict, concurrency: int, latency_ms: float, startup_s: f
                   f"{fmt(c['peak_rss_mb'], '.0f'):>7}")
 
 
+def goals(report: dict) -> list[dict]:
+    out = []
+    for variant, key, op, goal, what in GOALS:
+        now = (report.get(variant) or {}).get(key)
+        met = None if now is None else (now <= goal if op == "<=" else now >= goal)
+        out.append({"variant": variant, "field": key, "what": what, "op": op, "goal": goal,
+                    "now": now, "met": met})
+    return out
+
+
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(x) for x in text.split(",") if x.strip())
 
@@ -721,7 +793,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m findata_assets_tests.bench",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", choices=(*POLICY_NAMES, "all"), default="all")
+    parser.add_argument("--policy", choices=(*VARIANTS, "all"), default="all",
+                        help="full = tables + analysis + report; full_tables = tables only")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=5)
@@ -743,9 +816,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds before a CLI run counts as hung")
     parser.add_argument("--workdir", default=None, help="keep logs, JSON outcomes, dumps here")
     parser.add_argument("--keep-database", action="store_true")
-    parser.add_argument("--analysis", action="store_true",
-                        help="full also runs the analysis and the report (default: the tables "
-                             "only, what the goals and the seed's numbers are about)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     return parser
 
@@ -769,7 +839,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.concurrency < 1 or args.repeat < 1:
         raise SystemExit("--concurrency and --repeat must be >= 1")
-    policies = list(POLICY_NAMES) if args.policy == "all" else [args.policy]
+    policies = list(VARIANTS) if args.policy == "all" else [args.policy]
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="findata-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -779,7 +849,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "warmup": args.warmup, "scale": args.scale, "seed": args.seed,
         "machine": machine_info(), "workdir": str(workdir)}}
     with session(workdir, args.concurrency, args.timeout, args.keep_database) as s:
-        s.analysis = args.analysis
         report["meta"]["database"] = s.database
         s.start_fake(args.latency_ms, args.scale, args.seed)
         startup_s = measure_startup(s)
@@ -794,6 +863,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             scaling_started = time.perf_counter()
             report["scaling"] = measure_scaling(s, args, startup_s)
             report["meta"]["scaling_seconds"] = round(time.perf_counter() - scaling_started, 1)
+    report["goals"] = goals(report)
     report["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     report["meta"]["uptime_after"] = machine_info()["uptime"]
     print_report(report, args.concurrency, args.latency_ms, startup_s)
