@@ -38,6 +38,8 @@ REQUIRED_TABLE = catalog.table("stock", "all", "1d")
 FLOW_FIELDS = ("super_large_net", "large_net", "medium_net", "small_net")
 ENTRY_FIELDS = ("code", "name", "main_net", "main_pct", "change_pct", *FLOW_FIELDS)
 SECTOR_ENTRY_FIELDS = (*ENTRY_FIELDS, "top_stock_code", "top_stock_name")
+# the columns the digest reads (rank, price and the order classes' shares it does not need)
+READ_COLUMNS = (*SECTOR_ENTRY_FIELDS, "updated_at", "fetched_at")
 
 
 class NoDataError(LookupError):
@@ -69,7 +71,7 @@ def load_inputs(warehouse, trade_date: dt.date) -> DayInputs:
     """That day's rows from the warehouse; raises NoDataError when all stocks 1d has none."""
     inputs = DayInputs(trade_date)
     for spec in input_tables():
-        rows = warehouse.read(spec, trade_date)
+        rows = warehouse.read(spec, trade_date, columns=READ_COLUMNS)
         if rows:
             inputs.rows[spec.name] = rows
         else:

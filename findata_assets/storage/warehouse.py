@@ -262,14 +262,18 @@ class Warehouse:
             return conn.execute(table.delete().where(table.c.trade_date == trade_date)).rowcount
 
     # -- reads -----------------------------------------------------------------------------------
-    def read(self, spec: TableSpec, trade_date: Optional[dt.date] = None) -> list[dict]:
-        """Rows as dicts (catalog column names), ordered by trade_date, rank, code."""
+    def read(self, spec: TableSpec, trade_date: Optional[dt.date] = None,
+             columns: Optional[Sequence[str]] = None) -> list[dict]:
+        """Rows as dicts (catalog column names, or only `columns`), ordered by trade_date,
+        rank, code. Fewer columns read faster: the driver decodes every value in Python."""
         table = self.ensure_table(spec)
-        query = sa.select(table).order_by(table.c.trade_date, table.c.rank, table.c.code)
+        names = list(columns or catalog.COLUMN_NAMES)
+        query = sa.select(*(table.c[name] for name in names)).order_by(
+            table.c.trade_date, table.c.rank, table.c.code)
         if trade_date is not None:
             query = query.where(table.c.trade_date == trade_date)
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [dict(zip(names, row)) for row in conn.execute(query)]
 
     def trade_dates(self, spec: TableSpec) -> list[dt.date]:
         table = self.ensure_table(spec)
