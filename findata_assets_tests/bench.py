@@ -47,6 +47,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -725,6 +726,81 @@ def measure_scaling(s: Session, args, startup_s: float) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------------------------------------------
+# --profile: one more `full` under py-spy, its samples summed by phase
+# ------------------------------------------------------------------------------------------------
+# First match wins, in this order, over the frames below the entry module (py-spy's raw form).
+PROFILE_PHASES = (
+    ("imports (start-up, and lazy ones: matplotlib in the report)", r"<module> \("),
+    ("Dagster: run creation (plan, planned events)", r"create_run_for_job"),
+    ("crawl: HTTP client (requests, JSON decode, pages)", r"fetch_tables"),
+    ("archive: snapshot JSON + object store upload",
+     r"SnapshotArchiveIOManager\.(handle_output|load_input)"),
+    ("store: warehouse (render + INSERT + commit)", r"store_many|_store_one|literal_stream"),
+    ("parse: rows from snapshots", r"parse_table"),
+    ("checks + metadata", r"checks\.py|metadata\.py"),
+    ("analysis: digest (warehouse reads + compute)", r"digest\.py"),
+    ("analysis: LLM narrative", r"narrative\.py"),
+    ("report: charts + markdown", r"charts\.py|markdown\.py|fonts\.py"),
+    ("Dagster: event log writes", r"store_event|handle_new_event"),
+    ("Dagster: other run machinery", r"dagster/"),
+)
+# A sample whose innermost frame is one of these is a thread waiting, not working.
+WAITING_LEAVES = re.compile(r"^([\w<>]+\.)*(wait|join|acquire|_wait_for_tstate_lock|read|readinto|"
+                            r"recv|recv_into|poll|select|sleep|do_poll|_read_bytes|yield_gil|"
+                            r"__enter__) \(")
+
+
+def profile_full(s: Session, workdir: Path) -> Optional[dict]:
+    """py-spy (100 Hz, every thread) over one `full` CLI run, its samples summed by phase."""
+    spy = Path(sys.executable).parent / "py-spy"
+    spy_path = str(spy) if spy.exists() else shutil.which("py-spy")
+    if not spy_path:
+        log("profile: py-spy is not installed; skipped (pip install py-spy)")
+        return None
+    raw = workdir / "full.pyspy.raw"
+    command = [spy_path, "record", "-r", "100", "-f", "raw", "-o", str(raw), "--",
+               sys.executable, "-m", "findata_assets.run", "full"]
+    m = run_measured(command, s.env(), workdir, s.label("full-profile"), s.timeout_s * 2)
+    if m.returncode != 0 or not raw.exists():
+        log(f"profile: py-spy run failed (exit {m.returncode}): {m.stderr_tail()}")
+        return None
+    other, waiting = "other (our code, the stdlib)", "waiting (sockets, locks, threads)"
+    totals: dict[str, float] = {name: 0.0 for name, _ in PROFILE_PHASES}
+    totals[other] = totals[waiting] = 0.0
+    compiled = [(name, re.compile(pattern)) for name, pattern in PROFILE_PHASES]
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        entry = next((i for i, f in enumerate(frames) if f.startswith("<module> (")), -1)
+        below = ";".join(frames[entry + 1:])  # the frames under findata_assets/run.py
+        if not stack.strip() or WAITING_LEAVES.match(frames[-1]):  # no Python frame: native
+            name = waiting
+        else:
+            name = next((n for n, p in compiled if p.search(below)), other)
+        totals[name] += int(count) / 100
+    return {"wall_s": round(m.wall_s, 2), "sampled_cpu_s": round(sum(totals.values()), 2),
+            "raw": str(raw), "by_phase_s": {k: round(v, 2) for k, v in totals.items() if v}}
+
+
+def scaling_exponents(cells: list[dict], latency_ms: float) -> dict:
+    """Log-log slopes of time and peak RSS against rows, from the smallest to the largest
+    universe at the main latency: 1 = linear in the rows, below 1 = fixed costs dominate."""
+    import math
+
+    ok = sorted((c for c in cells if c["latency_ms"] == latency_ms and c.get("median_s")
+                 and c.get("rows")), key=lambda c: c["rows"])
+    if len(ok) < 2 or ok[-1]["rows"] == ok[0]["rows"]:
+        return {}
+    lo, hi = ok[0], ok[-1]
+    span = math.log(hi["rows"] / lo["rows"])
+    out = {"from_rows": lo["rows"], "to_rows": hi["rows"],
+           "time": round(math.log(hi["median_s"] / lo["median_s"]) / span, 2)}
+    if lo.get("peak_rss_mb") and hi.get("peak_rss_mb"):
+        out["peak_rss"] = round(math.log(hi["peak_rss_mb"] / lo["peak_rss_mb"]) / span, 2)
+    return out
+
+
 def fmt(value, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -765,14 +841,24 @@ def print_report(report: dict, concurrency: int, latency_ms: float, startup_s: f
         if isinstance(r, dict) and r.get("errors"):
             for error in r["errors"]:
                 print(f"{name} FAILED: {error}")
+    if report.get("profile"):
+        prof = report["profile"]
+        print(f"\nprofile of one full (py-spy, every thread, {prof['wall_s']:.2f} s wall, "
+              f"{prof['sampled_cpu_s']:.2f} s of samples): {prof['raw']}")
+        for name, seconds in sorted(prof["by_phase_s"].items(), key=lambda kv: -kv[1]):
+            print(f"  {seconds:6.2f} s  {name}")
     if report.get("scaling"):
-        print(f"\nscaling (full): {'latency_ms':>10} {'scale':>5} {'median_s':>9} "
+        print(f"\nscaling (full_tables): {'latency_ms':>10} {'scale':>5} {'median_s':>9} "
               f"{'requests':>8} {'rows':>8} {'bound_s':>8} {'x_bound':>7} {'rss_MB':>7}")
         for c in report["scaling"]:
             print(f"{'':15} {c['latency_ms']:>10g} {c['scale']:>5g} {fmt(c['median_s']):>9} "
                   f"{fmt(c['requests'], 'd'):>8} {fmt(c['rows'], 'd'):>8} "
                   f"{fmt(c.get('lower_bound_s')):>8} {fmt(c.get('x_lower_bound')):>7} "
                   f"{fmt(c['peak_rss_mb'], '.0f'):>7}")
+        if report.get("scaling_exponents"):
+            e = report["scaling_exponents"]
+            print(f"growth with the rows ({e['from_rows']:,} -> {e['to_rows']:,}): time ~ rows^"
+                  f"{e['time']}, peak RSS ~ rows^{e.get('peak_rss')}")
 
 
 def goals(report: dict) -> list[dict]:
@@ -816,6 +902,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds before a CLI run counts as hung")
     parser.add_argument("--workdir", default=None, help="keep logs, JSON outcomes, dumps here")
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="also one `full` under py-spy, its CPU samples summed by phase")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     return parser
 
@@ -859,9 +947,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             report |= results
             if args.baseline_repeat:
                 report["baseline"] = baseline
+        if args.profile:
+            report["profile"] = profile_full(s, workdir)
         if args.scaling or args.scaling_only:
             scaling_started = time.perf_counter()
             report["scaling"] = measure_scaling(s, args, startup_s)
+            report["scaling_exponents"] = scaling_exponents(report["scaling"], args.latency_ms)
             report["meta"]["scaling_seconds"] = round(time.perf_counter() - scaling_started, 1)
     report["goals"] = goals(report)
     report["meta"]["seconds"] = round(time.perf_counter() - started, 1)
