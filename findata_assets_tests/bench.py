@@ -368,19 +368,21 @@ class RunSample:
 
 def stock_work_seconds(dagster_home: Path, run_id: str) -> Optional[float]:
     """From the run's own event log: the crawl step's start to the last table materialization
-    (each is logged once its table committed)."""
+    (they are logged together once the IO manager has committed every table)."""
     import dagster as dg
 
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)  # the instance's storage reads it
+    # the instance's storage reads DAGSTER_HOME and sets DAGSTER_EVENT_BATCH_SIZE: put both back
+    previous = {name: os.environ.get(name) for name in ("DAGSTER_HOME", "DAGSTER_EVENT_BATCH_SIZE")}
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
     try:
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
             events = [e for e in instance.all_logs(run_id) if e.dagster_event]
     finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     starts = [e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_START"
               and e.step_key == "stock_flow_raw"]
     stored = [e.timestamp for e in events
@@ -752,7 +754,8 @@ WAITING_LEAVES = re.compile(r"^([\w<>]+\.)*(wait|join|acquire|_wait_for_tstate_l
 
 
 def profile_full(s: Session, workdir: Path) -> Optional[dict]:
-    """py-spy (100 Hz, every thread) over one `full` CLI run, its samples summed by phase."""
+    """py-spy (100 Hz, every thread py-spy finds active) over one `full` CLI run, its samples
+    summed by phase."""
     spy = Path(sys.executable).parent / "py-spy"
     spy_path = str(spy) if spy.exists() else shutil.which("py-spy")
     if not spy_path:
@@ -843,7 +846,7 @@ def print_report(report: dict, concurrency: int, latency_ms: float, startup_s: f
                 print(f"{name} FAILED: {error}")
     if report.get("profile"):
         prof = report["profile"]
-        print(f"\nprofile of one full (py-spy, every thread, {prof['wall_s']:.2f} s wall, "
+        print(f"\nprofile of one full (py-spy, active threads, {prof['wall_s']:.2f} s wall, "
               f"{prof['sampled_cpu_s']:.2f} s of samples): {prof['raw']}")
         for name, seconds in sorted(prof["by_phase_s"].items(), key=lambda kv: -kv[1]):
             print(f"  {seconds:6.2f} s  {name}")
@@ -903,7 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", default=None, help="keep logs, JSON outcomes, dumps here")
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--profile", action="store_true",
-                        help="also one `full` under py-spy, its CPU samples summed by phase")
+                        help="also one `full` under py-spy, its samples summed by phase")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     return parser
 

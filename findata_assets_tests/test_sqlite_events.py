@@ -100,3 +100,39 @@ def test_small_batch_sizes_store_everything_too(tmp_path, monkeypatch, size):
     with _instance(tmp_path, f"size{size}") as instance:
         stored = _stored(instance, _run(instance))
     assert all(v[0] for k, v in stored["partitions"].items() if k[1].startswith("p"))
+
+
+@pytest.mark.parametrize("fail", ["index", "run_shard"])
+def test_a_failed_batch_write_stores_each_event_once(tmp_path, monkeypatch, fail):
+    """An index failure after the run's database committed is retried event by event, not
+    handed to Dagster's fallback (which would write the run's rows again); a run-database
+    failure before anything is written is left to that fallback."""
+    monkeypatch.setenv(sqlite_events.EVENT_BATCH_ENV, "0")
+    with _instance(tmp_path, "reference") as reference:
+        expected = _stored(reference, _run(reference))
+    monkeypatch.delenv(sqlite_events.EVENT_BATCH_ENV)
+    failures = []
+    storage = sqlite_events.BatchingSqliteEventLogStorage
+    if fail == "index":
+        original = storage._mirror
+
+        def flaky(self, events):
+            if len(events) > 1 and not failures:
+                failures.append(len(events))
+                raise RuntimeError("database is locked")
+            return original(self, events)
+
+        monkeypatch.setattr(storage, "_mirror", flaky)
+    else:
+        original = storage.prepare_insert_event_batch
+
+        def flaky(self, events):
+            if not failures:
+                failures.append(len(events))
+                raise RuntimeError("database is locked")
+            return original(self, events)
+
+        monkeypatch.setattr(storage, "prepare_insert_event_batch", flaky)
+    with _instance(tmp_path, f"flaky-{fail}") as instance:
+        got = _stored(instance, _run(instance))
+    assert failures and got == expected

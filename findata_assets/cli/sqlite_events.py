@@ -4,16 +4,17 @@ A ranged run of 32 partitions logs 32 planned events per asset before its first 
 materializations per step. Dagster hands such groups to `store_event_batch` when
 DAGSTER_EVENT_BATCH_SIZE is set, but its SQLite event log stores them one at a time: two new
 engines, two connections and two commits (fsync) per event, ~12 ms each here. This storage
-writes a batch in one transaction per shard (the run's database, then the index), running the
-same per-event index logic as Dagster's `store_event`, so what is stored is identical.
-PostgreSQL (dagster-postgres) batches natively.
+writes a batch in one transaction per shard (the run's database, then the index), in order, with
+the same per-event index logic as Dagster's `store_event`, so what is stored is identical.
+dagster-postgres batches materializations itself, but writes planned events one at a time.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
-from dagster._core.events import ASSET_EVENTS
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import (
@@ -24,23 +25,56 @@ from dagster._serdes import ConfigurableClassData
 EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_EVENT_BATCH_SIZE = "256"  # a whole family's partitions in one write
 
+log = logging.getLogger(__name__)
+
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        batched = [e for e in events if e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS]
-        others = [e for e in events if not (e.is_dagster_event
-                                            and e.dagster_event_type in ASSET_EVENTS)]
-        if len(batched) < 2 or len({e.run_id for e in batched}) != 1:
+        batchable = ASSET_EVENTS | ASSET_CHECK_EVENTS
+        if (len(events) < 2 or len({e.run_id for e in events}) != 1
+                or not all(e.is_dagster_event and e.dagster_event_type in batchable
+                           for e in events)):
             return super().store_event_batch(events)  # one at a time, as Dagster does
-        with self.run_connection(batched[0].run_id) as conn:
-            conn.execute(self.prepare_insert_event_batch(batched))
+        # If this raises, nothing was written and Dagster's fallback (one at a time) is right.
+        with self.run_connection(events[0].run_id) as conn:
+            conn.execute(self.prepare_insert_event_batch(events))
+        # From here on the run's database holds every event: an exception escaping now would
+        # make Dagster's fallback write them all a second time. Index problems are logged.
+        try:
+            checks = self._mirror(events)
+        except Exception:  # noqa: BLE001 - rolled back as a whole: retried event by event
+            log.warning("indexing %d events in one transaction failed; one at a time",
+                        len(events), exc_info=True)
+            checks = []
+            for event in events:
+                try:
+                    checks += self._mirror([event])
+                except Exception:  # noqa: BLE001
+                    log.exception("could not index event %s of run %s",
+                                  event.dagster_event_type, event.run_id)
+        for event, event_id in checks:
+            try:
+                self.store_asset_check_event(event, event_id)
+            except Exception:  # noqa: BLE001
+                log.exception("could not record asset check event of run %s", event.run_id)
+
+    def _mirror(self, events: Sequence[EventLogEntry]) -> list[tuple[EventLogEntry, int]]:
+        """Mirror `events` in the index shard in one transaction, in order, as store_event
+        does; returns the asset-check events with their index ids (recorded afterwards, on
+        their own connection: the storage's lock is not reentrant)."""
+        assets, asset_ids, checks = [], [], []
         with self.index_transaction() as conn:
-            for event in batched:  # the index needs each event's own id: one insert each
+            for event in events:
                 event_id = conn.execute(self.prepare_insert_event(event)).inserted_primary_key[0]
-                self._store_asset_event_tags(conn, [event], [event_id])
+                if event.dagster_event_type in ASSET_CHECK_EVENTS:
+                    checks.append((event, event_id))
+                    continue
                 self._store_asset_event(conn, event, event_id)
-        for event in others:  # check-planned events: their own index path, one at a time
-            self.store_event(event)
+                assets.append(event)
+                asset_ids.append(event_id)
+            if assets:
+                self._store_asset_event_tags(conn, assets, asset_ids)
+        return checks
 
 
 class FindataSqliteStorage(DagsterSqliteStorage):

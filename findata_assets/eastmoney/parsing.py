@@ -78,6 +78,7 @@ def decode_body(text: str) -> Any:
     match = _JSONP.match(text)
     payload = match.group(1) if match else text
     try:
+        # strict JSON, as the API sends it: bare NaN/Infinity are refused (a retryable bad body)
         return orjson.loads(payload)
     except ValueError as exc:  # orjson.JSONDecodeError is a json.JSONDecodeError
         snippet = text[:80].replace("\n", " ")
