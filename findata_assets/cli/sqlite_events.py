@@ -17,9 +17,7 @@ from typing import Sequence
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlite_storage import (
-    DagsterSqliteStorage, SqliteRunStorage, SqliteScheduleStorage, _event_logs_directory,
-    _runs_directory, _schedule_directory)
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
 
 EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
@@ -81,9 +79,6 @@ class FindataSqliteStorage(DagsterSqliteStorage):
     """DagsterSqliteStorage (same files, same layout) with the batching event log."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
-        self.base_dir = base_dir
-        self._run_storage = SqliteRunStorage.from_local(_runs_directory(base_dir))
+        super().__init__(base_dir, inst_data=inst_data)
+        # the same directory and databases, opened by the subclass (a few ms)
         self._event_log_storage = BatchingSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
-        self._inst_data = inst_data
-        super(DagsterSqliteStorage, self).__init__()
