@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import posixpath
 import re
+import stat
 import warnings
 
 import httpx
@@ -150,7 +152,10 @@ def _check_stored_report(store, metadata, expiry_s) -> str:
         target = posixpath.normpath(posixpath.join(prefix, link))
         assert target in keys
         assert store.get_bytes(target).startswith(PNG)
-    assert metadata["report_url_expires_s"] == expiry_s
+    if metadata["report_url"].url.startswith("http"):  # a presigned link: it expires
+        assert metadata["report_url_expires_s"] == expiry_s
+    else:  # a file:// path does not
+        assert "report_url_expires_s" not in metadata
     return text
 
 
@@ -179,8 +184,12 @@ def test_report_in_a_local_folder_opens_with_its_images(digest, tmp_path, monkey
     _check_stored_report(store, metadata, 60)
     path = tmp_path / "archive" / "reports" / "2026-03-10" / "report.md"
     assert metadata["report_location"] == str(path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # as readable as any new file
     for link in LINK.findall(path.read_text()):
         assert (path.parent / link).read_bytes().startswith(PNG)  # works as downloaded files
+        assert stat.S_IMODE((path.parent / link).stat().st_mode) == 0o666 & ~umask
     assert metadata["chart_labels"] == "codes" and metadata["chart_font"].startswith("none")
 
 

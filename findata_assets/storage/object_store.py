@@ -25,6 +25,16 @@ MAX_PRESIGN_S = 7 * 24 * 3600  # the S3 (SigV4) limit
 _TMP_SUFFIX = ".findata-tmp"
 
 
+def _process_umask() -> int:
+    umask = os.umask(0o022)  # the only way to read it is to set it: done once, at import,
+    os.umask(umask)          # not from the archive's writer threads (it is process-wide)
+    return umask
+
+
+# What open() gives a new file under this process's umask; mkstemp's files are 0600.
+FILE_MODE = 0o666 & ~_process_umask()
+
+
 class ObjectStoreError(RuntimeError):
     """An object-store operation failed; the message names the store and the key."""
 
@@ -284,6 +294,7 @@ class LocalObjectStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                             suffix=_TMP_SUFFIX)
+            os.fchmod(fd, FILE_MODE)  # readable like any file the user writes, not 0600
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()

@@ -87,7 +87,8 @@ def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = F
         keys.REPORT_KEY: key,
         keys.REPORT_LOCATION: object_location(store, key),
         keys.REPORT_URL: dg.MetadataValue.url(url),
-        "report_url_expires_s": expiry_s,
+        # a presigned S3 link expires; a file:// path does not
+        **({"report_url_expires_s": expiry_s} if url.startswith(("http://", "https://")) else {}),
         "chart_keys": dg.MetadataValue.json(sorted(chart_keys.values())),
         "chart_font": font_note,
         "chart_labels": charts.labels,
