@@ -125,3 +125,13 @@ def test_every_code_path_builds_the_stores_from_the_same_settings(tmp_path):
         assert warehouse.timeout_s == 7
         assert isinstance(warehouse.database_url, dg.EnvVar)  # the password stays in the env
         assert isinstance(store.secret_access_key, dg.EnvVar) and store.bucket == "findata"
+
+
+def test_asset_kinds_do_not_name_a_storage_server(defs):
+    """The stores are configured (SQLite or MySQL, a folder or S3): the kinds say what an asset
+    is made of, and each materialization's metadata names the store it went to."""
+    graph = defs.get_repository_def().asset_graph
+    servers = {"mysql", "mariadb", "sqlite", "postgres", "s3", "minio"}
+    kinds = {key.to_user_string(): set(graph.get(key).kinds) for key in graph.get_all_asset_keys()}
+    assert kinds["stock_flow"] == {"python", "sql"} and kinds["stock_flow_raw"] == {"python", "json"}
+    assert all(not (k & servers) for k in kinds.values()), kinds

@@ -78,6 +78,13 @@ def test_full_refresh_stores_41_tables_and_41_snapshots(platform, mysql_url):
     warehouse = Warehouse(mysql_url)
     for spec in catalog.ALL_TABLES:
         _assert_table_equals_fake(warehouse, platform, spec, trade_date)
+    # the materializations name the stores configured (the kinds stay storage-neutral)
+    instance = dg.DagsterInstance.get()
+    table = instance.fetch_materializations(dg.AssetKey("stock_flow"), limit=1).records[0]
+    raw = instance.fetch_materializations(dg.AssetKey("stock_flow_raw"), limit=1).records[0]
+    assert table.asset_materialization.metadata["warehouse"].value == warehouse.describe()
+    assert "***" in warehouse.describe() or "@" not in warehouse.describe()
+    assert raw.asset_materialization.metadata["archive"].value == _store().describe()
     keys = _store().list_keys("raw/")
     assert len(keys) == 41
     assert len(outcomes) == 3  # stock run, sector run, analysis run

@@ -6,6 +6,8 @@ TABLE = "table"
 ROW_COUNT = "dagster/row_count"  # Dagster shows it as the partition's row count
 TRADE_DATE = "trade_date"
 ARCHIVE_KEY = "archive_key"  # where the raw snapshot of a raw-asset partition is archived
+ARCHIVE = "archive"  # the object store configured (s3://bucket at endpoint, or a folder)
+WAREHOUSE = "warehouse"  # the database configured, password masked
 SYNTHETIC = "synthetic_data"  # True: the bundled fake API served it, not market data
 # a table step's output
 STORE_SECONDS = "store_seconds"

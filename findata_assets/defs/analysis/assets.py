@@ -91,7 +91,7 @@ def served_synthetic(context: dg.AssetExecutionContext, trade_date: dt.date) -> 
     partitions_def=TRADING_DAY_PARTITIONS,
     deps=FLOW_DEPS,
     output_required=False,  # a day without data yields nothing: see the module docstring
-    kinds={"python", "openai", "mysql", "s3"},
+    kinds={"python", "openai", "sql", "json"},
     description="Per trading day: numeric digest of the fund-flow tables (top/bottom stocks, "
                 "sector leaders, breadth, main vs retail, 1d/5d/10d persistence) and an LLM "
                 f"narrative; JSON in the object store and a row of SQL table {TABLE_NAME}.",
@@ -133,6 +133,7 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         "digest_key": digest_key(trade_date),
         "digest_hash": d_hash,
         "object_store": store.describe(),
+        keys.WAREHOUSE: wh.describe(),
         "sql_table": TABLE_NAME,
         "rows_read": dg.MetadataValue.json(d["tables"]),
         "missing_tables": dg.MetadataValue.json(d["missing_tables"]),

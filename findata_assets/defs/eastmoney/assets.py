@@ -78,7 +78,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="archive_io_manager",
         pool=EASTMONEY_POOL,
-        kinds={"python", "s3"},
+        kinds={"python", "json"},  # the store it went to: its "archive" metadata
         description=f"Raw Eastmoney {family.label} fund-flow snapshots, archived as JSON "
                     "(raw/<table>/<trade_date>/<fetched_at>.json).",
     )
@@ -115,7 +115,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         ins={"snapshots": dg.AssetIn(family.raw_key)},
         io_manager_key="warehouse_io_manager",
         check_specs=checks.check_specs(table_key),
-        kinds={"python", "mysql"},
+        kinds={"python", "sql"},  # the database it went to: its "warehouse" metadata
         description=f"Eastmoney {family.label} fund-flow tables in the warehouse, one table per "
                     "partition, keyed by (trade_date, code); history kept by trade date.",
     )

@@ -78,7 +78,8 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
             raise failed[0]
         run_id, asset = context.run_id, context.asset_key
         self._written.update(((run_id, asset, pk), obj[pk]) for pk in context.asset_partition_keys)
-        context.add_output_metadata({"archive": store.describe(), "objects_written": len(written)})
+        context.add_output_metadata({keys.ARCHIVE: store.describe(),
+                                     "objects_written": len(written)})
 
     def load_input(self, context: dg.InputContext) -> dict[str, Snapshot]:
         run_id, asset = context.step_context.run_id, context.asset_key
@@ -160,6 +161,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         stored = sum(len(rows) for rows in obj.values())
         seconds = sum(seconds_by_table.values())
         context.add_output_metadata({
+            keys.WAREHOUSE: self.warehouse.describe(),  # the database configured, no password
             keys.STORE_SECONDS_BY_TABLE: dg.MetadataValue.json(seconds_by_table),
             keys.ROWS_STORED: stored,
             keys.STORE_SECONDS: round(seconds, 3),

@@ -105,7 +105,7 @@ def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = F
     partitions_def=TRADING_DAY_PARTITIONS,
     deps=[ANALYSIS_ASSET],
     output_required=False,
-    kinds={"python", "markdown", "s3"},
+    kinds={"python", "markdown"},
     description="Per trading day: Markdown fund-flow report with PNG charts (top flows, sector "
                 "1d/5d/10d heatmap, order-size split) in the object store under "
                 "reports/<trade_date>/; presigned URL and the report in the metadata.",
