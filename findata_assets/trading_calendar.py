@@ -157,6 +157,30 @@ def _warn_beyond(d: date) -> None:
         d, calendar_horizon(), len(supplied), d.year, HOLIDAYS_FILE_ENV, HOLIDAYS_ENV)
 
 
+HORIZON_WARNING_DAYS = 45  # warn this long before the exchange calendar runs out
+
+
+def horizon_problem(today: date) -> tuple[str, list[str]] | None:
+    """(title, lines) when `today` is past the calendar's horizon, or within
+    HORIZON_WARNING_DAYS of it with no holidays supplied for the next year; else None.
+    The schedules' alert sensor and the tables' calendar check both say it."""
+    horizon = calendar_horizon()
+    year = today.year if today > horizon else horizon.year + 1
+    supplied = [d for d in operator_holidays() if d.year == year]
+    how = (f"supply {year}'s exchange holidays in {HOLIDAYS_FILE_ENV} (YYYY-MM-DD [name] "
+           f"lines) or {HOLIDAYS_ENV}, or upgrade exchange_calendars")
+    if today > horizon:
+        return ("findata trading calendar: past its horizon",
+                [f"today {today} is past the exchange calendar's horizon {horizon}",
+                 f"trading days fall back to weekdays minus {len(supplied)} operator holidays",
+                 how])
+    if (horizon - today).days <= HORIZON_WARNING_DAYS and not supplied:
+        return ("findata trading calendar: horizon approaching",
+                [f"the exchange calendar ends {horizon} ({(horizon - today).days} days left)",
+                 how])
+    return None
+
+
 def operator_holidays() -> dict[date, str]:
     """Holidays from FINDATA_HOLIDAYS_FILE and FINDATA_HOLIDAYS; a bad line is logged, not fatal."""
     settings = _settings()

@@ -43,12 +43,12 @@ def test_partition_keys_are_the_41_catalog_tables(defs):
     assert "all|1d" in stock and "concept|10d" in sector and "industry|3d" not in sector
 
 
-def test_table_assets_carry_the_five_checks(defs):
+def test_table_assets_carry_the_six_checks(defs):
     graph = defs.get_repository_def().asset_graph
     for name in ("stock_flow", "sector_flow"):
         checks = {k.name for k in graph.get_check_keys_for_assets({dg.AssetKey(name)})}
         assert checks == {"complete", "codes_unique", "main_is_super_plus_large",
-                          "shares_within_bounds", "values_parse"}
+                          "shares_within_bounds", "values_parse", "trading_calendar_ahead"}
 
 
 @pytest.mark.parametrize("name,value", [

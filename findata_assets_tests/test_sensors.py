@@ -260,6 +260,28 @@ def test_horizon_alert_when_near_or_past_and_not_when_supplied(no_holidays, monk
     assert "2 operator holidays" in " ".join(sensors.horizon_alert(date(2027, 1, 5)).lines)
 
 
+def test_the_tables_carry_a_calendar_check_that_warns_where_operators_look(no_holidays,
+                                                                            monkeypatch):
+    """The same horizon problem, as a WARN check on every table store (yellow in the catalog)."""
+    from findata_assets.defs.eastmoney import checks
+
+    key = dg.AssetKey("stock_flow")
+
+    def calendar_check(today):
+        monkeypatch.setattr(checks, "_today", lambda: today)
+        results = {r.check_name: r for r in checks.evaluate(key, [])}
+        return results["trading_calendar_ahead"]
+
+    fine = calendar_check(date(2026, 6, 1))
+    assert fine.passed and fine.metadata["horizon"].value == tc.calendar_horizon().isoformat()
+    near = calendar_check(date(2026, 12, 1))
+    assert not near.passed and near.severity == dg.AssetCheckSeverity.WARN
+    assert "approaching" in near.metadata["problem"].value
+    assert tc.HOLIDAYS_FILE_ENV in near.metadata["what_to_do"].value
+    monkeypatch.setenv(tc.HOLIDAYS_ENV, "2027-01-01,2027-02-08")
+    assert calendar_check(date(2026, 12, 1)).passed  # next year's holidays supplied
+
+
 def _tick(sensor, instance, cursor=None):
     with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
         return sensor.evaluate_tick(context)

@@ -6,8 +6,11 @@ each check is evaluated over every table of the run and its metadata names the t
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import dagster as dg
 
+from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney.catalog import TableSpec
 from findata_assets.eastmoney.parsing import ParsedTable
 
@@ -27,6 +30,11 @@ CHECKS: dict[str, tuple[str, dg.AssetCheckSeverity]] = {
         dg.AssetCheckSeverity.WARN),
     "values_parse": (
         "every cell is a value or the API's '-' (an unparsable cell is stored as NULL)",
+        dg.AssetCheckSeverity.WARN),
+    "trading_calendar_ahead": (
+        f"the trading calendar knows the coming trading days: its horizon is more than "
+        f"{tc.HORIZON_WARNING_DAYS} days away, or next year's holidays are supplied "
+        f"({tc.HOLIDAYS_FILE_ENV}); else the schedules would run on holidays",
         dg.AssetCheckSeverity.WARN),
 }
 
@@ -69,6 +77,10 @@ def _shares_out_of_bounds(spec: TableSpec, total: int, parsed: ParsedTable) -> l
             if r[col] is not None and not -100 <= r[col] <= 100]
 
 
+def _today() -> date:  # a seam for tests
+    return datetime.now(tc.TZ).date()
+
+
 _EVALUATORS = {
     "complete": _incomplete,
     "codes_unique": _duplicates,
@@ -83,6 +95,9 @@ def evaluate(asset_key: dg.AssetKey,
     """One result per check over all `(spec, api_total, parsed)` stored by this run."""
     results = []
     for name, (_, severity) in CHECKS.items():
+        if name == "trading_calendar_ahead":  # about the calendar, not about one table
+            results.append(_calendar_result(asset_key, severity))
+            continue
         failing: dict[str, list[str]] = {}
         for spec, total, parsed in tables:
             problems = _EVALUATORS[name](spec, total, parsed)
@@ -100,3 +115,12 @@ def evaluate(asset_key: dg.AssetKey,
             asset_key=asset_key, check_name=name, passed=not failing, severity=severity,
             metadata=metadata))
     return results
+
+
+def _calendar_result(asset_key: dg.AssetKey, severity) -> dg.AssetCheckResult:
+    problem = tc.horizon_problem(_today())
+    metadata: dict[str, dg.RawMetadataValue] = {"horizon": tc.calendar_horizon().isoformat()}
+    if problem is not None:
+        metadata |= {"problem": problem[0], "what_to_do": " / ".join(problem[1])}
+    return dg.AssetCheckResult(asset_key=asset_key, check_name="trading_calendar_ahead",
+                               passed=problem is None, severity=severity, metadata=metadata)

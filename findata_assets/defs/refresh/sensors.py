@@ -166,7 +166,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
 
 # --- the calendar's horizon ---------------------------------------------------------------------
 
-HORIZON_WARNING_DAYS = 45
+HORIZON_WARNING_DAYS = tc.HORIZON_WARNING_DAYS
 
 
 def _today() -> date:  # a seam for tests
@@ -174,24 +174,12 @@ def _today() -> date:  # a seam for tests
 
 
 def horizon_alert(today: date) -> alerts.Alert | None:
-    """An alert when today is past the calendar's horizon, or close to it with no holidays
-    supplied for the next year; None when all is well."""
-    horizon = tc.calendar_horizon()
-    year = today.year if today > horizon else horizon.year + 1
-    supplied = [d for d in tc.operator_holidays() if d.year == year]
-    how = (f"supply {year}'s exchange holidays in {tc.HOLIDAYS_FILE_ENV} (YYYY-MM-DD [name] "
-           f"lines) or {tc.HOLIDAYS_ENV}, or upgrade exchange_calendars")
-    if today > horizon:
-        lines = [f"today {today} is past the exchange calendar's horizon {horizon}",
-                 f"trading days fall back to weekdays minus {len(supplied)} operator holidays",
-                 how]
-        return alerts.Alert("findata trading calendar: past its horizon", lines,
-                            alerts.ui_link("automation"))
-    if (horizon - today).days <= HORIZON_WARNING_DAYS and not supplied:
-        lines = [f"the exchange calendar ends {horizon} ({(horizon - today).days} days left)", how]
-        return alerts.Alert("findata trading calendar: horizon approaching", lines,
-                            alerts.ui_link("automation"))
-    return None
+    """The calendar's horizon problem (trading_calendar.horizon_problem) as an alert."""
+    problem = tc.horizon_problem(today)
+    if problem is None:
+        return None
+    title, lines = problem
+    return alerts.Alert(title, lines, alerts.ui_link("automation"))
 
 
 @dg.sensor(name="trading_calendar_horizon", minimum_interval_seconds=3600,
