@@ -159,7 +159,8 @@ def policy_jobs(k8s_instance, image, tmp_path_factory):
         for name, value in SENTINELS.items():
             mp.setenv(name, value)
         for policy in POLICIES:
-            planned = plan_runs(REFRESH_POLICIES[policy], cycle_id="k8s-test", split="family")[0]
+            planned = plan_runs(REFRESH_POLICIES[policy], cycle_id="k8s-test", split="family",
+                                kubernetes=True)[0]
             jobs[policy] = _launch(k8s_instance, planned.job_name, planned.tags, image)
             (out_dir / f"run-job-{policy}.yaml").write_text(
                 yaml.safe_dump(jobs[policy][1], sort_keys=False))
@@ -233,8 +234,10 @@ def test_planned_runs_carry_k8s_tags_and_the_eastmoney_tag(split):
     expected_runs = {"family": {"quick": 1, "incremental": 2, "full": 2},
                      "group": {"quick": 1, "incremental": 11, "full": 11}}[split]
     for policy in POLICIES:
-        runs = plan_runs(REFRESH_POLICIES[policy], cycle_id="c1", split=split)
+        runs = plan_runs(REFRESH_POLICIES[policy], cycle_id="c1", split=split, kubernetes=True)
         assert len(runs) == expected_runs[policy], (policy, [r.partition_keys for r in runs])
+        local = plan_runs(REFRESH_POLICIES[policy], cycle_id="c1", split=split)
+        assert all("dagster-k8s/config" not in run.tags for run in local)  # not a pod: no chip
         for run in runs:
             assert run.tags["dagster-k8s/config"] == k8s.k8s_run_tags(policy)["dagster-k8s/config"]
             # the tag the instance's run queue limits: the Eastmoney budget across pods

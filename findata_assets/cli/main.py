@@ -35,7 +35,7 @@ from findata_assets.cli.execution import (
     RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
 from findata_assets.defs.location import location
-from findata_assets.defs.refresh.planning import plan_runs
+from findata_assets.defs.refresh.planning import launches_pods, plan_runs
 from findata_assets.defs.refresh.policies import (
     CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy)
 from findata_assets.defs.refresh.schedules import TRADE_DATE_TAG
@@ -88,8 +88,8 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
     policy = get_policy(policy_name)
     defs = location()
     cycle_id = cycle_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    planned = plan_runs(policy, cycle_id)
     instance = instance or dg.DagsterInstance.get()
+    planned = plan_runs(policy, cycle_id, kubernetes=launches_pods(instance))
     _housekeeping(instance)
     with contextlib.ExitStack() as stack:
         if control is None:

@@ -123,8 +123,8 @@ def k8s_config(policy_name: str) -> dict[str, Any]:
 def k8s_run_tags(policy_name: str) -> dict[str, str]:
     """Run tags giving a policy's run pods their resources, labels and Job lifetime.
 
-    {"dagster-k8s/config": "<JSON>"}; ignored by every run launcher but dagster-k8s's, so the
-    planner may add them everywhere (local runs included).
+    {"dagster-k8s/config": "<JSON>"}; read only by dagster-k8s's run launcher, so the planner
+    adds them only on an instance that launches pods (planning.launches_pods).
     """
     return {K8S_CONFIG_TAG: json.dumps(k8s_config(policy_name), sort_keys=True,
                                        separators=(",", ":"))}

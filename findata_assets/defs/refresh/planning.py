@@ -22,8 +22,15 @@ class PlannedRun:
     tags: dict[str, str]
 
 
+def launches_pods(instance) -> bool:
+    """Does this instance launch runs as Kubernetes pods? (Only then do runs need the
+    dagster-k8s/config tag: elsewhere it is a long JSON chip on every run in the UI.)"""
+    return type(getattr(instance, "run_launcher", None)).__name__ == "K8sRunLauncher"
+
+
 def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None,
-              kinds: tuple[TableKind, ...] = ("stock", "sector")) -> list[PlannedRun]:
+              kinds: tuple[TableKind, ...] = ("stock", "sector"),
+              kubernetes: bool = False) -> list[PlannedRun]:
     split = split or settings.refresh().run_split
     runs = []
     for kind in kinds:
@@ -37,7 +44,7 @@ def plan_runs(policy: RefreshPolicy, cycle_id: str, split: str | None = None,
                 EASTMONEY_TAG: "crawl",
                 LANE_TAG: f"{policy.name}:{kind}",
                 "dagster/priority": str(policy.priority),
-                **k8s_run_tags(policy.pod_profile or policy.name),
+                **(k8s_run_tags(policy.pod_profile or policy.name) if kubernetes else {}),
                 **policy.tags,
                 **partitions.range_tags(kind, chunk),
             }

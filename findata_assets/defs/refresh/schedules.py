@@ -17,7 +17,7 @@ import dagster as dg
 from findata_assets import environment
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
-from findata_assets.defs.refresh.planning import plan_runs
+from findata_assets.defs.refresh.planning import launches_pods, plan_runs
 from findata_assets.defs.refresh.policies import LANE_TAG, POLICIES, RefreshPolicy
 from findata_assets.eastmoney.catalog import TableKind
 from findata_assets.settings.operations import schedules_running
@@ -77,14 +77,15 @@ def session_skip(policy: RefreshPolicy, state: tc.SessionState) -> str | None:
 
 
 def run_requests(policy: RefreshPolicy, cycle: str, trade_date: str,
-                 kinds: tuple[TableKind, ...] = KINDS) -> list[dg.RunRequest]:
+                 kinds: tuple[TableKind, ...] = KINDS, kubernetes: bool = False,
+                 ) -> list[dg.RunRequest]:
     """The cycle's runs of `kinds`, for the family jobs (the CLI executes the same plan)."""
     return [dg.RunRequest(
         # per cycle and range: requested once, also when FINDATA_RUN_SPLIT=group splits a family
         run_key=f"{cycle}:{planned.kind}:{planned.partition_keys[0]}",
         job_name=planned.job_name,
         tags={**planned.tags, TRADE_DATE_TAG: trade_date})
-        for planned in plan_runs(policy, cycle, kinds=kinds)]
+        for planned in plan_runs(policy, cycle, kinds=kinds, kubernetes=kubernetes)]
 
 
 def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, now: datetime,
@@ -108,7 +109,8 @@ def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, no
         return dg.SkipReason(f"{policy.name}: previous run(s) still in progress: {ids}")
     trade_date = state.day if state.kind in ("open", "auction", "after_close") \
         else tc.latest_trading_day(now)
-    return run_requests(policy, cycle or cycle_id(policy.name, now), trade_date.isoformat(), kinds)
+    return run_requests(policy, cycle or cycle_id(policy.name, now), trade_date.isoformat(), kinds,
+                        kubernetes=launches_pods(instance))
 
 
 def _default_status() -> dg.DefaultScheduleStatus:
