@@ -172,6 +172,7 @@ def test_digest_hash_is_deterministic_and_ignores_only_fetch_time(tmp_path):
     store_day(wh, {name: rows[::-1] for name, rows in later.items()})
     again = digests.compute(digests.load_inputs(wh, DAY))
     assert again["snapshot"]["fetched_at"] != first["snapshot"]["fetched_at"]
+    assert again["snapshot"]["source_fetched_at"] != first["snapshot"]["source_fetched_at"]
     assert digests.digest_hash(again) == digests.digest_hash(first)
     # one value moves: the hash moves
     changed = later[specs[0].name]

@@ -131,6 +131,18 @@ def test_a_report_of_synthetic_data_says_so_at_the_top(digest):
                                                            synthetic=True)
 
 
+def test_the_report_names_the_snapshot_its_numbers_come_from(digest, rows):
+    """A later quick refresh replaces the warehouse's rows; the report says which fetch it used."""
+    fetched = max(r["fetched_at"] for r in rows["stock_flow_all_1d"])
+    snap = digest["snapshot"]
+    assert snap["source_table"] == "stock_flow_all_1d"
+    assert snap["source_fetched_at"] == fetched.isoformat(sep=" ")
+    zh = markdown.render(digest, {}, "zh", {}, "now")
+    assert f"stock_flow_all_1d 于 {snap['source_fetched_at']} 抓取的快照" in zh
+    en = markdown.render(digest, {}, "en", {}, "now")
+    assert f"the stock_flow_all_1d snapshot fetched at {snap['source_fetched_at']}" in en
+
+
 def test_english_report(digest):
     text = markdown.render(digest, {"text": "Commentary.", "model": "m", "prompt_version": "v"},
                            "en", {}, "now")

@@ -234,6 +234,11 @@ def compute(inputs: DayInputs) -> dict:
         "trade_date": inputs.trade_date.isoformat(),
         "snapshot": {"updated_at": _latest(inputs.rows, "updated_at"),
                      "fetched_at": _latest(inputs.rows, "fetched_at"),
+                     # the snapshot the headline numbers come from: a later refresh replaces
+                     # the warehouse's rows, the report keeps naming this one
+                     "source_table": REQUIRED_TABLE.name,
+                     "source_fetched_at": _latest({REQUIRED_TABLE.name: inputs.of(REQUIRED_TABLE)},
+                                                  "fetched_at"),
                      "timezone": "Asia/Shanghai"},
         "tables": {name: len(rows) for name, rows in sorted(inputs.rows.items())},
         "missing_tables": sorted(inputs.missing),
@@ -250,8 +255,9 @@ def canonical_json(value: Any) -> str:
 
 
 def digest_hash(digest: Mapping[str, Any]) -> str:
-    """sha256 of the canonical digest without `snapshot.fetched_at`: re-crawling unchanged data
-    must not make the LLM narrative be paid for again."""
+    """sha256 of the canonical digest without the snapshot's fetch times: re-crawling unchanged
+    data must not make the LLM narrative be paid for again."""
     hashed = dict(digest)
-    hashed["snapshot"] = {k: v for k, v in digest.get("snapshot", {}).items() if k != "fetched_at"}
+    hashed["snapshot"] = {k: v for k, v in digest.get("snapshot", {}).items()
+                          if k not in ("fetched_at", "source_fetched_at")}
     return hashlib.sha256(canonical_json(hashed).encode("utf-8")).hexdigest()

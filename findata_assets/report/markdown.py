@@ -75,6 +75,9 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
     out = [f"# {t['title']} {digest['trade_date']}", "",
            f"- {t['trade_date']}: **{digest['trade_date']}**",
            f"- {t['snapshot']}: {snap.get('updated_at') or '-'} ({t['tz']})",
+           *(["- " + t["source_snapshot"].format(table=snap["source_table"],
+                                                  at=snap["source_fetched_at"])]
+             if snap.get("source_fetched_at") else []),
            f"- {t['generated']}: {generated_at} ({t['tz']})",
            f"- {t['source']}", ""]
     if synthetic:  # offline demo data must never pass for market data

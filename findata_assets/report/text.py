@@ -7,6 +7,7 @@ ORDER_SIZES = ("super_large_net", "large_net", "medium_net", "small_net")
 TEXT = {
     "zh": {
         "title": "A股资金流向日报", "trade_date": "交易日", "snapshot": "数据时间",
+        "source_snapshot": "本报告数据取自 {table} 于 {at} 抓取的快照（之后的刷新会替换数据库中的行，本报告不变）",
         "generated": "生成时间", "tz": "北京时间", "source": "数据来源：东方财富资金流向（主力 = 超大单 + 大单，散户 = 小单）",
         "synthetic": "注意：本报告的数据来自 findata 内置的模拟接口（离线演示），是合成数据，不是真实行情。",
         "key_figures": "关键数据", "figure": "指标", "value": "数值",
@@ -31,6 +32,7 @@ TEXT = {
     },
     "en": {
         "title": "A-share fund-flow report", "trade_date": "Trade date", "snapshot": "Data as of",
+        "source_snapshot": "Numbers from the {table} snapshot fetched at {at} (a later refresh replaces the warehouse's rows; this report stays as it is)",
         "generated": "Generated", "tz": "Asia/Shanghai",
         "source": "Source: Eastmoney fund-flow rankings (main = super-large + large orders, retail = small orders)",
         "synthetic": "Note: the data of this report comes from findata's bundled fake API (offline demo): it is synthetic, not market data.",
