@@ -18,11 +18,6 @@ def current() -> Mapping[str, str]:
     return os.environ
 
 
-def value(name: str, environ: Mapping[str, str] | None = None) -> str:
-    """The variable's value stripped of surrounding whitespace; "" when unset."""
-    return ((current() if environ is None else environ).get(name) or "").strip()
-
-
 def export(name: str, setting: str) -> None:
     """Set a variable for this process and the processes it starts (DAGSTER_HOME, an offline
     API URL): Dagster and run workers read them from the environment."""

@@ -160,6 +160,11 @@ def _warn_beyond(d: date) -> None:
 HORIZON_WARNING_DAYS = 45  # warn this long before the exchange calendar runs out
 
 
+def today() -> date:
+    """Today's date in Shanghai (the seam tests move)."""
+    return datetime.now(TZ).date()
+
+
 def horizon_problem(today: date) -> tuple[str, list[str]] | None:
     """(title, lines) when `today` is past the calendar's horizon, or within
     HORIZON_WARNING_DAYS of it with no holidays supplied for the next year; else None.

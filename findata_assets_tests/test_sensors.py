@@ -268,7 +268,7 @@ def test_the_tables_carry_a_calendar_check_that_warns_where_operators_look(no_ho
     key = dg.AssetKey("stock_flow")
 
     def calendar_check(today):
-        monkeypatch.setattr(checks, "_today", lambda: today)
+        monkeypatch.setattr(tc, "today", lambda: today)
         results = {r.check_name: r for r in checks.evaluate(key, [])}
         return results["trading_calendar_ahead"]
 
@@ -289,14 +289,14 @@ def _tick(sensor, instance, cursor=None):
 
 def test_horizon_sensor_posts_once_a_day(no_holidays, instance, receiver, monkeypatch):
     monkeypatch.setenv(alerts.WEBHOOK_ENV, receiver.url)
-    monkeypatch.setattr(sensors, "_today", lambda: date(2027, 1, 5))
+    monkeypatch.setattr(tc, "today", lambda: date(2027, 1, 5))
     sensor = sensors.calendar_horizon_sensor
     first = _tick(sensor, instance)
     assert "alerted" in first.skip_message and len(receiver.posts) == 1
     assert "past its horizon" in receiver.posts[0]["markdown"]["title"]
     again = _tick(sensor, instance, first.cursor)
     assert "already alerted" in again.skip_message and len(receiver.posts) == 1
-    monkeypatch.setattr(sensors, "_today", lambda: date(2026, 6, 1))
+    monkeypatch.setattr(tc, "today", lambda: date(2026, 6, 1))
     quiet = _tick(sensor, instance)
     assert "known until 2026-12-31" in quiet.skip_message and len(receiver.posts) == 1
 

@@ -25,6 +25,7 @@ from dagster._serdes import ConfigurableClassData
 from findata_assets import environment
 from findata_assets.cli.sqlite_events import (
     DEFAULT_EVENT_BATCH_SIZE, EVENT_BATCH_ENV, FindataSqliteStorage)
+from findata_assets.settings.operations import InstanceSettings
 from findata_assets.settings.operations import postgres_url as _postgres_url
 
 INIT_LOCK = ".findata-instance.lock"
@@ -35,14 +36,18 @@ def postgres_url(environ=None) -> str | None:
     return _postgres_url(environment.current() if environ is None else environ)
 
 
+def _dagster_home() -> Path | None:
+    return InstanceSettings.from_env(environment.current()).dagster_home
+
+
 def open_instance() -> dg.DagsterInstance:
     """DagsterInstance.get(), safe when several CLIs start at once on a new DAGSTER_HOME: the
     storages are created (SQLite files, alembic stamps) under a lock file, one process at a time.
     Without it, two creators left runs.db with two alembic heads and every later command failed."""
-    home = environment.value("DAGSTER_HOME")
-    if not home or not Path(home).is_dir():
+    home = _dagster_home()
+    if home is None or not home.is_dir():
         return dg.DagsterInstance.get()
-    with open(Path(home) / INIT_LOCK, "a+") as lock:
+    with open(home / INIT_LOCK, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # held for the creation only: a few milliseconds
         try:
             instance = dg.DagsterInstance.get()
@@ -67,7 +72,8 @@ class EnvSelectedStorage(DagsterStorage):
                           config_value: Mapping[str, Any]) -> DagsterStorage:
         # Dagster reads this knob from the environment in every process that loads the instance
         # (CLI, daemon, run workers, webserver): batches of planned and materialization events
-        # are then written at once (natively on PostgreSQL, by sqlite_events on SQLite).
+        # are then written at once (by sqlite_events on SQLite; dagster-postgres batches the
+        # materializations).
         environment.export_default(EVENT_BATCH_ENV, DEFAULT_EVENT_BATCH_SIZE)
         url = postgres_url()
         if url:
@@ -75,7 +81,7 @@ class EnvSelectedStorage(DagsterStorage):
 
             # inst_data stays ours, so run workers rebuilt from the instance ref choose again
             return DagsterPostgresStorage(postgres_url=url, inst_data=inst_data)
-        base_dir = config_value.get("sqlite_base_dir") or environment.value("DAGSTER_HOME")
+        base_dir = config_value.get("sqlite_base_dir") or _dagster_home()
         if not base_dir:
             raise dg.DagsterInvariantViolationError(
                 "EnvSelectedStorage: set DAGSTER_HOME (SQLite) or DAGSTER_PG_URL (PostgreSQL)")

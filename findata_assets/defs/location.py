@@ -1,6 +1,5 @@
 """The code location assembled from the areas' definitions (see defs/__init__.py)."""
 
-
 from __future__ import annotations
 
 import functools
@@ -26,11 +25,12 @@ def build_definitions(environ: Optional[Mapping[str, str]] = None) -> dg.Definit
 def _assemble(settings: FindataSettings) -> dg.Definitions:
     areas = [area.definitions(settings) for area in (eastmoney, storage, analysis, report)]
     job_names = {job.name for part in areas for job in (part.jobs or [])}
-    merged = dg.Definitions.merge(
-        *areas, refresh.definitions(settings, job_names),
-        # A process per step costs 1-2 s here; the steps are I/O-bound and parallel inside.
-        dg.Definitions(executor=dg.in_process_executor))
-    return refresh.with_freshness(merged)
+    return refresh.with_freshness(_merge(*areas, refresh.definitions(settings, job_names)))
+
+
+def _merge(*parts: dg.Definitions) -> dg.Definitions:
+    # A process per step costs 1-2 s here; the steps are I/O-bound and parallel inside.
+    return dg.Definitions.merge(*parts, dg.Definitions(executor=dg.in_process_executor))
 
 
 def location() -> dg.Definitions:
@@ -47,5 +47,4 @@ def _cached(settings: FindataSettings) -> dg.Definitions:
 def build_analysis_definitions(environ: Optional[Mapping[str, str]] = None) -> dg.Definitions:
     """The analysis and report alone, over the same stores (the report samples run this)."""
     settings = findata_settings.load(environ)
-    areas = [area.definitions(settings) for area in (storage, analysis, report)]
-    return dg.Definitions.merge(*areas, dg.Definitions(executor=dg.in_process_executor))
+    return _merge(*(area.definitions(settings) for area in (storage, analysis, report)))

@@ -46,10 +46,10 @@ from findata_assets.eastmoney.paging_plan import Pass, TablePlan
 from findata_assets.eastmoney.request_gate import GATE
 from findata_assets.eastmoney.snapshot import SHANGHAI, Snapshot
 from findata_assets.redaction import safe_url
+from findata_assets.settings.eastmoney import DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS
 
 log = logging.getLogger("findata.eastmoney")
 
-DEFAULT_CONCURRENCY = 4  # settings.eastmoney reads FINDATA_EASTMONEY_CONCURRENCY
 REFERER = "https://data.eastmoney.com/zjlx/detail.html"
 HEADERS = {  # the API is meant for the web page; a browser-like request is blocked less often
     "User-Agent": ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -89,7 +89,7 @@ class EastmoneyClient:
     """Fetches complete fund-flow tables. Thread-safe; `fetch_tables` may run in many threads."""
 
     def __init__(self, base_url: str = catalog.API_URL, concurrency: int = DEFAULT_CONCURRENCY,
-                 min_interval_s: float = 0.0, max_attempts: int = 5,
+                 min_interval_s: float = 0.0, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
                  connect_timeout_s: float = 5, read_timeout_s: float = 15,
                  backoff_base_s: float = 0.2, max_backoff_s: float = 10.0,
                  max_group_attempts: int = 3):

@@ -19,9 +19,9 @@ class LLMResource(dg.ConfigurableResource):
     base_url: str = narrative.DEFAULT_BASE_URL
     model: str = narrative.DEFAULT_MODEL
     api_key: Optional[str] = None
-    timeout_s: float = 60.0
-    max_retries: int = 3
-    backoff_s: float = 1.0
+    timeout_s: float = LLMSettings.timeout_s
+    max_retries: int = LLMSettings.max_retries
+    backoff_s: float = LLMSettings.backoff_s
     max_tokens: int = 1500
 
     def config(self, lang: str) -> narrative.LLMConfig:
@@ -32,8 +32,8 @@ class LLMResource(dg.ConfigurableResource):
 
 
 class ReportSettingsResource(dg.ConfigurableResource):
-    lang: str = "zh"
-    url_expiry_s: int = MAX_URL_EXPIRY_S
+    lang: str = ReportSettings.lang
+    url_expiry_s: int = ReportSettings.url_expiry_s
     font: str = ""  # FINDATA_REPORT_FONT: a font file to prefer for the charts
 
 

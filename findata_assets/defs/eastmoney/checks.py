@@ -6,8 +6,6 @@ each check is evaluated over every table of the run and its metadata names the t
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import dagster as dg
 
 from findata_assets import trading_calendar as tc
@@ -77,10 +75,6 @@ def _shares_out_of_bounds(spec: TableSpec, total: int, parsed: ParsedTable) -> l
             if r[col] is not None and not -100 <= r[col] <= 100]
 
 
-def _today() -> date:  # a seam for tests
-    return datetime.now(tc.TZ).date()
-
-
 _EVALUATORS = {
     "complete": _incomplete,
     "codes_unique": _duplicates,
@@ -118,7 +112,7 @@ def evaluate(asset_key: dg.AssetKey,
 
 
 def _calendar_result(asset_key: dg.AssetKey, severity) -> dg.AssetCheckResult:
-    problem = tc.horizon_problem(_today())
+    problem = tc.horizon_problem(tc.today())
     metadata: dict[str, dg.RawMetadataValue] = {"horizon": tc.calendar_horizon().isoformat()}
     if problem is not None:
         metadata |= {"problem": problem[0], "what_to_do": " / ".join(problem[1])}

@@ -6,7 +6,8 @@ import dagster as dg
 
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.client import EastmoneyClient
-from findata_assets.settings.eastmoney import EastmoneySettings
+from findata_assets.settings.eastmoney import (
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_ATTEMPTS, EastmoneySettings)
 
 
 class EastmoneyResource(dg.ConfigurableResource):
@@ -15,9 +16,9 @@ class EastmoneyResource(dg.ConfigurableResource):
     still share one request budget."""
 
     base_url: str = catalog.API_URL
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
     min_interval_ms: int = 0
-    max_attempts: int = 5
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @classmethod
     def from_settings(cls, eastmoney: EastmoneySettings) -> "EastmoneyResource":

@@ -169,10 +169,6 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
 HORIZON_WARNING_DAYS = tc.HORIZON_WARNING_DAYS
 
 
-def _today() -> date:  # a seam for tests
-    return datetime.now(tc.TZ).date()
-
-
 def horizon_alert(today: date) -> alerts.Alert | None:
     """The calendar's horizon problem (trading_calendar.horizon_problem) as an alert."""
     problem = tc.horizon_problem(today)
@@ -186,7 +182,7 @@ def horizon_alert(today: date) -> alerts.Alert | None:
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Alert (once a day) when the trading calendar is near or past its horizon.")
 def calendar_horizon_sensor(context: dg.SensorEvaluationContext):
-    today = _today()
+    today = tc.today()
     alert = horizon_alert(today)
     if alert is None:
         return dg.SkipReason(f"trading calendar known until {tc.calendar_horizon()}")
