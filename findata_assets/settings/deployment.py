@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from findata_assets.settings.stores import DEFAULT_BUCKET, DEFAULT_REGION, ENV_REGIONS
+from findata_assets.settings.stores import DEFAULT_BUCKET, DEFAULT_REGION, s3_region
 from findata_assets.settings.values import number, text
 
 
@@ -25,7 +25,6 @@ class PrepareSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "PrepareSettings":
-        region = next((text(environ, n) for n in ENV_REGIONS if text(environ, n)), DEFAULT_REGION)
         return cls(
             database_url=text(environ, "FINDATA_DATABASE_URL", ""),
             mysql_admin_url=text(environ, "FINDATA_MYSQL_ADMIN_URL"),
@@ -37,7 +36,7 @@ class PrepareSettings:
             or text(environ, "AWS_ACCESS_KEY_ID", ""),
             s3_secret_access_key=text(environ, "FINDATA_S3_ADMIN_SECRET_ACCESS_KEY")
             or text(environ, "AWS_SECRET_ACCESS_KEY", ""),
-            s3_region=region,
+            s3_region=s3_region(environ)[0],
             wait_s=number(environ, "FINDATA_PREPARE_WAIT_SECONDS", 120.0, float, 0,
                           unit="seconds"),
         )

@@ -139,6 +139,14 @@ def validate_bucket(value: str, variable: str = ENV_S3_BUCKET) -> str:
     return value
 
 
+def s3_region(environ: Mapping[str, str]) -> tuple[str, str]:
+    """(region, the variable it came from): AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1."""
+    for name in ENV_REGIONS:
+        if text(environ, name):
+            return text(environ, name), name
+    return DEFAULT_REGION, ENV_REGIONS[0]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where findata keeps its tables and raw snapshots. Build it with `Settings.from_env`."""
@@ -188,11 +196,7 @@ class Settings:
             endpoint = validate_s3_endpoint(endpoint)
         bucket = validate_bucket(text(environ, ENV_S3_BUCKET) or DEFAULT_BUCKET)
 
-        region, region_var = DEFAULT_REGION, ENV_REGIONS[0]
-        for name in ENV_REGIONS:
-            if text(environ, name):
-                region, region_var = text(environ, name), name
-                break
+        region, region_var = s3_region(environ)
         if not _REGION_RE.match(region):
             raise SettingsError(f"{region_var}={region!r} is not a valid region name "
                                 f"(lowercase letters, digits and '-', e.g. us-east-1)")
