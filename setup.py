@@ -19,6 +19,7 @@ setup(
         "openai>=1.40,<4",
         "matplotlib>=3.8,<4",
         "orjson>=3.9,<4",  # API bodies and archived snapshots: 2-6x the stdlib json
+        "markdown>=3.5,<4",  # the report as a self-contained HTML page
     ],
     extras_require={
         "test": [
@@ -30,6 +31,8 @@ setup(
             "py-spy>=0.3",  # bench --profile: samples every thread of a CLI run
             # another client of the real API, pointed at our fake to prove it faithful
             "akshare>=1.15",
+            # the UI test drives Debian chromium through chromium-driver
+            "selenium>=4.20,<5",
         ],
     },
 )

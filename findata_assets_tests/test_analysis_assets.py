@@ -108,7 +108,8 @@ def test_the_job_materializes_analysis_and_report_from_stored_rows(env, llm, dag
         outcome = run_analysis_report(defs, DAY, instance)
         assert outcome.success and outcome.status == "ok" and outcome.narrative_status == "ok"
         report_path = Path(outcome.report_location)
-        assert report_path.is_file() and outcome.report_url == report_path.as_uri()
+        assert report_path.is_file()
+        assert outcome.report_url == (report_path.parent / "report.html").as_uri()
 
         expected = digests.compute(digests.load_inputs(warehouse, DAY))
         [request] = llm.requests
@@ -164,7 +165,7 @@ def test_materialize_on_mariadb_and_s3(env, llm, mysql_url, s3_env, dagster_home
         assert store.exists("analysis/2026-03-10/digest.json")
         assert len(store.list_keys("reports/2026-03-10/charts/")) == 3
         assert httpx.get(report["report_url"], timeout=10).text == store.get_bytes(
-            "reports/2026-03-10/report.md").decode()
+            "reports/2026-03-10/report.html").decode()
         assert_key_absent(instance, store, warehouse, caplog, dagster_home)
     warehouse.dispose()
 

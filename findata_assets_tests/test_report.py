@@ -4,6 +4,7 @@ sample-report helper over the fake Eastmoney data."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -29,6 +30,12 @@ DAY = dt.date(2026, 3, 10)
 PNG = b"\x89PNG\r\n\x1a\n"
 CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+EMBEDDED = re.compile(r'<img[^>]* src="data:image/png;base64,([^"]+)"')
+
+
+def embedded_images(page: str) -> list[bytes]:
+    """The PNGs an HTML page carries inside itself, in page order."""
+    return [base64.b64decode(data) for data in EMBEDDED.findall(page)]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +162,8 @@ def _check_stored_report(store, metadata, expiry_s) -> str:
     key = metadata["report_key"]
     assert key == prefix + "report.md"
     keys = set(store.list_keys(prefix))
-    assert keys == {key, *(prefix + f"charts/{n}" for n in charts.CHARTS)}
+    assert keys == {key, prefix + "report.html", *(prefix + f"charts/{n}" for n in charts.CHARTS)}
+    assert metadata["report_page_key"] == prefix + "report.html"
     text = store.get_bytes(key).decode("utf-8")
     links = LINK.findall(text)
     assert len(links) == 3
@@ -164,6 +172,14 @@ def _check_stored_report(store, metadata, expiry_s) -> str:
         target = posixpath.normpath(posixpath.join(prefix, link))
         assert target in keys
         assert store.get_bytes(target).startswith(PNG)
+    # the page a browser opens carries the same three charts inside itself, in report order
+    page = store.get_bytes(prefix + "report.html").decode("utf-8")
+    stored = [store.get_bytes(posixpath.normpath(posixpath.join(prefix, link))) for link in links]
+    assert embedded_images(page) == stored
+    assert "<table>" in page and metadata["trade_date"] in page
+    # so does the UI's Markdown preview, which can reach neither a local folder nor an expired link
+    ui_links = LINK.findall(metadata["report"].md_str)
+    assert [base64.b64decode(link.split(",", 1)[1]) for link in ui_links] == stored
     if metadata["report_url"].url.startswith("http"):  # a presigned link: it expires
         assert metadata["report_url_expires_s"] == expiry_s
     else:  # a file:// path does not
@@ -178,14 +194,12 @@ def test_report_in_s3_with_links_and_a_presigned_url(digest, s3_env):
     assert "测试解读。" in text and metadata["narrative_status"] == "ok"
     url = metadata["report_url"].url
     assert "X-Amz-Expires=900" in url
+    # the presigned link opens the HTML page, served as HTML, its charts inside it
     response = httpx.get(url, timeout=10)
-    assert response.status_code == 200 and response.content == text.encode("utf-8")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert len(embedded_images(response.text)) == 3 and "测试解读。" in response.text
+    assert response.content == store.get_bytes(metadata["report_page_key"])
     assert metadata["report_location"] == f"s3://{s3_env['FINDATA_S3_BUCKET']}/{metadata['report_key']}"
-    # the UI copy links its images by presigned URL, and they download as PNGs
-    ui = metadata["report"].md_str
-    ui_links = LINK.findall(ui)
-    assert len(ui_links) == 3 and all(link.startswith("http") for link in ui_links)
-    assert httpx.get(ui_links[0], timeout=10).content.startswith(PNG)
 
 
 def test_report_in_a_local_folder_opens_with_its_images(digest, tmp_path, monkeypatch):
@@ -202,6 +216,7 @@ def test_report_in_a_local_folder_opens_with_its_images(digest, tmp_path, monkey
     for link in LINK.findall(path.read_text()):
         assert (path.parent / link).read_bytes().startswith(PNG)  # works as downloaded files
         assert stat.S_IMODE((path.parent / link).stat().st_mode) == 0o666 & ~umask
+    assert metadata["report_url"].url == (path.parent / "report.html").as_uri()
     assert metadata["chart_labels"] == "codes" and metadata["chart_font"].startswith("none")
 
 

@@ -6,9 +6,13 @@ reports from stored history without touching the API or the LLM. Written to the 
     reports/<trade_date>/report.md
     reports/<trade_date>/charts/{top_flows,sector_heatmap,order_split}.png
 
-with relative links (the folder works when downloaded). Metadata carries a presigned URL
-(FINDATA_REPORT_URL_EXPIRY_S) and the report itself as Markdown, its images linked by presigned
-URLs so they show in the UI. A day without an analysis is skipped like the analysis does.
+    reports/<trade_date>/report.html
+
+The Markdown links its charts relatively (the folder works when downloaded); report.html is the
+same report as one page with the charts inside it, which is what the metadata's presigned URL
+(FINDATA_REPORT_URL_EXPIRY_S) opens. The metadata's Markdown preview embeds the charts too, since
+the UI can reach neither a local folder nor an expired link. A day without an analysis is skipped
+like the analysis does.
 """
 
 
@@ -27,13 +31,16 @@ from findata_assets.defs.analysis.resources import ReportSettingsResource
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 from findata_assets.report import charts as chart_mod
+from findata_assets.report import html as report_html
 from findata_assets.report import markdown
+from findata_assets.report import text as txt
 from findata_assets.report.fonts import cjk_font
 from findata_assets.trading_calendar import TZ
 
 REPORT_ASSET = "fund_flow_report"
 REPORT_PREFIX = "reports"
 REPORT_NAME = "report.md"
+PAGE_NAME = "report.html"
 CHART_DIR = "charts"
 
 
@@ -75,10 +82,13 @@ def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = F
                            synthetic=synthetic)
     key = report_key(trade_date)
     store.put_bytes(key, text.encode("utf-8"), "text/markdown; charset=utf-8")
-    url = store.url_for(key, expiry_s)
-    ui_text = markdown.render(d, narrative, lang,
-                              {name: store.url_for(k, expiry_s) for name, k in chart_keys.items()},
+    ui_text = markdown.render(d, narrative, lang, report_html.embedded_links(charts.images),
                               generated, charts.notes, synthetic=synthetic)
+    page_key = report_prefix(trade_date) + PAGE_NAME
+    title = f"{txt.text(lang)['title']} {trade_date.isoformat()}"
+    store.put_bytes(page_key, report_html.page(ui_text, title, lang).encode("utf-8"),
+                    "text/html; charset=utf-8")
+    url = store.url_for(page_key, expiry_s)
     font_note = (f"{font.family} ({font.source}: {font.path})" if font else
                  "none: no CJK font found, chart labels show codes (" + chart_mod.INSTALL_HINT + ")")
     return {
@@ -86,6 +96,7 @@ def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = F
         keys.TRADE_DATE: trade_date.isoformat(),
         keys.REPORT_KEY: key,
         keys.REPORT_LOCATION: object_location(store, key),
+        "report_page_key": page_key,
         keys.REPORT_URL: dg.MetadataValue.url(url),
         # a presigned S3 link expires; a file:// path does not
         **({"report_url_expires_s": expiry_s} if url.startswith(("http://", "https://")) else {}),
