@@ -85,6 +85,25 @@ def test_full_refresh_stores_41_tables_and_41_snapshots(platform, mysql_url):
     assert table.asset_materialization.metadata["warehouse"].value == warehouse.describe()
     assert "***" in warehouse.describe() or "@" not in warehouse.describe()
     assert raw.asset_materialization.metadata["archive"].value == _store().describe()
+    # each partition's materialization holds its own numbers, never the run's totals
+    stock_run = outcomes[0].run_id
+    partitions = {r.asset_materialization.partition: r.asset_materialization.metadata
+                  for r in instance.fetch_materializations(dg.AssetKey("stock_flow"),
+                                                           limit=100).records
+                  if r.run_id == stock_run}
+    assert len(partitions) == 32
+    stored_rows = 0
+    for partition, metadata in partitions.items():
+        spec = catalog.table_for_partition("stock", partition)
+        stored = len(warehouse.read(spec, trade_date))
+        stored_rows += stored
+        assert metadata["table"].value == spec.name
+        assert metadata["dagster/row_count"].value == stored == metadata["rows"].value
+        assert 0 < metadata["store_seconds"].value < outcomes[0].seconds
+        assert not {"store_seconds_by_table", "rows_stored"} & set(metadata), partition
+    [summary] = [e.message for e in instance.all_logs(stock_run)
+                 if e.message.startswith("stored 32 table(s)")]
+    assert f"{stored_rows:,} rows" in summary  # the run's total, once, in its log
     keys = _store().list_keys("raw/")
     assert len(keys) == 41
     assert len(outcomes) == 3  # stock run, sector run, analysis run

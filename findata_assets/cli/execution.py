@@ -115,8 +115,7 @@ def outcome_of(result: dg.JobExecutionResult, job_name: str, seconds: float,
             table=metadata.get(keys.TABLE, ""), partition=materialization.partition or "",
             rows=int(metadata.get(keys.ROW_COUNT, 0)),
             trade_date=metadata.get(keys.TRADE_DATE, ""),
-            store_seconds=float(metadata.get(keys.STORE_SECONDS_BY_TABLE, {}).get(
-                metadata.get(keys.TABLE, ""), metadata.get(keys.STORE_SECONDS, 0.0)))))
+            store_seconds=float(metadata.get(keys.STORE_SECONDS, 0.0))))
     if not result.success:
         outcome.error = _failure_summary(result)
     return outcome

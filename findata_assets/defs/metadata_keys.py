@@ -11,8 +11,6 @@ WAREHOUSE = "warehouse"  # the database configured, password masked
 SYNTHETIC = "synthetic_data"  # True: the bundled fake API served it, not market data
 # a table step's output
 STORE_SECONDS = "store_seconds"
-STORE_SECONDS_BY_TABLE = "store_seconds_by_table"
-ROWS_STORED = "rows_stored"
 STORED_BEFORE_FAILURE = "stored_before_the_step_failed"
 # the analysis and report assets
 STATUS = "status"  # an observation's "skipped: why"

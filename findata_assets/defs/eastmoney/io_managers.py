@@ -157,16 +157,19 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                               keys.STORED_BEFORE_FAILURE: True}))
             yield {}  # Dagster writes logged events only as the handler yields
             raise
-        seconds_by_table = {r.table: round(r.seconds, 4) for r in results}
-        stored = sum(len(rows) for rows in obj.values())
-        seconds = sum(seconds_by_table.values())
-        context.add_output_metadata({
-            keys.WAREHOUSE: self.warehouse.describe(),  # the database configured, no password
-            keys.STORE_SECONDS_BY_TABLE: dg.MetadataValue.json(seconds_by_table),
-            keys.ROWS_STORED: stored,
-            keys.STORE_SECONDS: round(seconds, 3),
-            "store_rows_per_second": round(stored / seconds) if seconds else 0,
-        })
+        # each partition's materialization says what is true of that table; the run's totals
+        # go to the step's log, not onto every partition
+        by_name = {spec.name: spec for spec in specs}
+        for result in results:
+            context.step_context.add_asset_metadata(
+                {keys.STORE_SECONDS: round(result.seconds, 4)},
+                asset_key=context.asset_key, partition_key=by_name[result.table].partition_key)
+        context.add_output_metadata({keys.WAREHOUSE: self.warehouse.describe()})  # no password
+        stored = sum(result.rows for result in results)
+        seconds = sum(result.seconds for result in results)
+        rate = f" ({stored / seconds:,.0f} rows/s)" if seconds else ""
+        context.log.info(f"stored {len(results)} table(s), {stored:,} rows in {seconds:.3f} s"
+                         f"{rate} into {self.warehouse.describe()}")
 
     def load_input(self, context: dg.InputContext) -> dict[str, list[dict]]:
         """Each partition's rows for its latest trade date."""
