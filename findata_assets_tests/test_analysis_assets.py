@@ -15,21 +15,25 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from findata_assets import trading_calendar as tc
 from findata_assets.analysis import digest as digests
 from findata_assets.cli.analysis_run import run_analysis_report
 from findata_assets.defs.location import build_analysis_definitions
-from findata_assets.defs.analysis.assets import fund_flow_analysis
-from findata_assets.defs.report.assets import fund_flow_report
+from findata_assets.defs.analysis.assets import build_analysis_asset
+from findata_assets.defs.report.assets import build_report_asset
 from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME
 from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
+from findata_assets.defs.trading_days import trading_day_partitions
+from findata_assets.eastmoney import catalog
 from findata_assets.settings import Settings, SettingsError
 from findata_assets.storage.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
 from findata_assets_tests.fake_openai import FakeOpenAI, narrative_for
 from findata_assets_tests.flow_rows import make_day, store_day
 
-ANALYSIS_ASSETS = [fund_flow_analysis, fund_flow_report]
+# a user with history from 2025 on (FINDATA_PARTITIONS_START=2025-01-02)
+HISTORY = trading_day_partitions(dt.date(2025, 1, 2))
+ANALYSIS_ASSETS = [build_analysis_asset(HISTORY), build_report_asset(HISTORY)]
 
 
 def ANALYSIS_RESOURCES(environ):  # noqa: N802 (the analysis' resources, as the samples build them)
@@ -234,7 +238,7 @@ def test_a_backfill_rebuilds_every_trading_day_from_history(env, llm, dagster_ho
     stored_days = [dt.date(2026, 3, 9), dt.date(2026, 3, 10), dt.date(2026, 3, 12)]
     for seed, day in enumerate(stored_days):
         store_day(warehouse, make_day(day, n_stocks=80, n_sectors=20, seed=seed))
-    keys = TRADING_DAY_PARTITIONS.get_partition_keys_in_range(
+    keys = HISTORY.get_partition_keys_in_range(
         dg.PartitionKeyRange("2026-03-09", "2026-03-12"))
     assert keys == ["2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12"]
     defs = code_location()
@@ -252,12 +256,13 @@ def test_a_backfill_rebuilds_every_trading_day_from_history(env, llm, dagster_ho
 
 
 def test_the_job_and_its_partitions_in_the_code_location(env):
+    env.setenv("FINDATA_PARTITIONS_START", "2025-01-02")
     defs = code_location()
     job = defs.resolve_job_def(ANALYSIS_JOB_NAME)
-    assert job.partitions_def == TRADING_DAY_PARTITIONS
+    assert job.partitions_def == HISTORY
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
         "fund_flow_analysis", "fund_flow_report"}
-    keys = TRADING_DAY_PARTITIONS.get_partition_keys()
+    keys = HISTORY.get_partition_keys()
     assert "2026-03-10" in keys and "2026-10-01" not in keys and "2026-03-14" not in keys
     graph = defs.resolve_asset_graph()
     assert graph.get(ANALYSIS).parent_keys == {dg.AssetKey("stock_flow"), dg.AssetKey("sector_flow")}
@@ -265,6 +270,43 @@ def test_the_job_and_its_partitions_in_the_code_location(env):
     from findata_assets.definitions import location  # the automation registers it
     module_defs = location()
     assert "analysis_after_full_refresh" in {s.name for s in module_defs.sensors}
+
+
+def _partition_keys(defs: dg.Definitions) -> list[str]:
+    return defs.resolve_job_def(ANALYSIS_JOB_NAME).partitions_def.get_partition_keys()
+
+
+def test_the_trading_day_partitions_start_at_the_first_day_collected(env):
+    collectable = tc.latest_trading_day(dt.datetime.now(tc.TZ))
+    # nothing collected yet: the one day a refresh now could fill, so one partition "missing"
+    nothing = _partition_keys(code_location())
+    assert nothing[0] == collectable.isoformat() and len(nothing) <= 2
+    warehouse, _ = stores()
+    assert warehouse.first_trade_date(catalog.table("stock", "all", "1d")) is None
+    store_day(warehouse, make_day(DAY, n_stocks=30, n_sectors=5))
+    keys = _partition_keys(code_location())  # a user who started collecting on 2026-03-10
+    assert keys[0] == "2026-03-10" and keys[-1] >= collectable.isoformat()
+    assert keys == [d.isoformat() for d in tc.trading_days(DAY, dt.date.fromisoformat(keys[-1]))]
+    # the setting wins, earlier (history imported from elsewhere) or later
+    env.setenv("FINDATA_PARTITIONS_START", "2026-03-02")
+    assert _partition_keys(code_location())[0] == "2026-03-02"
+    warehouse.dispose()
+
+
+def test_a_database_down_at_load_still_loads_the_location_and_says_so(env, caplog):
+    env.setenv("FINDATA_DATABASE_URL", "mysql+pymysql://findata:s3cret-pw@127.0.0.1:9/findata")
+    env.setenv("FINDATA_DATABASE_TIMEOUT_S", "2")
+    with caplog.at_level(logging.WARNING):
+        keys = _partition_keys(code_location())
+    assert keys[0] == tc.latest_trading_day(dt.datetime.now(tc.TZ)).isoformat()
+    [warning] = [r.getMessage() for r in caplog.records if "first collected day" in r.getMessage()]
+    assert "FINDATA_PARTITIONS_START" in warning and "s3cret-pw" not in warning
+
+
+def test_a_bad_partitions_start_is_one_clear_error(env):
+    env.setenv("FINDATA_PARTITIONS_START", "2026/03/10")
+    with pytest.raises(SettingsError, match=r"^FINDATA_PARTITIONS_START must be a date \(YYYY-MM-DD\), got '2026/03/10'"):
+        code_location()
 
 
 @pytest.mark.parametrize("name,value", [

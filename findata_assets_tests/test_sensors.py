@@ -13,7 +13,9 @@ import pytest
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.refresh import alerts, sensors
 from findata_assets.defs.refresh.policies import POLICIES
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
+from findata_assets.defs.trading_days import trading_day_partitions
+
+TRADING_DAYS = trading_day_partitions(date(2026, 1, 5))
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -61,13 +63,13 @@ def instance():
 
 # --- analysis after a full cycle ---------------------------------------------------------------
 
-@dg.asset(partitions_def=TRADING_DAY_PARTITIONS)
+@dg.asset(partitions_def=TRADING_DAYS)
 def fund_flow_analysis() -> None:  # stand-in for the analysis engineer's asset
     return None
 
 
 STAND_IN_JOB = dg.define_asset_job(sensors.ANALYSIS_JOB, selection=[fund_flow_analysis],
-                                   partitions_def=TRADING_DAY_PARTITIONS)
+                                   partitions_def=TRADING_DAYS)
 
 
 @pytest.fixture

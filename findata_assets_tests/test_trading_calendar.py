@@ -8,7 +8,9 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from findata_assets import trading_calendar as tc
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS, build_trading_day_partitions
+from findata_assets.defs.trading_days import trading_day_partitions
+
+HISTORY_START = date(2025, 1, 2)  # a user with history from 2025 on
 
 TZ = tc.TZ
 
@@ -134,7 +136,7 @@ def test_operator_holidays_file_and_env(tmp_path, monkeypatch, caplog):
     assert tc.is_trading_day(date(2027, 1, 4))
     state = tc.session_state(datetime(2027, 2, 8, 10, 0, tzinfo=TZ))
     assert state.kind == "holiday" and "Spring Festival" in state.reason
-    partitions = build_trading_day_partitions()
+    partitions = trading_day_partitions(HISTORY_START)
     keys = partitions.get_partition_keys(current_time=datetime(2027, 2, 12, 10, tzinfo=TZ))
     assert "2027-01-01" not in keys and "2027-02-09" not in keys and "2027-01-04" in keys
 
@@ -145,7 +147,7 @@ def test_missing_holidays_file_does_not_crash(tmp_path, monkeypatch):
 
 
 def test_trading_day_partitions_are_the_trading_days():
-    pdef = TRADING_DAY_PARTITIONS
+    pdef = trading_day_partitions(HISTORY_START)
     assert pdef.timezone == "Asia/Shanghai" and pdef.fmt == "%Y-%m-%d"
     now = datetime(2026, 10, 8, 10, 0, tzinfo=TZ)
     keys = pdef.get_partition_keys(current_time=now)

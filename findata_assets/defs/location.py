@@ -8,6 +8,7 @@ from typing import Mapping, Optional
 import dagster as dg
 
 from findata_assets import settings as findata_settings
+from findata_assets.defs import trading_days
 from findata_assets.defs.analysis import definitions as analysis
 from findata_assets.defs.eastmoney import definitions as eastmoney
 from findata_assets.defs.refresh import definitions as refresh
@@ -23,7 +24,7 @@ def build_definitions(environ: Optional[Mapping[str, str]] = None) -> dg.Definit
 
 
 def _assemble(settings: FindataSettings) -> dg.Definitions:
-    areas = [area.definitions(settings) for area in (eastmoney, storage, analysis, report)]
+    areas = [eastmoney.definitions(settings), *_stores_and_analysis(settings)]
     job_names = {job.name for part in areas for job in (part.jobs or [])}
     return refresh.with_freshness(_merge(*areas, refresh.definitions(settings, job_names)))
 
@@ -46,5 +47,10 @@ def _cached(settings: FindataSettings) -> dg.Definitions:
 
 def build_analysis_definitions(environ: Optional[Mapping[str, str]] = None) -> dg.Definitions:
     """The analysis and report alone, over the same stores (the report samples run this)."""
-    settings = findata_settings.load(environ)
-    return _merge(*(area.definitions(settings) for area in (storage, analysis, report)))
+    return _merge(*_stores_and_analysis(findata_settings.load(environ)))
+
+
+def _stores_and_analysis(settings: FindataSettings) -> list[dg.Definitions]:
+    days = trading_days.for_settings(settings)  # one read: the analysis and report share it
+    return [storage.definitions(settings), analysis.definitions(settings, days),
+            report.definitions(settings, days)]

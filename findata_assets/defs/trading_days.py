@@ -1,31 +1,46 @@
-"""The daily partitions of the analysis and the report: Shanghai trading days only."""
+"""The daily partitions of the analysis and the report: Shanghai trading days only.
+
+They start where the user's data can start, so the UI's "missing" means a day that could have
+data: FINDATA_PARTITIONS_START when set, else the first trade date in the warehouse's
+stock_flow_all_1d. Eastmoney serves only the latest snapshot, so before the first collection no
+day can be filled; with nothing collected yet the start is the latest trading day (the one a
+refresh now would collect). The start is read when the code location is built.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 
 import dagster as dg
 
 from findata_assets import trading_calendar as tc
+from findata_assets.eastmoney import catalog
+from findata_assets.redaction import redact
+from findata_assets.settings import FindataSettings
+from findata_assets.settings.operations import PARTITIONS_START_ENV
+from findata_assets.storage.warehouse import Warehouse
 
-PARTITIONS_START = date(2025, 1, 2)
+log = logging.getLogger(__name__)
+FIRST_COLLECTED_TABLE = catalog.table("stock", "all", "1d")  # every refresh policy collects it
 
 
 def _midnight(d: date) -> datetime:
     return datetime(d.year, d.month, d.day)
 
 
-def build_trading_day_partitions(until: date | None = None) -> dg.TimeWindowPartitionsDefinition:
-    """Weekday daily partitions minus closed weekdays (known holidays up to the horizon, plus
-    operator holidays past it). end_offset=1: today's partition exists from midnight on a
-    trading day, so the analysis of the day can run right after the close."""
+def trading_day_partitions(start: date,
+                           until: date | None = None) -> dg.TimeWindowPartitionsDefinition:
+    """Weekday daily partitions from `start` minus closed weekdays (known holidays up to the
+    horizon, plus operator holidays past it). end_offset=1: today's partition exists from
+    midnight on a trading day, so the analysis of the day can run right after the close."""
     horizon = tc.calendar_horizon()
     ops = [d for d in tc.operator_holidays() if d > horizon]
     until = until or max([horizon, *ops])
-    exclusions = tc.closed_weekdays(PARTITIONS_START, min(until, horizon))
+    exclusions = tc.closed_weekdays(start, min(until, horizon))
     exclusions += [d for d in sorted(ops) if d.weekday() < 5 and d <= until]
     return dg.TimeWindowPartitionsDefinition(
-        start=_midnight(PARTITIONS_START),
+        start=_midnight(start),
         fmt="%Y-%m-%d",
         cron_schedule="0 0 * * 1-5",
         timezone=tc.TZ_NAME,
@@ -34,4 +49,28 @@ def build_trading_day_partitions(until: date | None = None) -> dg.TimeWindowPart
     )
 
 
-TRADING_DAY_PARTITIONS = build_trading_day_partitions()
+def partitions_start(settings: FindataSettings, warehouse) -> date:
+    """The first trading-day partition (see the module docstring)."""
+    if settings.calendar.partitions_start:
+        return settings.calendar.partitions_start
+    collectable = tc.latest_trading_day(datetime.now(tc.TZ))
+    try:
+        first = warehouse.first_trade_date(FIRST_COLLECTED_TABLE)
+    except Exception as exc:  # the UI must still load with the database down: say what it did
+        reason = redact(str(exc)).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        log.warning("findata: could not read the first collected day from %s (%s); the "
+                    "trading-day partitions start at %s. Set %s=YYYY-MM-DD to not depend on it.",
+                    warehouse.describe(), reason, collectable, PARTITIONS_START_ENV)
+        return collectable
+    return min(first, collectable) if first else collectable
+
+
+def for_settings(settings: FindataSettings) -> dg.TimeWindowPartitionsDefinition:
+    """The partitions of a code location being built (read once, shared by its assets)."""
+    if settings.calendar.partitions_start:  # set: no database read at all
+        return trading_day_partitions(settings.calendar.partitions_start)
+    warehouse = Warehouse(settings.stores.database_url, timeout_s=settings.stores.database_timeout_s)
+    try:
+        return trading_day_partitions(partitions_start(settings, warehouse))
+    finally:
+        warehouse.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import quote
@@ -21,6 +22,7 @@ UI_URL_ENV = "FINDATA_UI_URL"
 HOLIDAYS_FILE_ENV = "FINDATA_HOLIDAYS_FILE"
 HOLIDAYS_ENV = "FINDATA_HOLIDAYS"
 CALENDAR_CACHE_ENV = "FINDATA_CALENDAR_CACHE_DIR"  # default ~/.cache/findata
+PARTITIONS_START_ENV = "FINDATA_PARTITIONS_START"  # first trading-day partition (YYYY-MM-DD)
 PG_URL_ENV = "DAGSTER_PG_URL"
 
 
@@ -65,13 +67,27 @@ class CalendarSettings:
     holidays_file: str = ""
     holidays: str = ""  # comma-separated YYYY-MM-DD
     cache_dir: Path = Path("~/.cache/findata").expanduser()
+    # first partition of the analysis and report; None: the first day collected (see
+    # defs/trading_days.py), so "missing" in the UI means a day that could have data
+    partitions_start: Optional[date] = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "CalendarSettings":
         cache = text(environ, CALENDAR_CACHE_ENV) or os.path.join(
             text(environ, "XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "findata")
         return cls(holidays_file=text(environ, HOLIDAYS_FILE_ENV, ""),
-                   holidays=text(environ, HOLIDAYS_ENV, ""), cache_dir=Path(cache))
+                   holidays=text(environ, HOLIDAYS_ENV, ""), cache_dir=Path(cache),
+                   partitions_start=partitions_start(text(environ, PARTITIONS_START_ENV)))
+
+
+def partitions_start(value: Optional[str]) -> Optional[date]:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise SettingsError(f"{PARTITIONS_START_ENV} must be a date (YYYY-MM-DD), got {value!r}; "
+                            f"unset it to start at the first day collected") from None
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,14 @@ class Warehouse:
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
+    def first_trade_date(self, spec: TableSpec) -> Optional[dt.date]:
+        """The earliest trade date stored, None when none is; creates nothing (read-only)."""
+        table = self.table(spec)
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(spec.name):
+                return None
+            return conn.execute(sa.select(sa.func.min(table.c.trade_date))).scalar_one()
+
     def count(self, spec: TableSpec, trade_date: Optional[dt.date] = None) -> int:
         table = self.ensure_table(spec)
         query = sa.select(sa.func.count()).select_from(table)

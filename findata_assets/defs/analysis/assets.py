@@ -26,7 +26,6 @@ from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.analysis.resources import LLMResource, ReportSettingsResource
 from findata_assets.defs.eastmoney.families import FAMILIES, STOCK
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 from findata_assets.eastmoney.catalog import YI
 
 GROUP_NAME = "analysis"
@@ -85,18 +84,7 @@ def served_synthetic(context: dg.AssetExecutionContext, trade_date: dt.date) -> 
     return False
 
 
-@dg.asset(
-    name=ANALYSIS_ASSET,
-    group_name=GROUP_NAME,
-    partitions_def=TRADING_DAY_PARTITIONS,
-    deps=FLOW_DEPS,
-    output_required=False,  # a day without data yields nothing: see the module docstring
-    kinds={"python", "openai", "sql", "json"},
-    description="Per trading day: numeric digest of the fund-flow tables (top/bottom stocks, "
-                "sector leaders, breadth, main vs retail, 1d/5d/10d persistence) and an LLM "
-                f"narrative; JSON in the object store and a row of SQL table {TABLE_NAME}.",
-)
-def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+def _analyse(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                        object_store: ObjectStoreResource, llm: LLMResource,
                        report_settings: ReportSettingsResource) -> Iterator:
     trade_date = dt.date.fromisoformat(context.partition_key)
@@ -153,3 +141,19 @@ def fund_flow_analysis(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     if result.text:
         metadata["narrative"] = dg.MetadataValue.md(result.text)
     yield dg.MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
+
+
+def build_analysis_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset over the code location's trading-day partitions (defs/trading_days.py)."""
+    return dg.asset(
+        name=ANALYSIS_ASSET,
+        group_name=GROUP_NAME,
+        partitions_def=partitions_def,
+        deps=FLOW_DEPS,
+        output_required=False,  # a day without data yields nothing: see the module docstring
+        kinds={"python", "openai", "sql", "json"},
+        description="Per trading day: numeric digest of the fund-flow tables (top/bottom stocks, "
+                    "sector leaders, breadth, main vs retail, 1d/5d/10d persistence) and an LLM "
+                    f"narrative; JSON in the object store and a row of SQL table {TABLE_NAME}. "
+                    "Partitions start at the first day collected (or FINDATA_PARTITIONS_START).",
+    )(_analyse)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from findata_assets.defs.analysis.assets import fund_flow_analysis
+from findata_assets.defs.analysis.assets import build_analysis_asset
 from findata_assets.defs.analysis.resources import llm_resource, report_settings
 from findata_assets.settings import FindataSettings
 
 
-def definitions(settings: FindataSettings) -> dg.Definitions:
-    return dg.Definitions(assets=[fund_flow_analysis], resources={
-        "llm": llm_resource(settings.llm), "report_settings": report_settings(settings.report)})
+def definitions(settings: FindataSettings,
+                trading_days: dg.PartitionsDefinition) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[build_analysis_asset(trading_days)],
+        resources={"llm": llm_resource(settings.llm),
+                   "report_settings": report_settings(settings.report)})

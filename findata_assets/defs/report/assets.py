@@ -29,7 +29,6 @@ from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, served_synthetic, skipped
 from findata_assets.defs.analysis.resources import ReportSettingsResource
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
-from findata_assets.defs.trading_days import TRADING_DAY_PARTITIONS
 from findata_assets.report import charts as chart_mod
 from findata_assets.report import html as report_html
 from findata_assets.report import markdown
@@ -110,18 +109,7 @@ def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = F
     }
 
 
-@dg.asset(
-    name=REPORT_ASSET,
-    group_name=GROUP_NAME,
-    partitions_def=TRADING_DAY_PARTITIONS,
-    deps=[ANALYSIS_ASSET],
-    output_required=False,
-    kinds={"python", "markdown"},
-    description="Per trading day: Markdown fund-flow report with PNG charts (top flows, sector "
-                "1d/5d/10d heatmap, order-size split) in the object store under "
-                "reports/<trade_date>/; presigned URL and the report in the metadata.",
-)
-def fund_flow_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+def _report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      object_store: ObjectStoreResource,
                      report_settings: ReportSettingsResource) -> Iterator:
     trade_date = dt.date.fromisoformat(context.partition_key)
@@ -139,3 +127,19 @@ def fund_flow_report(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     history.set_report(trade_date, metadata[keys.REPORT_KEY])
     context.log.info(f"report for {trade_date}: {metadata[keys.REPORT_LOCATION]}")
     yield dg.MaterializeResult(metadata=metadata)
+
+
+def build_report_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset over the code location's trading-day partitions (defs/trading_days.py)."""
+    return dg.asset(
+        name=REPORT_ASSET,
+        group_name=GROUP_NAME,
+        partitions_def=partitions_def,
+        deps=[ANALYSIS_ASSET],
+        output_required=False,
+        kinds={"python", "markdown"},
+        description="Per trading day: Markdown fund-flow report with PNG charts (top flows, sector "
+                    "1d/5d/10d heatmap, order-size split) in the object store under "
+                    "reports/<trade_date>/; presigned URL and the report in the metadata. "
+                    "Partitions start at the first day collected (or FINDATA_PARTITIONS_START).",
+    )(_report)

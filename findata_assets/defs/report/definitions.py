@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from findata_assets.defs.analysis.assets import ANALYSIS_ASSET
-from findata_assets.defs.report.assets import REPORT_ASSET, fund_flow_report
+from findata_assets.defs.report.assets import REPORT_ASSET, build_report_asset
 from findata_assets.settings import FindataSettings
 
 ANALYSIS_JOB_NAME = "analysis_report_job"  # the sensors and the CLI launch it by this name
@@ -19,5 +19,7 @@ analysis_report_job = dg.define_asset_job(
 )
 
 
-def definitions(settings: FindataSettings) -> dg.Definitions:
-    return dg.Definitions(assets=[fund_flow_report], jobs=[analysis_report_job])
+def definitions(settings: FindataSettings,
+                trading_days: dg.PartitionsDefinition) -> dg.Definitions:
+    return dg.Definitions(assets=[build_report_asset(trading_days)],
+                          jobs=[analysis_report_job])
