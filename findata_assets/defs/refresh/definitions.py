@@ -7,7 +7,7 @@ import warnings
 
 import dagster as dg
 
-from findata_assets.defs.refresh.policies import FRESHNESS_POLICIES
+from findata_assets.defs.refresh.policies import FRESHNESS_MEANING, FRESHNESS_POLICIES
 from findata_assets.defs.refresh.schedules import SCHEDULES
 from findata_assets.defs.refresh.sensors import build_sensors
 from findata_assets.settings import FindataSettings
@@ -17,7 +17,9 @@ def _with_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     policy = FRESHNESS_POLICIES.get(spec.key.to_user_string())
     if policy is None or spec.freshness_policy is not None:  # one set on the asset wins
         return spec
-    return spec.replace_attributes(freshness_policy=policy)
+    # the UI shows the deadline cron in words; what "fresh" means here is in the description
+    description = f"{spec.description}\n\n{FRESHNESS_MEANING}" if spec.description else FRESHNESS_MEANING
+    return spec.replace_attributes(freshness_policy=policy, description=description)
 
 
 def definitions(settings: FindataSettings, job_names: set[str]) -> dg.Definitions:
