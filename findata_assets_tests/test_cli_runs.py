@@ -42,7 +42,7 @@ def _started_run(instance, tags) -> dg.DagsterRun:
 def test_slots_of_runs_whose_cli_died_are_freed_and_the_runs_failed(repo_instance):
     storage = repo_instance.event_log_storage
     storage.set_concurrency_slots(EASTMONEY_POOL, 2)
-    dead = _started_run(repo_instance, {**cli_runs.cli_tags(), cli_runs.PID_TAG: str(_dead_pid())})
+    dead = _started_run(repo_instance, cli_runs.cli_tags(pid=_dead_pid()))
     alive = _started_run(repo_instance, cli_runs.cli_tags())  # this very process
     for run in (dead, alive):
         status = storage.claim_concurrency_slot(EASTMONEY_POOL, run.run_id, "stock_flow_raw")

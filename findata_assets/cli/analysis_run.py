@@ -62,6 +62,12 @@ def run_analysis_report(defs: dg.Definitions, trade_date: dt.date, instance: dg.
     """Run analysis_report_job for one trade date in process (recorded in `instance`);
     `execute(job, tags)` runs it the CLI's way (origin, stop requests), default in process."""
     job = defs.resolve_job_def(ANALYSIS_JOB_NAME)
+    keys_known = job.partitions_def.get_partition_keys()
+    if trade_date.isoformat() not in keys_known:
+        first = keys_known[0] if keys_known else "none"
+        raise ValueError(f"{trade_date} is not a trading-day partition of {ANALYSIS_JOB_NAME} "
+                         f"(they start at {first}, the first day collected; set "
+                         f"FINDATA_PARTITIONS_START to an earlier date to analyse older days)")
     if execute is not None:
         result = execute(job, {**(tags or {}), keys.PARTITION_TAG: trade_date.isoformat()})
     else:

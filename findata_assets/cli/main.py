@@ -34,7 +34,7 @@ from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import (
     RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
-from findata_assets.defs.location import location
+from findata_assets.defs.location import location, rebuilt_location
 from findata_assets.defs.refresh.planning import launches_pods, plan_runs
 from findata_assets.defs.refresh.policies import (
     CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy)
@@ -138,6 +138,11 @@ def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name
         print(f"warning: the cycle stored several trade dates {dates}; analysing the latest",
               file=sys.stderr)
     trade_date = dt.date.fromisoformat(dates[-1])
+    if trade_date.isoformat() not in defs.resolve_job_def(ANALYSIS_JOB_NAME).partitions_def \
+            .get_partition_keys():
+        # the location was built before this cycle stored an earlier first day: build it again
+        # (its trading-day partitions start at the first day collected)
+        defs = rebuilt_location()
     started = time.perf_counter()
     result = run_analysis_report(
         defs, trade_date, instance,
@@ -217,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     seconds = time.perf_counter() - started
-    for outcome in outcomes:  # `run status` shows the cycle's wall time as measured here
-        if outcome.run_id:
-            instance.add_run_tags(outcome.run_id, {cli_runs.WALL_TAG: f"{seconds:.2f}"})
+    for outcome in outcomes:  # the data's trade date, known once stored: operators filter by it
+        dates = sorted({t.trade_date for t in outcome.tables if t.trade_date})
+        if outcome.run_id and dates:  # a crawl run (the analysis run is tagged when launched)
+            instance.add_run_tags(outcome.run_id, {TRADE_DATE_TAG: ",".join(dates)})
     print_report(args.command, outcomes, seconds)
     if control.stop_reason:
         stored = sum(len(o.tables) for o in outcomes)

@@ -76,18 +76,17 @@ def policy_cycles(instance: dg.DagsterInstance, policy_name: str, limit: int = 1
     records = instance.get_run_records(dg.RunsFilter(tags={POLICY_TAG: policy_name}),
                                        limit=limit * 4)
     cycles: dict[str, CycleInfo] = {}
-    wall: dict[str, float] = {}
+    spans: dict[str, list[float]] = {}  # the cycle's runs' start and end times
     for record in records:  # newest first
         run = record.dagster_run
         cycle = run.tags.get(CYCLE_TAG, run.run_id)
-        if run.tags.get(cli_runs.WALL_TAG):
-            wall[cycle] = float(run.tags[cli_runs.WALL_TAG])
         if cycle not in cycles:
             if len(cycles) == limit:
                 continue
             cycles[cycle] = CycleInfo(cycle, "", None, None, 0)
         end = record.end_time or (time.time() if run.status in IN_FLIGHT else None)
         seconds = round(end - record.start_time, 1) if record.start_time and end else None
+        spans.setdefault(cycle, []).extend(t for t in (record.start_time, end) if t)
         cycles[cycle].runs.append(RunInfo(
             run.run_id, run.job_name, run.tags.get(LANE_TAG, ""), run.status.value,
             _iso(record.start_time), seconds, tables_stored(instance, run.run_id)))
@@ -96,9 +95,9 @@ def policy_cycles(instance: dg.DagsterInstance, policy_name: str, limit: int = 1
         info.status = _cycle_status({r.status for r in info.runs})
         starts = [r.start for r in info.runs if r.start]
         info.start = min(starts) if starts else None
-        info.seconds = max([r.seconds for r in info.runs if r.seconds is not None], default=None)
-        if wall.get(info.cycle):  # a CLI cycle: its own wall time, start-up and report included
-            info.seconds = wall[info.cycle]
+        # first start to last end: the runs of a CLI cycle run one after the other
+        times = spans.get(info.cycle) or []
+        info.seconds = round(max(times) - min(times), 1) if len(times) > 1 else None
         info.tables = sum(r.tables for r in info.runs)
     return list(cycles.values())
 
@@ -160,7 +159,7 @@ def _terminate(instance: dg.DagsterInstance, run: dg.DagsterRun, report: StopRep
         if run.status == dg.DagsterRunStatus.NOT_STARTED:
             instance.report_run_canceled(run, message="stopped by the operator")
         elif not instance.run_coordinator.cancel_run(run.run_id):
-            if not run.tags.get(cli_runs.PID_TAG):
+            if cli_runs.cli_process(run) is None:
                 report.notes.append(f"{run.run_id}: could not reach its run worker")
                 return
             # a CLI run has no run worker: its CLI watches for CANCELING and cancels it itself

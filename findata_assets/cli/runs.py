@@ -27,9 +27,9 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from findata_assets.defs.eastmoney.assets import EASTMONEY_POOL
 
-HOST_TAG = "findata/cli_host"
-WALL_TAG = "findata/cli_wall_seconds"  # the whole command's wall time, as the CLI measured it
-PID_TAG = "findata/cli_pid"
+# "<pid>@<host>" of the CLI process that executes the run in-process: one chip in the runs list,
+# enough to tell a live CLI's run from one whose process died
+CLI_TAG = "findata/cli"
 LOCATION_NAME = "findata"  # workspace.yaml's location_name, helm's dagster-user-deployments name
 REPOSITORY_NAME = "__repository__"  # Dagster's name for the repository of a Definitions object
 DEFINITIONS_MODULE = "findata_assets.definitions"
@@ -52,8 +52,14 @@ def create_run(instance: dg.DagsterInstance, job: dg.JobDefinition, run_id: str,
         job_code_origin=JobPythonOrigin(job.name, code), **run_args)
 
 
-def cli_tags() -> dict[str, str]:
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+def cli_tags(pid: int | None = None) -> dict[str, str]:
+    return {CLI_TAG: f"{os.getpid() if pid is None else pid}@{socket.gethostname()}"}
+
+
+def cli_process(run: dg.DagsterRun) -> tuple[int, str] | None:
+    """(pid, host) of the CLI that runs `run`, None for a run of the daemon or the UI."""
+    pid, _, host = run.tags.get(CLI_TAG, "").partition("@")
+    return (int(pid), host) if pid.isdigit() and host else None
 
 
 def _process_alive(pid: int) -> bool:
@@ -70,9 +76,9 @@ def orphaned(run: dg.DagsterRun | None) -> bool:
     """A run whose slot nobody will give back: finished, gone, or its CLI process is dead."""
     if run is None or run.is_finished:
         return True
-    pid = run.tags.get(PID_TAG)
-    return (pid is not None and run.tags.get(HOST_TAG) == socket.gethostname()
-            and not _process_alive(int(pid)))
+    process = cli_process(run)
+    return (process is not None and process[1] == socket.gethostname()
+            and not _process_alive(process[0]))
 
 
 def release_orphaned_slots(instance: dg.DagsterInstance) -> list[str]:
@@ -109,7 +115,7 @@ def cancel_unstarted(instance: dg.DagsterInstance, min_age_s: float = 120.0) -> 
 
 def orphaned_or_foreign(run: dg.DagsterRun) -> bool:
     """Not a run of a CLI that is still alive (that one starts it in a moment)."""
-    return run.tags.get(PID_TAG) is None or orphaned(run)
+    return cli_process(run) is None or orphaned(run)
 
 
 def fail_orphan(instance: dg.DagsterInstance, run: dg.DagsterRun | None, run_id: str) -> None:

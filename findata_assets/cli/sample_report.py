@@ -68,7 +68,10 @@ def render_sample(trade_date: dt.date, environ: Mapping[str, str], scale: float 
     from findata_assets.defs.location import build_analysis_definitions
     from findata_assets.defs.analysis.assets import SAMPLE_TAG
 
-    defs = build_analysis_definitions(environ)
+    # the sample's day is a partition, however far back (the partitions start at the first day
+    # collected otherwise)
+    defs = build_analysis_definitions({**environ,
+                                       "FINDATA_PARTITIONS_START": trade_date.isoformat()})
     warehouse = defs.resources["warehouse"]
     # the URL may be an EnvVar (a real database): resolve through the resource, as a run would
     with dg.build_resources({"warehouse": warehouse}) as built:

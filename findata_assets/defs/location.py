@@ -40,6 +40,12 @@ def location() -> dg.Definitions:
     return _cached(findata_settings.load())
 
 
+def rebuilt_location() -> dg.Definitions:
+    """The code location built again (the data it reads at build time has changed)."""
+    _cached.cache_clear()
+    return location()
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(settings: FindataSettings) -> dg.Definitions:
     return _assemble(settings)

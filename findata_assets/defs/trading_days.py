@@ -3,8 +3,9 @@
 They start where the user's data can start, so the UI's "missing" means a day that could have
 data: FINDATA_PARTITIONS_START when set, else the first trade date in the warehouse's
 stock_flow_all_1d. Eastmoney serves only the latest snapshot, so before the first collection no
-day can be filled; with nothing collected yet the start is the latest trading day (the one a
-refresh now would collect). The start is read when the code location is built.
+day can be filled; with nothing collected yet the start is the trading day before the latest one
+(a refresh now collects the latest, or, just after the open, still the one before). The start is
+read when the code location is built.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def partitions_start(settings: FindataSettings, warehouse) -> date:
     """The first trading-day partition (see the module docstring)."""
     if settings.calendar.partitions_start:
         return settings.calendar.partitions_start
-    collectable = tc.latest_trading_day(datetime.now(tc.TZ))
+    collectable = tc.previous_trading_day(tc.latest_trading_day(datetime.now(tc.TZ)))
     try:
         first = warehouse.first_trade_date(FIRST_COLLECTED_TABLE)
     except Exception as exc:  # the UI must still load with the database down: say what it did
