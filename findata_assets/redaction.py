@@ -36,10 +36,15 @@ def _host(parts) -> str:
     return host
 
 
+def _join(scheme: str, netloc: str, path: str) -> str:
+    # urlunsplit would turn sqlite:////abs/path (no host) into sqlite://abs/path
+    return f"{scheme}://{netloc}{path}" if scheme else urlunsplit(("", netloc, path, "", ""))
+
+
 def safe_url(url: str) -> str:
     """The URL without user:password or query, fit for logs and error messages."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, _host(parts), parts.path, "", ""))
+    return _join(parts.scheme, _host(parts), parts.path)
 
 
 def mask_url(url: str) -> str:
@@ -47,7 +52,7 @@ def mask_url(url: str) -> str:
     parts = urlsplit(url)
     user = parts.netloc.rpartition("@")[0].partition(":")[0] if "@" in parts.netloc else ""
     netloc = f"{user}:{MASK}@{_host(parts)}" if user else _host(parts)
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return _join(parts.scheme, netloc, parts.path)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:

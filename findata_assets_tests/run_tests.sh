@@ -7,7 +7,8 @@
 # installs the package with its test extras (again only when setup.py changed), makes sure
 # MariaDB answers on 127.0.0.1:3306 for root without a password (installs and starts it, as
 # root, when missing; FINDATA_TEST_MYSQL_URL points the tests at another server instead), then
-# installs a CJK font for the report charts when missing (as root, Debian), then runs pytest over
+# installs a CJK font for the report charts and chromium + chromium-driver for the UI test when
+# missing (as root, Debian), then runs pytest over
 # findata_assets_tests with a per-test timeout (pytest.ini). SeaweedFS (S3) is started by the
 # tests themselves from the venv's `weed`.
 #
@@ -50,6 +51,21 @@ if ! fc-list 2>/dev/null | grep -qiE "wqy|noto sans cjk|source han sans"; then
       || log "WARNING: could not install fonts-wqy-zenhei; the CJK chart tests will skip"
   else
     log "WARNING: no CJK font and not root; the CJK chart tests will skip"
+  fi
+fi
+
+# Debian's chromium and chromium-driver for the UI test (test_ui.py drives the Dagster UI in a
+# real headless browser); without them that test skips and says so.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver (the UI test)"
+    started=$SECONDS
+    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+      || log "WARNING: could not install chromium/chromium-driver; the UI test will skip"
+    log "chromium step took $((SECONDS - started))s"
+  else
+    log "WARNING: no chromium/chromium-driver and not root; the UI test will skip"
   fi
 fi
 

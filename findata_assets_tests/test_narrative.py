@@ -189,3 +189,15 @@ def test_the_prompt_stays_small(digest):
     messages = narrative.build_messages(digest, "zh")
     assert sum(len(m["content"]) for m in messages) < 12_000
     assert catalog.MARKETS["all"].label_zh in messages[1]["content"]
+
+
+@pytest.mark.parametrize("url,masked", [
+    ("mysql+pymysql://findata:pw@db:3306/findata?charset=utf8mb4", "mysql+pymysql://findata:***@db:3306/findata"),
+    ("sqlite:////var/lib/findata/findata.db", "sqlite:////var/lib/findata/findata.db"),  # absolute
+    ("sqlite:///findata.db", "sqlite:///findata.db"),  # relative
+    ("https://api.deepseek.com/v1?key=x", "https://api.deepseek.com/v1"),
+])
+def test_mask_url_keeps_the_path_and_hides_the_password(url, masked):
+    from findata_assets.redaction import mask_url
+
+    assert mask_url(url) == masked

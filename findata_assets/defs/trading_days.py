@@ -63,7 +63,7 @@ def partitions_start(settings: FindataSettings, warehouse) -> date:
                     "trading-day partitions start at %s. Set %s=YYYY-MM-DD to not depend on it.",
                     warehouse.describe(), reason, collectable, PARTITIONS_START_ENV)
         return collectable
-    return min(first, collectable) if first else collectable
+    return first or collectable
 
 
 def for_settings(settings: FindataSettings) -> dg.TimeWindowPartitionsDefinition:
