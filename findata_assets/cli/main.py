@@ -34,6 +34,7 @@ from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import (
     RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
+from findata_assets.cli.intraday_run import intraday_days, run_intraday
 from findata_assets.defs.location import location, rebuilt_location
 from findata_assets.defs.refresh.planning import launches_pods, plan_runs
 from findata_assets.defs.refresh.policies import (
@@ -81,8 +82,10 @@ def offline_api() -> Iterator[str]:
 
 def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: bool = True,
                instance: dg.DagsterInstance | None = None,
-               control: StopControl | None = None, verbose: bool = False) -> list[RunOutcome]:
-    """The policy's runs one after the other; raises lanes.LaneBusy before any run when another
+               control: StopControl | None = None, verbose: bool = False,
+               intraday: bool = True) -> list[RunOutcome]:
+    """The policy's runs one after the other, then the intraday run of the day's new 1d
+    snapshots (`intraday`), then the analysis; raises lanes.LaneBusy before any run when another
     run holds one of its lanes. A stop request (see cli/control.py) ends the current run CANCELED
     and starts no further one."""
     policy = get_policy(policy_name)
@@ -106,6 +109,9 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
             if control.stop_reason:
                 break
             outcomes.append(execute_planned_run(defs, p, instance, control, verbose))
+        days = intraday_days(outcomes)
+        if intraday and days and not control.stop_reason and all(o.success for o in outcomes):
+            outcomes += run_intraday(defs, instance, policy.name, cycle_id, days, control, verbose)
         if (policy.with_analysis and with_analysis and not control.stop_reason
                 and all(o.success for o in outcomes)):
             outcomes.append(run_analysis(defs, instance, policy.name, cycle_id, outcomes,

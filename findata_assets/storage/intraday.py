@@ -1,0 +1,160 @@
+"""Intraday flow history (分时资金流): one row per (trade_date, minute, code) in the warehouse.
+
+Fed by the archived `1d` snapshots of a day: the 全部股票 table for stocks, the three board tables
+for boards. A snapshot's minute is the minute of its data (its newest f124), not of its fetch, so
+refreshes at lunch or after the close (same data minute) add nothing, and a minute taken again
+replaces the rows of that minute in one transaction, never duplicates them.
+
+Storage: one SQL table per family in the same warehouse, primary key (trade_date, code, minute)
+for one security's day, a secondary index (trade_date, minute) for one minute of the market.
+BENCHMARKS.md ("Intraday") has the sizes and timings behind the choice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional, Sequence
+
+import sqlalchemy as sa
+
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.parsing import naive_shanghai, parse_table
+from findata_assets.eastmoney.snapshot import Snapshot
+from findata_assets.storage.warehouse import Warehouse
+from findata_assets.storage.warehouse_schema import MYSQL_BACKENDS, MYSQL_CHARSET, MYSQL_COLLATION, _sa_type
+
+TABLES = {"stock": "stock_flow_intraday", "sector": "sector_flow_intraday"}
+# which archived 1d tables feed each family (全部股票 holds every stock of the other markets)
+SOURCES: dict[str, tuple[catalog.TableSpec, ...]] = {
+    "stock": (catalog.table("stock", "all", "1d"),),
+    "sector": tuple(catalog.table("sector", board, "1d") for board in catalog.groups("sector")),
+}
+FLOW_COLUMNS = ("name", "price", "change_pct", "main_net", "main_pct", "super_large_net",
+                "super_large_pct", "large_net", "large_pct", "medium_net", "medium_pct",
+                "small_net", "small_pct")
+KEY = ("trade_date", "code", "minute")
+COLUMNS = (*KEY, "board", *FLOW_COLUMNS, "fetched_at")  # board: the board type (sectors only)
+_BY_NAME = {c.name: c for c in catalog.COLUMNS}
+
+
+def build_intraday_table(kind: str, metadata: Optional[sa.MetaData] = None) -> sa.Table:
+    metadata = metadata if metadata is not None else sa.MetaData()
+    name = TABLES[kind]
+    minute = sa.DateTime()
+    columns = [sa.Column("trade_date", sa.Date(), primary_key=True, comment="交易日"),
+               sa.Column("code", _sa_type(_BY_NAME["code"]), primary_key=True, comment="代码"),
+               sa.Column("minute", minute, primary_key=True, comment="数据分钟（北京时间）"),
+               sa.Column("board", sa.String(16), nullable=True, comment="板块类型")]
+    columns += [sa.Column(c, _sa_type(_BY_NAME[c]), comment=_BY_NAME[c].label_zh)
+                for c in FLOW_COLUMNS]
+    columns.append(sa.Column("fetched_at", _sa_type(_BY_NAME["fetched_at"]), nullable=False,
+                             comment="抓取时间"))
+    options = {}
+    for prefix in MYSQL_BACKENDS:
+        options |= {f"{prefix}_engine": "InnoDB", f"{prefix}_charset": MYSQL_CHARSET,
+                    f"{prefix}_collate": MYSQL_COLLATION}
+    return sa.Table(name, metadata, *columns, sa.Index(f"ix_{name}_minute", "trade_date", "minute"),
+                    comment=f"{'个股' if kind == 'stock' else '板块'}分时资金流", **options)
+
+
+def minute_of(snapshot: Snapshot) -> Optional[dt.datetime]:
+    """The minute of a snapshot's data (naive Asia/Shanghai), None when it has no f124."""
+    if snapshot.updated_at is None or snapshot.trade_date_fallback:
+        return None
+    return naive_shanghai(snapshot.updated_at).replace(second=0, microsecond=0)
+
+
+def rows_of(spec: catalog.TableSpec, snapshot: Snapshot) -> list[dict]:
+    """A snapshot as intraday rows (the 1d columns at the snapshot's data minute)."""
+    minute = minute_of(snapshot)
+    if minute is None:
+        return []
+    fetched = naive_shanghai(snapshot.fetched_at)
+    board = spec.group.key if spec.group.kind == "sector" else None
+    return [{"trade_date": row["trade_date"], "code": row["code"], "minute": minute,
+             "board": board, **{c: row[c] for c in FLOW_COLUMNS}, "fetched_at": fetched}
+            for row in parse_table(spec, snapshot).rows]
+
+
+@dataclass
+class MinuteWrite:
+    minute: dt.datetime
+    rows: int
+    replaced: bool  # the minute was stored before (a newer snapshot of it replaced it)
+
+
+class IntradayStore:
+    """Reads and writes the intraday tables of one warehouse."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self._metadata = sa.MetaData()
+        self._tables: dict[str, sa.Table] = {}
+
+    def table(self, kind: str) -> sa.Table:
+        if kind not in TABLES:
+            raise KeyError(f"unknown intraday family {kind!r}; expected one of {sorted(TABLES)}")
+        if kind not in self._tables:
+            table = build_intraday_table(kind, self._metadata)
+            table.create(self.warehouse.engine, checkfirst=True)
+            self._tables[kind] = table
+        return self._tables[kind]
+
+    @staticmethod
+    def _board_is(t: sa.Table, board: Optional[str]):
+        return t.c.board.is_(None) if board is None else t.c.board == board
+
+    def stored_minutes(self, kind: str, day: dt.date,
+                       board: Optional[str] = None) -> dict[dt.datetime, dt.datetime]:
+        """minute -> the fetch time of the snapshot stored for it (of one board type)."""
+        t = self.table(kind)
+        query = (sa.select(t.c.minute, sa.func.max(t.c.fetched_at))
+                 .where(t.c.trade_date == day, self._board_is(t, board)).group_by(t.c.minute))
+        with self.warehouse.engine.connect() as conn:
+            return {m: f for m, f in conn.execute(query)}
+
+    def replace_minute(self, kind: str, day: dt.date, minute: dt.datetime, board: Optional[str],
+                       rows: Sequence[Mapping], replaced: bool) -> MinuteWrite:
+        """The minute's rows (of one board type), instead of what it held, in one transaction."""
+        t = self.table(kind)
+        codes = {r["code"] for r in rows}
+        if len(codes) != len(rows):
+            raise ValueError(f"{TABLES[kind]} {day} {minute:%H:%M}: a code appears twice")
+        with self.warehouse.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.trade_date == day, t.c.minute == minute,
+                                          self._board_is(t, board)))
+            if rows:
+                conn.execute(t.insert(), [dict(r) for r in rows])
+        return MinuteWrite(minute, len(rows), replaced)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _select(self, kind: str, *where) -> list[dict]:
+        t = self.table(kind)
+        query = sa.select(*[t.c[c] for c in COLUMNS]).where(*where).order_by(t.c.minute, t.c.code)
+        with self.warehouse.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def read_code(self, kind: str, code: str, day: dt.date) -> list[dict]:
+        t = self.table(kind)
+        return self._select(kind, t.c.trade_date == day, t.c.code == code)
+
+    def read_minute(self, kind: str, day: dt.date, minute: dt.datetime) -> list[dict]:
+        t = self.table(kind)
+        return self._select(kind, t.c.trade_date == day, t.c.minute == minute)
+
+    def read_day_dicts(self, kind: str, day: dt.date) -> list[dict]:
+        t = self.table(kind)
+        return self._select(kind, t.c.trade_date == day)
+
+    def read_day(self, kind: str, day: dt.date, columns: Iterable[str] = COLUMNS) -> list[tuple]:
+        t = self.table(kind)
+        query = sa.select(*[t.c[c] for c in columns]).where(t.c.trade_date == day)
+        with self.warehouse.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def minutes(self, kind: str, day: dt.date) -> list[dt.datetime]:
+        t = self.table(kind)
+        query = sa.select(t.c.minute).where(t.c.trade_date == day).distinct().order_by(t.c.minute)
+        with self.warehouse.engine.connect() as conn:
+            return list(conn.execute(query).scalars())

@@ -1,0 +1,70 @@
+"""From the archive to the intraday tables: the day's 1d snapshots, minute by minute.
+
+The archive (raw/<table>/<day>/<fetched_at>.json) is the only input, so the live feed after each
+refresh and a backfill of a past day are the same code and give the same rows. Only snapshots
+fetched after the newest one stored are read; of several snapshots of the same data minute the
+latest fetched wins, and it replaces that minute's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import orjson
+
+from findata_assets import cancellation
+from findata_assets.eastmoney.snapshot import ARCHIVE_PREFIX, Snapshot
+from findata_assets.storage.intraday import SOURCES, IntradayStore, MinuteWrite, minute_of, rows_of
+from findata_assets.storage.object_store import ObjectStore
+
+
+@dataclass
+class FeedResult:
+    kind: str
+    day: dt.date
+    snapshots_read: int = 0
+    written: list[MinuteWrite] = field(default_factory=list)
+    unchanged: int = 0  # snapshots of a minute already stored from an equal or newer fetch
+    undated: int = 0  # snapshots without f124: no data minute, nothing added
+
+    @property
+    def rows(self) -> int:
+        return sum(w.rows for w in self.written)
+
+
+def _fetched_at(key: str) -> dt.datetime:
+    return dt.datetime.strptime(key.rsplit("/", 1)[1].removesuffix(".json"), "%Y%m%dT%H%M%S.%f")
+
+
+def feed_day(store: IntradayStore, archive: ObjectStore, kind: str, day: dt.date,
+             rebuild: bool = False) -> FeedResult:
+    """Bring `kind`'s intraday rows of `day` up to date with the archive (all of it: rebuild)."""
+    result = FeedResult(kind, day)
+    for spec in SOURCES[kind]:
+        board = spec.group.key if spec.group.kind == "sector" else None
+        stored = store.stored_minutes(kind, day, board)
+        newest = None if rebuild or not stored else max(stored.values())
+        keys = sorted(k for k in archive.list_keys(f"{ARCHIVE_PREFIX}/{spec.name}/{day.isoformat()}/")
+                      if newest is None or _fetched_at(k) > newest)
+        latest: dict[dt.datetime, Snapshot] = {}  # data minute -> its latest fetched snapshot
+        for key in keys:
+            cancellation.check()
+            snapshot = Snapshot.from_json(orjson.loads(archive.get_bytes(key)))
+            result.snapshots_read += 1
+            minute = minute_of(snapshot)
+            if minute is None:
+                result.undated += 1
+                continue
+            if minute in latest:
+                result.unchanged += 1
+            latest[minute] = snapshot  # keys are in fetch order
+        for minute, snapshot in sorted(latest.items()):
+            fetched = snapshot.fetched_at.replace(tzinfo=None)
+            if not rebuild and minute in stored and stored[minute] >= fetched:
+                result.unchanged += 1
+                continue
+            result.written.append(store.replace_minute(kind, day, minute, board,
+                                                       rows_of(spec, snapshot),
+                                                       replaced=minute in stored))
+    return result

@@ -1,0 +1,117 @@
+"""Intraday flow history end to end: the CLI's quick refreshes against a drifting fake, MariaDB
+and the S3 server; the rows of each minute equal its archived snapshot; a re-run adds nothing;
+a backfill of the day from the archive equals what the live feed built."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import dagster as dg
+import orjson
+import pytest
+
+from findata_assets.cli.main import run_policy
+from findata_assets.defs.location import build_definitions
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.snapshot import Snapshot
+from findata_assets.settings import Settings
+from findata_assets.storage.intraday import COLUMNS, IntradayStore, rows_of
+from findata_assets.storage.object_store import object_store_from_settings
+from findata_assets.storage.warehouse import Warehouse
+
+pytestmark = pytest.mark.integration
+DAY = dt.date(2026, 11, 30)  # a Monday
+ALL_1D = catalog.table("stock", "all", "1d")
+
+
+@pytest.fixture
+def drifting(monkeypatch, mysql_url, s3_env, start_fake_eastmoney, dagster_home, tmp_path):
+    """A fake whose values move with its clock, in session on DAY; the platform pointed at it."""
+    fake = start_fake_eastmoney(scale=0.05, frozen=False, now=dt.datetime(2026, 11, 30, 10, 30, 5))
+    env = {"FINDATA_HOME": str(tmp_path / "home"), "FINDATA_DATABASE_URL": mysql_url,
+           "FINDATA_EASTMONEY_URL": fake.url, **s3_env}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return fake
+
+
+def _stores():
+    settings = Settings.from_env(os.environ)
+    return Warehouse(settings.database_url), object_store_from_settings(settings)
+
+
+def _by_minute(rows):
+    out = {}
+    for row in rows:
+        out.setdefault(row["minute"], {})[row["code"]] = row
+    return out
+
+
+def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(drifting):
+    for minute in (30, 31, 32):
+        drifting.set_now(dt.datetime(2026, 11, 30, 10, minute, 5))
+        outcomes = run_policy("quick")
+        assert [o.job for o in outcomes] == ["stock_flow_job", "intraday_job"]
+        assert all(o.success for o in outcomes), [o.error for o in outcomes]
+    warehouse, archive = _stores()
+    store = IntradayStore(warehouse)
+    minutes = store.minutes("stock", DAY)
+    assert [m.strftime("%H:%M") for m in minutes] == ["10:30", "10:31", "10:32"]
+    live = _by_minute(store.read_day_dicts("stock", DAY))
+    keys = archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/")
+    assert len(keys) == 3
+    for key in keys:  # every archived snapshot is its minute, row for row
+        snapshot = Snapshot.from_json(orjson.loads(archive.get_bytes(key)))
+        expected = {r["code"]: r for r in rows_of(ALL_1D, snapshot)}
+        [minute] = {r["minute"] for r in expected.values()}
+        assert live[minute] == expected
+    # the values moved between the minutes (the fake drifts in session)
+    first, last = live[minutes[0]], live[minutes[-1]]
+    assert any(first[c]["main_net"] != last[c]["main_net"] for c in first)
+
+    # the same minute again: replaced, not duplicated
+    before = len(store.read_day("stock", DAY, ("code",)))
+    assert all(o.success for o in run_policy("quick"))
+    assert len(store.read_day("stock", DAY, ("code",))) == before
+    assert store.minutes("stock", DAY) == minutes
+
+    # a backfill of the day from the archive (no API: the fake is stopped) equals the live rows
+    drifting.stop()
+    with warehouse.engine.begin() as conn:
+        conn.execute(store.table("stock").delete())
+    defs = build_definitions()
+    job = defs.resolve_job_def("intraday_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(partition_key=DAY.isoformat(), instance=instance,
+                                        run_config={"ops": {"stock_flow_intraday": {
+                                            "config": {"rebuild": True}}}})
+    assert result.success
+    rebuilt = _by_minute(store.read_day_dicts("stock", DAY))
+    again = {m: rows for m, rows in live.items()}
+    # the re-run replaced 10:32 with its newer snapshot: compare against what is archived now
+    latest_key = sorted(archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/"))[-1]
+    newest = {r["code"]: r for r in rows_of(ALL_1D, Snapshot.from_json(orjson.loads(
+        archive.get_bytes(latest_key))))}
+    again[minutes[-1]] = newest
+    assert rebuilt == again
+    [event] = result.asset_materializations_for_node("stock_flow_intraday")
+    assert event.metadata["minutes_stored"].value == 3
+    assert event.metadata["snapshots_read"].value == 4
+    warehouse.dispose()
+
+
+def test_lunch_and_after_close_snapshots_add_no_minute(drifting):
+    for hour, minute in ((11, 29), (11, 45), (12, 30), (15, 20)):
+        drifting.set_now(dt.datetime(2026, 11, 30, hour, minute, 5))
+        assert all(o.success for o in run_policy("quick"))
+    warehouse, _ = _stores()
+    minutes = IntradayStore(warehouse).minutes("stock", DAY)
+    # 11:29, then the morning's close (11:30) for both lunch refreshes, then the close (15:00)
+    assert [m.strftime("%H:%M") for m in minutes] == ["11:29", "11:30", "15:00"]
+    warehouse.dispose()
+
+
+def test_columns_are_the_1d_columns_at_a_minute():
+    assert COLUMNS[:3] == ("trade_date", "code", "minute")
+    assert set(COLUMNS) - {"minute", "board"} <= set(catalog.COLUMN_NAMES)
