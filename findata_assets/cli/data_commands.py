@@ -1,0 +1,71 @@
+"""Commands that serve the data: `show` (a quick look at a table), `compat-views` and
+`drop-compat-views` (the original crawler's tables as views, see storage/compat_views.py)."""
+
+from __future__ import annotations
+
+import sys
+
+from findata_assets.eastmoney import catalog
+
+COMMANDS = ("show", "compat-views", "drop-compat-views")
+
+
+def add_commands(sub) -> None:
+    show = sub.add_parser("show", help="print a stored table's latest day (a quick look)")
+    show.add_argument("group", help="a market (all, sh_a, ...) or a board type (industry, ...)")
+    show.add_argument("period", help="1d, 3d, 5d or 10d")
+    show.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
+    show.add_argument("--date", help="trade date YYYY-MM-DD (default: the latest stored)")
+    show.add_argument("--zh", action="store_true", help="Chinese column labels")
+    sub.add_parser("compat-views", help="create the original project's tables as views")
+    sub.add_parser("drop-compat-views", help="drop those views")
+
+
+def _show(args) -> int:
+    import pandas as pd
+
+    from findata_assets import reader
+
+    kind = "sector" if args.group in catalog.groups("sector") else "stock"
+    read = reader.sectors if kind == "sector" else reader.flows
+    frame = read(args.group, args.period, start=args.date, end=args.date)
+    if frame.empty:
+        print(f"no rows stored in {catalog.table(kind, args.group, args.period).name}"
+              f"{' for ' + args.date if args.date else ''}")
+        return 1
+    day = frame["trade_date"].max()
+    frame = frame[frame["trade_date"] == day].head(args.top)
+    columns = ["rank", "code", "name", "price", "change_pct", "main_net", "main_pct", "small_net"]
+    view = frame[columns].copy()
+    for money in ("main_net", "small_net"):  # 亿元, as people read fund flows
+        view[money] = view[money] / catalog.YI
+    view = view.rename(columns={"main_net": "main_net_yi", "small_net": "small_net_yi"})
+    if args.zh:
+        view = view.rename(columns={"rank": "排名", "code": "代码", "name": "名称",
+                                    "price": "最新价", "change_pct": "涨跌幅%",
+                                    "main_net_yi": "主力净流入(亿)", "main_pct": "主力净占比%",
+                                    "small_net_yi": "小单净流入(亿)"})
+    print(f"{catalog.table(kind, args.group, args.period).name} {day} (top {len(view)})")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(view.to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"))
+    return 0
+
+
+def run_command(args) -> int:
+    from findata_assets import reader
+    from findata_assets.storage import compat_views
+
+    try:
+        if args.command == "show":
+            return _show(args)
+        warehouse = reader._warehouse()
+        if args.command == "compat-views":
+            names = compat_views.create_views(warehouse)
+            print(f"created {len(names)} views in {warehouse.describe()}: {', '.join(names)}")
+        else:
+            names = compat_views.drop_views(warehouse)
+            print(f"dropped {len(names)} views (where present) in {warehouse.describe()}")
+        return 0
+    except (ValueError, LookupError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,165 @@
+"""One-call reads for research: the warehouse and the archive as pandas DataFrames.
+
+    from findata_assets import reader
+    reader.flows("all", "1d", start="2026-11-01")          # 全部股票 今日, every stored day
+    reader.sectors("concept", "5d", lang="zh")              # Chinese column labels
+    reader.intraday("600519", "2026-12-01")                 # one stock's (or board's) day
+    reader.intraday_market("2026-12-01", minute="10:30")    # every stock at one minute
+    reader.report("2026-12-01")                             # the day's Markdown report
+
+Built on the platform's own settings (FINDATA_DATABASE_URL, FINDATA_S3_* or the local archive),
+read once per process. Typed: trade dates are `datetime.date`, money is float yuan, a missing
+value is NaN (never 0). Bad input (an unknown market, a malformed date, a reversed range) is a
+ValueError naming the valid choices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Iterable, Optional, Union
+
+import pandas as pd
+import sqlalchemy as sa
+
+from findata_assets.eastmoney import catalog
+from findata_assets.storage.intraday import COLUMNS as INTRADAY_COLUMNS
+from findata_assets.storage.intraday import IntradayStore
+from findata_assets.storage.warehouse import Warehouse
+
+DateLike = Union[str, dt.date, None]
+LANGS = ("en", "zh")
+_LABELS_ZH = {c.name: c.label_zh for c in catalog.COLUMNS} | {"minute": "分钟", "board": "板块类型"}
+
+
+@functools.lru_cache(maxsize=1)
+def _settings():
+    from findata_assets import environment
+    from findata_assets.settings import Settings
+
+    return Settings.from_env(environment.current())
+
+
+@functools.lru_cache(maxsize=1)
+def _warehouse() -> Warehouse:
+    settings = _settings()
+    return Warehouse(settings.database_url, timeout_s=settings.database_timeout_s)
+
+
+def _day(value: DateLike, name: str) -> Optional[dt.date]:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
+
+
+def _spec(kind: str, group: str, period: str) -> catalog.TableSpec:
+    try:
+        return catalog.table(kind, group, period)
+    except KeyError as exc:
+        raise ValueError(str(exc).strip("'\"")) from None
+
+
+def _frame(rows: list[dict], columns: Iterable[str], lang: str) -> pd.DataFrame:
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    columns = list(columns)
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for column in frame.columns:  # NULL is NaN in numeric columns, never 0 or None
+        if column in _NUMERIC:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    if "rank" in frame.columns:
+        frame["rank"] = frame["rank"].astype("Int64")
+    return frame.rename(columns=_LABELS_ZH) if lang == "zh" else frame
+
+
+_NUMERIC = {c.name for c in catalog.COLUMNS if c.sql_type == "float"}
+
+
+def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,
+           codes: Optional[Iterable[str]], lang: str) -> pd.DataFrame:
+    spec = _spec(kind, group, period)
+    first, last = _day(start, "start"), _day(end, "end")
+    if first and last and first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    warehouse = _warehouse()
+    table = warehouse.table(spec)
+    query = sa.select(table).order_by(table.c.trade_date, table.c.rank)
+    if first:
+        query = query.where(table.c.trade_date >= first)
+    if last:
+        query = query.where(table.c.trade_date <= last)
+    if codes is not None:
+        query = query.where(table.c.code.in_([str(c) for c in codes]))
+    with warehouse.engine.connect() as conn:
+        if not sa.inspect(conn).has_table(spec.name):
+            rows = []
+        else:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+    return _frame(rows, catalog.COLUMN_NAMES, lang)
+
+
+def flows(market: str, period: str, start: DateLike = None, end: DateLike = None,
+          codes: Optional[Iterable[str]] = None, lang: str = "en") -> pd.DataFrame:
+    """A stock table (market: all, sh_sz_a, sh_a, star, sz_a, chinext, sh_b, sz_b; period: 1d,
+    3d, 5d, 10d), the stored trade dates in [start, end], ranked within each day."""
+    return _table("stock", market, period, start, end, codes, lang)
+
+
+def sectors(board: str, period: str, start: DateLike = None, end: DateLike = None,
+            codes: Optional[Iterable[str]] = None, lang: str = "en") -> pd.DataFrame:
+    """A board table (board: industry, concept, region; period: 1d, 5d, 10d)."""
+    return _table("sector", board, period, start, end, codes, lang)
+
+
+def _family_of(code: str) -> str:
+    return "sector" if str(code).upper().startswith("BK") else "stock"
+
+
+def intraday(code: str, day: DateLike, lang: str = "en") -> pd.DataFrame:
+    """One stock's (or a BKxxxx board's) path through a trading day, minute by minute."""
+    date = _day(day, "day")
+    if date is None:
+        raise ValueError("day is required (YYYY-MM-DD)")
+    rows = IntradayStore(_warehouse()).read_code(_family_of(code), str(code), date)
+    return _frame(rows, INTRADAY_COLUMNS, lang)
+
+
+def intraday_market(day: DateLike, minute: str, boards: bool = False,
+                    lang: str = "en") -> pd.DataFrame:
+    """Every stock (boards=True: every board) at one minute (HH:MM) of a trading day."""
+    date = _day(day, "day")
+    if date is None:
+        raise ValueError("day is required (YYYY-MM-DD)")
+    try:
+        at = dt.datetime.combine(date, dt.time.fromisoformat(minute))
+    except (TypeError, ValueError):
+        raise ValueError(f"minute must be HH:MM, got {minute!r}") from None
+    rows = IntradayStore(_warehouse()).read_minute("sector" if boards else "stock", date, at)
+    return _frame(sorted(rows, key=lambda r: -(r["main_net"] or float("-inf"))),
+                  INTRADAY_COLUMNS, lang)
+
+
+def report(day: DateLike) -> str:
+    """The day's Markdown report as stored (its charts linked relatively)."""
+    from findata_assets.storage.object_store import object_store_from_settings
+
+    date = _day(day, "day")
+    if date is None:
+        raise ValueError("day is required (YYYY-MM-DD)")
+    store = object_store_from_settings(_settings())
+    key = f"reports/{date.isoformat()}/report.md"
+    if not store.exists(key):
+        raise LookupError(f"no report for {date} in {store.describe()} "
+                          f"(materialize fund_flow_report for that day)")
+    return store.get_bytes(key).decode("utf-8")
+
+
+def reset() -> None:
+    """Forget the settings read (after changing the environment in a notebook)."""
+    if _warehouse.cache_info().currsize:
+        _warehouse().dispose()
+    _warehouse.cache_clear()
+    _settings.cache_clear()
