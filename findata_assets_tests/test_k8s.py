@@ -741,6 +741,17 @@ def test_prepare_mysql_least_privilege_user(mariadb_url):
             grants = [row[0] for row in cur.fetchall()]
         admin.close()
         assert grants[1].startswith(f"GRANT SELECT ON `{database}`.*"), grants
+
+        # prepare.compatViews: the original crawler's views, made by the admin, read by the app
+        done = prepare.run({**environ, "FINDATA_COMPAT_VIEWS": "true"}, log=lines.append)
+        assert done[1] == f"compat views: 41 in {database}"
+        conn = pymysql.connect(host=server.host, port=server.port or 3306, user=user,
+                               password=password, database=database, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("SELECT code, main_flow_net_amount, crawl_time FROM "
+                        "`Stock_Flow_All_Stocks_Today`")
+            assert cur.fetchall() == ()  # there, and empty like its table
+        conn.close()
     finally:
         admin = _mysql_admin(mariadb_url)
         with admin.cursor() as cur:

@@ -186,6 +186,25 @@ def prepare_bucket(endpoint: str, bucket: str, access_key: str, secret_key: str,
     return "created"
 
 
+def prepare_compat_views(admin_url: str, database: str, log: Callable[[str], None]) -> str:
+    """The original crawler's tables as views in the application's database, created with the
+    administrator's account (the application's grants hold no DROP)."""
+    from sqlalchemy.engine import make_url
+
+    from findata_assets.storage.compat_views import create_views
+    from findata_assets.storage.warehouse import Warehouse
+
+    warehouse = Warehouse(make_url(admin_url).set(database=database))
+    try:
+        names = create_views(warehouse)
+    except ValueError as exc:
+        raise PrepareError(str(exc)) from None
+    finally:
+        warehouse.dispose()
+    log(f"mysql: {len(names)} compatibility views in {database}")
+    return f"compat views: {len(names)} in {database}"
+
+
 def run(environ: Mapping[str, str], skip_mysql: bool = False, skip_bucket: bool = False,
         log: Callable[[str], None] = print) -> list[str]:
     """Everything the Job does; returns what was done, one line per part."""
@@ -206,6 +225,8 @@ def run(environ: Mapping[str, str], skip_mysql: bool = False, skip_bucket: bool 
         plan = prepare_mysql(db_url, settings.mysql_admin_url, settings.mysql_user_host,
                              parse_grants(settings.mysql_grants), settings.wait_s, log)
         done.append(f"mysql: {plan.database} / {plan.user}@{plan.user_host}")
+        if settings.compat_views:
+            done.append(prepare_compat_views(settings.mysql_admin_url, plan.database, log))
     if skip_bucket:
         done.append("bucket: skipped")
     elif not settings.s3_endpoint:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from findata_assets.settings.stores import DEFAULT_BUCKET, DEFAULT_REGION, s3_region
-from findata_assets.settings.values import number, text
+from findata_assets.settings.values import choice, number, text
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class PrepareSettings:
     s3_secret_access_key: str = field(default="", repr=False)
     s3_region: str = DEFAULT_REGION
     wait_s: float = 120.0  # FINDATA_PREPARE_WAIT_SECONDS: servers may start after the Job
+    compat_views: bool = False  # FINDATA_COMPAT_VIEWS: the original crawler's tables as views
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "PrepareSettings":
@@ -39,4 +40,6 @@ class PrepareSettings:
             s3_region=s3_region(environ)[0],
             wait_s=number(environ, "FINDATA_PREPARE_WAIT_SECONDS", 120.0, float, 0,
                           unit="seconds"),
+            compat_views=choice(environ, "FINDATA_COMPAT_VIEWS", ("true", "false"),
+                                "false") == "true",
         )
