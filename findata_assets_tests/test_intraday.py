@@ -101,6 +101,24 @@ def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(dri
     warehouse.dispose()
 
 
+def test_the_report_draws_the_days_intraday_path(drifting):
+    for minute in (30, 31):
+        drifting.set_now(dt.datetime(2026, 11, 30, 10, minute, 5))
+        assert all(o.success for o in run_policy("quick"))
+    drifting.set_now(dt.datetime(2026, 11, 30, 10, 32, 5))
+    outcomes = run_policy("full")
+    assert [o.job for o in outcomes][-2:] == ["intraday_job", "analysis_report_job"]
+    assert outcomes[-1].report.startswith("ok:"), outcomes[-1].report
+    _, archive = _stores()
+    report = archive.get_bytes(f"reports/{DAY.isoformat()}/report.md").decode()
+    assert "](charts/intraday.png)" in report and "## 分时资金流" in report
+    png = archive.get_bytes(f"reports/{DAY.isoformat()}/charts/intraday.png")
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    with dg.DagsterInstance.get() as instance:
+        [record] = instance.fetch_materializations(dg.AssetKey("fund_flow_report"), limit=1).records
+    assert record.asset_materialization.metadata["intraday_minutes"].value == 3
+
+
 def test_lunch_and_after_close_snapshots_add_no_minute(drifting):
     for hour, minute in ((11, 29), (11, 45), (12, 30), (15, 20)):
         drifting.set_now(dt.datetime(2026, 11, 30, hour, minute, 5))

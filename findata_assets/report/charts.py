@@ -148,8 +148,33 @@ def order_split(digest: Mapping[str, Any], style: _Style) -> bytes:
     return _png(fig)
 
 
+def intraday(digest: Mapping[str, Any], style: _Style) -> Optional[bytes]:
+    """The day's path (digest["intraday"], added by the report from the intraday table): the
+    market's main net inflow so far, and the day's top 5 stocks' lines."""
+    series = digest.get("intraday")
+    if not series or len(series["minutes"]) < 2:
+        return None
+    fig = _figure(12, 4.6)
+    market_ax, top_ax = fig.subplots(1, 2)
+    x = range(len(series["minutes"]))
+    ticks = list(x)[::max(1, len(series["minutes"]) // 8)]
+    market = [_yi(v) for v in series["market_main_net"]]
+    market_ax.plot(x, market, color=INFLOW if (market[-1] or 0) >= 0 else OUTFLOW)
+    market_ax.axhline(0, color="#555555", linewidth=0.8)
+    market_ax.set_title(style.t("intraday_market"))
+    for line in series["top"]:
+        top_ax.plot(x, [_yi(v) for v in line["main_net"]], label=style.name(line))
+    top_ax.set_title(style.t("intraday_top"))
+    top_ax.legend(fontsize=8, loc="best")
+    for ax in (market_ax, top_ax):
+        ax.set_xticks(ticks, [series["minutes"][i] for i in ticks])
+    fig.suptitle(f'{style.t("intraday")} {digest["trade_date"]}')
+    return _png(fig)
+
+
 CHARTS: dict[str, Callable] = {
-    "top_flows.png": top_flows, "sector_heatmap.png": sector_heatmap, "order_split.png": order_split}
+    "top_flows.png": top_flows, "sector_heatmap.png": sector_heatmap, "order_split.png": order_split,
+    "intraday.png": intraday}
 
 
 def _render(digest, style: _Style, font: Optional[FontChoice]) -> tuple[dict[str, bytes], int]:

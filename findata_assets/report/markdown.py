@@ -120,6 +120,9 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
         for k in MARKET_ORDER if (m := markets.get(k))])
     out.append("")
 
+    if "intraday.png" in chart_links:
+        out += [f"## {t['intraday']}", "", *_image(t["intraday"], "intraday.png", chart_links)]
+
     out += [f"## {t['persistence']}", ""]
     persistence = digest.get("stock_persistence")
     if persistence:

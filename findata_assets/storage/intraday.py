@@ -153,6 +153,32 @@ class IntradayStore:
         with self.warehouse.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
 
+    def day_series(self, day: dt.date, top_n: int = 5) -> Optional[dict]:
+        """What the report draws: per minute, the sum of all stocks' main net inflow, and the
+        lines of the top `top_n` stocks by main net at the day's last minute. None: no minutes."""
+        t = self.table("stock")
+        with self.warehouse.engine.connect() as conn:
+            market = conn.execute(sa.select(t.c.minute, sa.func.sum(t.c.main_net))
+                                  .where(t.c.trade_date == day).group_by(t.c.minute)
+                                  .order_by(t.c.minute)).all()
+            if not market:
+                return None
+            last = market[-1][0]
+            top = conn.execute(sa.select(t.c.code, t.c.name)
+                               .where(t.c.trade_date == day, t.c.minute == last,
+                                      t.c.main_net.is_not(None))
+                               .order_by(t.c.main_net.desc()).limit(top_n)).all()
+            codes = [code for code, _ in top]
+            rows = conn.execute(sa.select(t.c.code, t.c.minute, t.c.main_net)
+                                .where(t.c.trade_date == day, t.c.code.in_(codes))).all()
+        minutes = [m for m, _ in market]
+        values = {(code, m): v for code, m, v in rows}
+        return {"minutes": [m.strftime("%H:%M") for m in minutes],
+                "market_main_net": [v for _, v in market],
+                "top": [{"code": code, "name": name,
+                         "main_net": [values.get((code, m)) for m in minutes]}
+                        for code, name in top]}
+
     def minutes(self, kind: str, day: dt.date) -> list[dt.datetime]:
         t = self.table(kind)
         query = sa.select(t.c.minute).where(t.c.trade_date == day).distinct().order_by(t.c.minute)

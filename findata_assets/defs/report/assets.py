@@ -34,6 +34,7 @@ from findata_assets.report import html as report_html
 from findata_assets.report import markdown
 from findata_assets.report import text as txt
 from findata_assets.report.fonts import cjk_font
+from findata_assets.storage.intraday import IntradayStore
 from findata_assets.trading_calendar import TZ
 
 REPORT_ASSET = "fund_flow_report"
@@ -61,10 +62,13 @@ def object_location(store, key: str) -> str:
 
 
 def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = False,
-                 font_file: str = "") -> dict:
-    """Render and upload one day's report; returns the metadata to record."""
+                 font_file: str = "", intraday: dict | None = None) -> dict:
+    """Render and upload one day's report; returns the metadata to record. `intraday`: the
+    day's path from the intraday table (IntradayStore.day_series), drawn when given."""
     trade_date = row["trade_date"]
     d = json.loads(row["digest_json"])
+    if intraday:
+        d["intraday"] = intraday  # drawn only: the stored digest and its hash stay as they are
     font = cjk_font(font_file)
     charts = chart_mod.render_charts(d, lang, font)
     prefix = report_prefix(trade_date)
@@ -120,10 +124,12 @@ def _report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         yield skipped(context, f"skipped: no {ANALYSIS_ASSET} stored for {trade_date} "
                                f"(materialize {ANALYSIS_ASSET} for that day first)")
         return
+    series = IntradayStore(warehouse.get_warehouse()).day_series(trade_date)
     metadata = build_report(row, object_store.get_store(), report_settings.lang,
                             report_settings.url_expiry_s,
                             synthetic=served_synthetic(context, trade_date),
-                            font_file=report_settings.font)
+                            font_file=report_settings.font, intraday=series)
+    metadata["intraday_minutes"] = len(series["minutes"]) if series else 0
     history.set_report(trade_date, metadata[keys.REPORT_KEY])
     context.log.info(f"report for {trade_date}: {metadata[keys.REPORT_LOCATION]}")
     yield dg.MaterializeResult(metadata=metadata)
