@@ -25,11 +25,12 @@ from dagster._core.remote_origin import (
     ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin)
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.assets import EASTMONEY_POOL
 
 # "<pid>@<host>" of the CLI process that executes the run in-process: one chip in the runs list,
 # enough to tell a live CLI's run from one whose process died
-CLI_TAG = "findata/cli"
+CLI_TAG = keys.CLI_TAG
 LOCATION_NAME = "findata"  # workspace.yaml's location_name, helm's dagster-user-deployments name
 REPOSITORY_NAME = "__repository__"  # Dagster's name for the repository of a Definitions object
 DEFINITIONS_MODULE = "findata_assets.definitions"

@@ -23,3 +23,5 @@ REPORT_URL = "report_url"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
+# "<pid>@<host>" of the CLI process that executes a run in-process (cli/runs.py sets it)
+CLI_TAG = "findata/cli"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from findata_assets.cli.runs import CLI_TAG
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
+from findata_assets.defs.metadata_keys import CLI_TAG
 from findata_assets.defs.intraday.assets import build_intraday_assets
 from findata_assets.defs.refresh.schedules import TRADE_DATE_TAG
 from findata_assets.settings import FindataSettings
