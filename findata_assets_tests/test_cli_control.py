@@ -60,7 +60,9 @@ class Cli:
 
 
 def _runs(instance: dg.DagsterInstance, policy: str) -> list[dg.DagsterRun]:
-    return list(instance.get_runs(dg.RunsFilter(tags={POLICY_TAG: policy})))
+    """The policy's crawl runs (not the intraday run that follows each CLI cycle)."""
+    return [run for run in instance.get_runs(dg.RunsFilter(tags={POLICY_TAG: policy}))
+            if run.job_name != "intraday_job"]
 
 
 def _wait_for_started_run(instance, policy: str, cli: Cli, api) -> dg.DagsterRun:
