@@ -22,7 +22,7 @@ from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.parsing import naive_shanghai, parse_table
 from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.storage.warehouse import Warehouse
-from findata_assets.storage.warehouse_schema import MYSQL_BACKENDS, MYSQL_CHARSET, MYSQL_COLLATION, _sa_type
+from findata_assets.storage.warehouse_schema import column_type, mysql_table_options
 
 TABLES = {"stock": "stock_flow_intraday", "sector": "sector_flow_intraday"}
 # which archived 1d tables feed each family (全部股票 holds every stock of the other markets)
@@ -41,21 +41,17 @@ _BY_NAME = {c.name: c for c in catalog.COLUMNS}
 def build_intraday_table(kind: str, metadata: Optional[sa.MetaData] = None) -> sa.Table:
     metadata = metadata if metadata is not None else sa.MetaData()
     name = TABLES[kind]
-    minute = sa.DateTime()
     columns = [sa.Column("trade_date", sa.Date(), primary_key=True, comment="交易日"),
-               sa.Column("code", _sa_type(_BY_NAME["code"]), primary_key=True, comment="代码"),
-               sa.Column("minute", minute, primary_key=True, comment="数据分钟（北京时间）"),
+               sa.Column("code", column_type(_BY_NAME["code"]), primary_key=True, comment="代码"),
+               sa.Column("minute", sa.DateTime(), primary_key=True, comment="数据分钟（北京时间）"),
                sa.Column("board", sa.String(16), nullable=True, comment="板块类型")]
-    columns += [sa.Column(c, _sa_type(_BY_NAME[c]), comment=_BY_NAME[c].label_zh)
+    columns += [sa.Column(c, column_type(_BY_NAME[c]), comment=_BY_NAME[c].label_zh)
                 for c in FLOW_COLUMNS]
-    columns.append(sa.Column("fetched_at", _sa_type(_BY_NAME["fetched_at"]), nullable=False,
+    columns.append(sa.Column("fetched_at", column_type(_BY_NAME["fetched_at"]), nullable=False,
                              comment="抓取时间"))
-    options = {}
-    for prefix in MYSQL_BACKENDS:
-        options |= {f"{prefix}_engine": "InnoDB", f"{prefix}_charset": MYSQL_CHARSET,
-                    f"{prefix}_collate": MYSQL_COLLATION}
     return sa.Table(name, metadata, *columns, sa.Index(f"ix_{name}_minute", "trade_date", "minute"),
-                    comment=f"{'个股' if kind == 'stock' else '板块'}分时资金流", **options)
+                    comment=f"{'个股' if kind == 'stock' else '板块'}分时资金流",
+                    **mysql_table_options())
 
 
 def minute_of(snapshot: Snapshot) -> Optional[dt.datetime]:

@@ -24,7 +24,7 @@ def _family(sql_type: str) -> str:
             "float": "float", "datetime": "datetime"}[sql_type]
 
 
-def _sa_type(column: catalog.Column) -> sa.types.TypeEngine:
+def column_type(column: catalog.Column) -> sa.types.TypeEngine:
     kind = column.sql_type
     if kind == "date":
         return sa.Date()
@@ -62,20 +62,25 @@ def build_table(spec: TableSpec, metadata: Optional[sa.MetaData] = None) -> sa.T
     """The SQLAlchemy table of a catalog entry (not bound to an engine)."""
     metadata = metadata if metadata is not None else sa.MetaData()
     columns = [
-        sa.Column(c.name, _sa_type(c), nullable=c.nullable and c.name not in PRIMARY_KEY,
+        sa.Column(c.name, column_type(c), nullable=c.nullable and c.name not in PRIMARY_KEY,
                   primary_key=c.name in PRIMARY_KEY, autoincrement=False, comment=c.label_zh)
         for c in COLUMNS
     ]
-    dialect_options = {}
-    for prefix in MYSQL_BACKENDS:
-        dialect_options |= {f"{prefix}_engine": "InnoDB", f"{prefix}_charset": MYSQL_CHARSET,
-                            f"{prefix}_collate": MYSQL_COLLATION}
     return sa.Table(
         spec.name, metadata, *columns,
         sa.Index(f"ix_{spec.name}_date_rank", "trade_date", "rank"),
         comment=spec.label_zh,
-        **dialect_options,
+        **mysql_table_options(),
     )
+
+
+def mysql_table_options() -> dict[str, str]:
+    """InnoDB, utf8mb4 for every MySQL dialect name (ignored by SQLite)."""
+    options = {}
+    for prefix in MYSQL_BACKENDS:
+        options |= {f"{prefix}_engine": "InnoDB", f"{prefix}_charset": MYSQL_CHARSET,
+                    f"{prefix}_collate": MYSQL_COLLATION}
+    return options
 
 
 def normalize_url(url: Union[str, URL]) -> URL:
