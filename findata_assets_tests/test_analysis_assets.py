@@ -295,6 +295,20 @@ def test_the_trading_day_partitions_start_at_the_first_day_collected(env):
     warehouse.dispose()
 
 
+def test_a_location_built_before_an_earlier_first_day_is_built_again(env):
+    from findata_assets.defs.location import location, location_covering
+
+    before = location()  # nothing collected yet: the partitions start near today
+    assert DAY.isoformat() not in _partition_keys(before)
+    assert location_covering(before, set(_partition_keys(before))) is before  # covered: kept
+    warehouse, _ = stores()
+    store_day(warehouse, make_day(DAY, n_stocks=30, n_sectors=5))  # a cycle stored that day
+    after = location_covering(before, {DAY.isoformat()})
+    assert after is not before and _partition_keys(after)[0] == DAY.isoformat()
+    assert location() is after  # the cached location is the new one
+    warehouse.dispose()
+
+
 def test_a_database_down_at_load_still_loads_the_location_and_says_so(env, caplog):
     env.setenv("FINDATA_DATABASE_URL", "mysql+pymysql://findata:s3cret-pw@127.0.0.1:9/findata")
     env.setenv("FINDATA_DATABASE_TIMEOUT_S", "2")

@@ -11,7 +11,6 @@ from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import RunOutcome, execute_cli_run, outcome_of
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.intraday.definitions import INTRADAY_JOB_NAME
-from findata_assets.defs.location import rebuilt_location
 from findata_assets.defs.refresh.policies import CYCLE_TAG, POLICY_TAG
 from findata_assets.defs.refresh.schedules import TRADE_DATE_TAG
 
@@ -29,10 +28,7 @@ def run_intraday(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name
     for day in days:
         if control and control.stop_reason:
             break
-        job = defs.resolve_job_def(INTRADAY_JOB_NAME)
-        if day not in job.partitions_def.get_partition_keys():  # a first day before the start
-            defs = rebuilt_location()
-            job = defs.resolve_job_def(INTRADAY_JOB_NAME)
+        job = defs.resolve_job_def(INTRADAY_JOB_NAME)  # its partitions cover `days` (run_policy)
         started = time.perf_counter()
         tags = {POLICY_TAG: policy_name, CYCLE_TAG: cycle_id, TRADE_DATE_TAG: day,
                 keys.PARTITION_TAG: day}

@@ -35,7 +35,7 @@ from findata_assets.cli.execution import (
     RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
 from findata_assets.cli.intraday_run import intraday_days, run_intraday
-from findata_assets.defs.location import location, rebuilt_location
+from findata_assets.defs.location import location, location_covering
 from findata_assets.defs.refresh.planning import launches_pods, plan_runs
 from findata_assets.defs.refresh.policies import (
     CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, get_policy)
@@ -109,6 +109,9 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
             if control.stop_reason:
                 break
             outcomes.append(execute_planned_run(defs, p, instance, control, verbose))
+        # the analysis and intraday jobs share the trading-day partitions: one check for both
+        defs = location_covering(defs, {t.trade_date for o in outcomes for t in o.tables
+                                        if t.trade_date})
         days = intraday_days(outcomes)
         if intraday and days and not control.stop_reason and all(o.success for o in outcomes):
             outcomes += run_intraday(defs, instance, policy.name, cycle_id, days, control, verbose)
@@ -144,11 +147,6 @@ def run_analysis(defs: dg.Definitions, instance: dg.DagsterInstance, policy_name
         print(f"warning: the cycle stored several trade dates {dates}; analysing the latest",
               file=sys.stderr)
     trade_date = dt.date.fromisoformat(dates[-1])
-    if trade_date.isoformat() not in defs.resolve_job_def(ANALYSIS_JOB_NAME).partitions_def \
-            .get_partition_keys():
-        # the location was built before this cycle stored an earlier first day: build it again
-        # (its trading-day partitions start at the first day collected)
-        defs = rebuilt_location()
     started = time.perf_counter()
     result = run_analysis_report(
         defs, trade_date, instance,

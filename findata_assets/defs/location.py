@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import dagster as dg
 
@@ -14,6 +14,7 @@ from findata_assets.defs.eastmoney import definitions as eastmoney
 from findata_assets.defs.intraday import definitions as intraday
 from findata_assets.defs.refresh import definitions as refresh
 from findata_assets.defs.report import definitions as report
+from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME
 from findata_assets.defs.storage import definitions as storage
 from findata_assets.settings import FindataSettings
 
@@ -41,8 +42,13 @@ def location() -> dg.Definitions:
     return _cached(findata_settings.load())
 
 
-def rebuilt_location() -> dg.Definitions:
-    """The code location built again (the data it reads at build time has changed)."""
+def location_covering(defs: dg.Definitions, days: Iterable[str]) -> dg.Definitions:
+    """`defs`, or the location built again when one of `days` is not one of its trading-day
+    partitions: those start at the first day collected, read when `defs` was built, and a
+    cycle since may have stored an earlier first day."""
+    partitions = defs.resolve_job_def(ANALYSIS_JOB_NAME).partitions_def
+    if set(days) <= set(partitions.get_partition_keys()):
+        return defs
     _cached.cache_clear()
     return location()
 
