@@ -144,13 +144,14 @@ def intraday_market(day: DateLike, minute: str, boards: bool = False,
 
 def report(day: DateLike) -> str:
     """The day's Markdown report as stored (its charts linked relatively)."""
+    from findata_assets.report.keys import report_key
     from findata_assets.storage.object_store import object_store_from_settings
 
     date = _day(day, "day")
     if date is None:
         raise ValueError("day is required (YYYY-MM-DD)")
     store = object_store_from_settings(_settings())
-    key = f"reports/{date.isoformat()}/report.md"
+    key = report_key(date)
     if not store.exists(key):
         raise LookupError(f"no report for {date} in {store.describe()} "
                           f"(materialize fund_flow_report for that day)")

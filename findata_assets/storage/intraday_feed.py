@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from findata_assets import cancellation
+from findata_assets.eastmoney.parsing import naive_shanghai
 from findata_assets.eastmoney.snapshot import ARCHIVE_PREFIX, Snapshot
 from findata_assets.storage.intraday import SOURCES, IntradayStore, MinuteWrite, minute_of, rows_of
 from findata_assets.storage.object_store import ObjectStore
@@ -60,7 +61,7 @@ def feed_day(store: IntradayStore, archive: ObjectStore, kind: str, day: dt.date
                 result.unchanged += 1
             latest[minute] = snapshot  # keys are in fetch order
         for minute, snapshot in sorted(latest.items()):
-            fetched = snapshot.fetched_at.replace(tzinfo=None)
+            fetched = naive_shanghai(snapshot.fetched_at)  # as rows_of stores it
             if not rebuild and minute in stored and stored[minute] >= fetched:
                 result.unchanged += 1
                 continue

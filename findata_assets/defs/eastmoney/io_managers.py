@@ -140,6 +140,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: dict[str, list[dict]]) -> Iterator:
         _check_keys(context, obj)
         specs = _partition_specs(context)
+        by_name = {spec.name: spec for spec in specs}  # a store result's table -> its partition
         # store_many pipelines the tables (the next one's SQL is built while the server works);
         # still one transaction per table.
         try:
@@ -147,7 +148,6 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         except PartialStoreError as exc:
             # the committed tables are in the warehouse: say so in Dagster's record too, then
             # fail the step naming the rest (a re-execution stores them from the archive)
-            by_name = {spec.name: spec for spec in specs}
             for result in exc.stored:
                 context.log_event(dg.AssetMaterialization(
                     asset_key=context.asset_key, partition=by_name[result.table].partition_key,
@@ -159,7 +159,6 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             raise
         # each partition's materialization says what is true of that table; the run's totals
         # go to the step's log, not onto every partition
-        by_name = {spec.name: spec for spec in specs}
         for result in results:
             context.step_context.add_asset_metadata(
                 {keys.STORE_SECONDS: round(result.seconds, 4)},

@@ -34,24 +34,11 @@ from findata_assets.report import html as report_html
 from findata_assets.report import markdown
 from findata_assets.report import text as txt
 from findata_assets.report.fonts import cjk_font
+from findata_assets.report.keys import CHART_DIR, PAGE_NAME, report_key, report_prefix
 from findata_assets.storage.intraday import IntradayStore
 from findata_assets.trading_calendar import TZ
 
 REPORT_ASSET = "fund_flow_report"
-REPORT_PREFIX = "reports"
-REPORT_NAME = "report.md"
-PAGE_NAME = "report.html"
-CHART_DIR = "charts"
-
-
-def report_prefix(trade_date: dt.date) -> str:
-    return f"{REPORT_PREFIX}/{trade_date.isoformat()}/"
-
-
-def report_key(trade_date: dt.date) -> str:
-    return report_prefix(trade_date) + REPORT_NAME
-
-
 def object_location(store, key: str) -> str:
     """Where a human finds the object: s3://bucket/key or a local path."""
     if getattr(store, "bucket", None):
