@@ -10,11 +10,13 @@
 Built on the platform's own settings (FINDATA_DATABASE_URL, FINDATA_S3_* or the local archive),
 read once per process. Typed: trade dates are `datetime.date`, money is float yuan, a missing
 value is NaN (never 0). Bad input (an unknown market, a malformed date, a reversed range) is a
-ValueError naming the valid choices.
+ValueError naming the valid choices; a warehouse that does not answer, a StoreUnavailableError
+naming FINDATA_DATABASE_URL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from typing import Iterable, Optional, Union
@@ -41,9 +43,21 @@ def _settings():
 
 
 @functools.lru_cache(maxsize=1)
-def _warehouse() -> Warehouse:
+def warehouse() -> Warehouse:
+    """The warehouse the reader reads (the platform's), for SQL of your own."""
     settings = _settings()
     return Warehouse(settings.database_url, timeout_s=settings.database_timeout_s)
+
+
+@contextlib.contextmanager
+def _reading():
+    """A warehouse that does not answer is one clear error naming the setting, not a trace."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        from findata_assets.storage.preflight import warehouse_unavailable
+
+        raise warehouse_unavailable(warehouse(), exc, "nothing was read") from None
 
 
 def _day(value: DateLike, name: str) -> Optional[dt.date]:
@@ -84,8 +98,8 @@ def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,
     first, last = _day(start, "start"), _day(end, "end")
     if first and last and first > last:
         raise ValueError(f"start {first} is after end {last}")
-    warehouse = _warehouse()
-    table = warehouse.table(spec)
+    wh = warehouse()
+    table = wh.table(spec)
     query = sa.select(table).order_by(table.c.trade_date, table.c.rank)
     if first:
         query = query.where(table.c.trade_date >= first)
@@ -93,7 +107,7 @@ def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,
         query = query.where(table.c.trade_date <= last)
     if codes is not None:
         query = query.where(table.c.code.in_([str(c) for c in codes]))
-    with warehouse.engine.connect() as conn:
+    with _reading(), wh.engine.connect() as conn:
         if not sa.inspect(conn).has_table(spec.name):
             rows = []
         else:
@@ -123,7 +137,8 @@ def intraday(code: str, day: DateLike, lang: str = "en") -> pd.DataFrame:
     date = _day(day, "day")
     if date is None:
         raise ValueError("day is required (YYYY-MM-DD)")
-    rows = IntradayStore(_warehouse()).read_code(_family_of(code), str(code), date)
+    with _reading():
+        rows = IntradayStore(warehouse()).read_code(_family_of(code), str(code), date)
     return _frame(rows, INTRADAY_COLUMNS, lang)
 
 
@@ -137,7 +152,8 @@ def intraday_market(day: DateLike, minute: str, boards: bool = False,
         at = dt.datetime.combine(date, dt.time.fromisoformat(minute))
     except (TypeError, ValueError):
         raise ValueError(f"minute must be HH:MM, got {minute!r}") from None
-    rows = IntradayStore(_warehouse()).read_minute("sector" if boards else "stock", date, at)
+    with _reading():
+        rows = IntradayStore(warehouse()).read_minute("sector" if boards else "stock", date, at)
     return _frame(sorted(rows, key=lambda r: -(r["main_net"] or float("-inf"))),
                   INTRADAY_COLUMNS, lang)
 
@@ -160,7 +176,7 @@ def report(day: DateLike) -> str:
 
 def reset() -> None:
     """Forget the settings read (after changing the environment in a notebook)."""
-    if _warehouse.cache_info().currsize:
-        _warehouse().dispose()
-    _warehouse.cache_clear()
+    if warehouse.cache_info().currsize:
+        warehouse().dispose()
+    warehouse.cache_clear()
     _settings.cache_clear()

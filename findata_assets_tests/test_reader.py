@@ -180,3 +180,31 @@ def test_show_and_compat_views_commands(stored, tmp_path):
     dropped = subprocess.run([sys.executable, "-m", "findata_assets.run", "drop-compat-views"],
                              env=env, capture_output=True, text=True, timeout=120)
     assert dropped.returncode == 0 and "dropped 41 views" in dropped.stdout
+
+
+def test_a_warehouse_down_is_one_clear_error_without_the_password(monkeypatch, tmp_path):
+    from findata_assets.storage.preflight import StoreUnavailableError
+
+    url = "mysql+pymysql://findata:s3cret-pw@127.0.0.1:9/findata"
+    monkeypatch.setenv("FINDATA_DATABASE_URL", url)
+    monkeypatch.setenv("FINDATA_DATABASE_TIMEOUT_S", "2")
+    reader.reset()
+    try:
+        for call in (lambda: reader.flows("all", "1d"),
+                     lambda: reader.intraday("600519", "2026-11-30")):
+            with pytest.raises(StoreUnavailableError, match="^the warehouse .* does not answer .*"
+                               "nothing was read: check FINDATA_DATABASE_URL") as caught:
+                call()
+            assert "s3cret-pw" not in str(caught.value) and "\n" not in str(caught.value)
+    finally:
+        reader.reset()
+    import os
+
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    for command in (["show", "all", "1d"], ["compat-views"]):
+        done = subprocess.run([sys.executable, "-m", "findata_assets.run", *command], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("error: the warehouse ") and "FINDATA_DATABASE_URL" in line
+        assert "s3cret-pw" not in line

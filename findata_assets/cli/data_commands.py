@@ -52,20 +52,26 @@ def _show(args) -> int:
 
 
 def run_command(args) -> int:
+    import sqlalchemy as sa
+
     from findata_assets import reader
     from findata_assets.storage import compat_views
+    from findata_assets.storage.preflight import StoreUnavailableError, warehouse_unavailable
 
     try:
         if args.command == "show":
             return _show(args)
-        warehouse = reader._warehouse()
-        if args.command == "compat-views":
-            names = compat_views.create_views(warehouse)
-            print(f"created {len(names)} views in {warehouse.describe()}: {', '.join(names)}")
-        else:
-            names = compat_views.drop_views(warehouse)
-            print(f"dropped {len(names)} views (where present) in {warehouse.describe()}")
+        warehouse = reader.warehouse()
+        try:
+            if args.command == "compat-views":
+                names = compat_views.create_views(warehouse)
+                print(f"created {len(names)} views in {warehouse.describe()}: {', '.join(names)}")
+            else:
+                names = compat_views.drop_views(warehouse)
+                print(f"dropped {len(names)} views (where present) in {warehouse.describe()}")
+        except sa.exc.OperationalError as exc:
+            raise warehouse_unavailable(warehouse, exc, "no view was changed") from None
         return 0
-    except (ValueError, LookupError) as exc:
+    except (ValueError, LookupError, StoreUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

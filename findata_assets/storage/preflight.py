@@ -12,14 +12,19 @@ class StoreUnavailableError(RuntimeError):
     """The warehouse or the object store does not answer; nothing was fetched or stored."""
 
 
+def warehouse_unavailable(warehouse: Warehouse, exc: BaseException,
+                          consequence: str) -> StoreUnavailableError:
+    """The one-line error for a warehouse that does not answer (no password in it)."""
+    return StoreUnavailableError(
+        f"the warehouse {warehouse.describe()} does not answer ({driver_error(exc)}); "
+        f"{consequence}: check {ENV_DATABASE_URL} and that the server is up")
+
+
 def check_stores(warehouse: Warehouse, store: ObjectStore) -> None:
     try:
         warehouse.ping()
     except Exception as exc:  # noqa: BLE001 - any driver error means "not usable"
-        raise StoreUnavailableError(
-            f"the warehouse {warehouse.describe()} does not answer "
-            f"({driver_error(exc)}); nothing was fetched: check "
-            f"{ENV_DATABASE_URL} and that the server is up") from None
+        raise warehouse_unavailable(warehouse, exc, "nothing was fetched") from None
     try:
         store.ping()
     except Exception as exc:  # noqa: BLE001
