@@ -32,6 +32,7 @@ from findata_assets.storage.warehouse import Warehouse
 DateLike = Union[str, dt.date, None]
 LANGS = ("en", "zh")
 _LABELS_ZH = {c.name: c.label_zh for c in catalog.COLUMNS} | {"minute": "分钟", "board": "板块类型"}
+_NUMERIC = {c.name for c in catalog.COLUMNS if c.sql_type == "float"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,9 +88,6 @@ def _frame(rows: list[dict], columns: Iterable[str], lang: str) -> pd.DataFrame:
     if "rank" in frame.columns:
         frame["rank"] = frame["rank"].astype("Int64")
     return frame.rename(columns=_LABELS_ZH) if lang == "zh" else frame
-
-
-_NUMERIC = {c.name for c in catalog.COLUMNS if c.sql_type == "float"}
 
 
 def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,

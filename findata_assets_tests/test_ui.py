@@ -130,6 +130,11 @@ def visit(driver, ui, shots: Path, name: str, path: str, *expected: str) -> str:
     return text
 
 
+def _warehouse(ui) -> Warehouse:
+    """The demo's embedded warehouse (FINDATA_HOME/findata.db)."""
+    return Warehouse(f"sqlite:///{ui[2] / '.findata' / 'findata.db'}")
+
+
 def test_asset_graph_shows_both_groups(browser, ui, shots):
     text = visit(browser, ui, shots, "1-asset-graph", "/asset-groups", "eastmoney", "analysis")
     assert re.search(r"eastmoney\n4\b", text) and re.search(r"analysis\n2\b", text), text[:1500]
@@ -143,8 +148,7 @@ def test_stock_flow_partitions_are_all_materialized(browser, ui, shots):
 
 
 def test_a_partition_shows_its_own_numbers_only(browser, ui, shots):
-    settings_url = f"sqlite:///{ui[2] / '.findata' / 'findata.db'}"
-    warehouse = Warehouse(settings_url)
+    warehouse = _warehouse(ui)
     spec = catalog.table("stock", "sh_b", "3d")
     rows = warehouse.count(spec)
     warehouse.dispose()
@@ -186,7 +190,7 @@ def test_report_preview_shows_its_charts(browser, ui, shots):
 def test_the_analysis_group_has_no_missing_partition_after_one_full_refresh(browser, ui, shots):
     """The partitions start at the day collected; only today's may be missing (it exists from
     midnight so the analysis can run after the close) when the data is from an earlier day."""
-    warehouse = Warehouse(f"sqlite:///{ui[2] / '.findata' / 'findata.db'}")
+    warehouse = _warehouse(ui)
     [collected] = warehouse.trade_dates(catalog.table("stock", "all", "1d"))
     warehouse.dispose()
     today = tc.today()
