@@ -476,11 +476,13 @@ def test_all_41_tables_complete_under_a_20_percent_fault_rate(fake):
         stats = client.stats
     served = sum(fake.faults_served.values())
     assert served >= 10 and len(fake.faults_served) >= 5, fake.faults_served
-    # each fault is retried, except a null page on a term that may be empty: that one is
-    # taken at its word and caught by the table's total, which refetches the table instead
+    # each fault is retried or overtaken by the hedge of a late page, except a null page on a
+    # term that may be empty: that one is taken at its word and caught by the table's total,
+    # which refetches the table instead
     nulls = fake.faults_served.get("null", 0)
-    assert stats["retries"] >= served - nulls and stats["failures"] == 0
-    assert stats["retries"] >= served or stats["refetches"] >= 1, (stats, fake.faults_served)
+    handled = stats["retries"] + stats["hedges_won"]
+    assert handled >= served - nulls and stats["failures"] == 0, (stats, fake.faults_served)
+    assert handled >= served or stats["refetches"] >= 1, (stats, fake.faults_served)
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
@@ -492,7 +494,8 @@ def test_each_fault_kind_is_retried_to_a_complete_table(fake, kind):
         snap = client.fetch_tables([spec])[spec.name]
         stats = client.stats
     assert by_code(snap.rows) == expected
-    assert fake.faults_served.get(kind, 0) >= 1 and stats["retries"] >= fake.faults_served[kind]
+    assert fake.faults_served.get(kind, 0) >= 1
+    assert stats["retries"] + stats["hedges_won"] >= fake.faults_served[kind], stats
 
 
 def test_concurrency_limit_holds_across_threads_against_the_fake(fake):

@@ -16,6 +16,22 @@ class BadResponseError(EastmoneyError):
     """A response that is broken this time (rc != 0, data null, not JSON, truncated): retried."""
 
 
+class DeadlineExceededError(BadResponseError):
+    """No complete answer (connect, headers and the whole body) within the page's deadline: a
+    stalled or trickling connection, cut off and retried like any broken response."""
+
+    def __init__(self, seconds: float, configured_s: float):
+        self.seconds = seconds
+        if seconds >= configured_s:
+            text = (f"no complete answer within the page deadline of {configured_s:g} s "
+                    "(FINDATA_EASTMONEY_PAGE_DEADLINE_S)")
+        else:
+            text = (f"no complete answer within {seconds:.1f} s while other pages answer in "
+                    f"time: a stalled connection (FINDATA_EASTMONEY_PAGE_DEADLINE_S="
+                    f"{configured_s:g} s applies when every page is slow)")
+        super().__init__(text)
+
+
 class SchemaDriftError(EastmoneyError):
     """The API answered, but not in the shape we know: a required field or envelope key is gone.
 

@@ -44,7 +44,9 @@ class Pass:
     required: dict[str, str]  # field -> a table that needs it
     probe: bool = False  # only page 1 (pz=1): reads the API's `total` for a market
     may_be_empty: bool = False  # a term of an assembled market: `data: null` means "none"
-    requests: int = 0
+    requests: int = 0  # attempts and hedges, over every round
+    hedges: int = 0  # duplicates sent for late pages
+    expired: int = 0  # requests cut off by the page deadline
     total: int = 0
     page_size: int = 0
     pages: int = 0

@@ -38,6 +38,8 @@ class Snapshot:
     synthetic: bool = False  # the server said its data is synthetic (the bundled fake)
     empty_terms: list[str] = field(default_factory=list)  # terms that selected nothing
     stray_updates: int = 0  # rows whose f124 lies after fetched_at: ignored for the date
+    hedges: int = 0  # hedged duplicates sent for late pages (included in `requests`)
+    deadlines_expired: int = 0  # requests cut off by the page deadline (included too)
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +53,7 @@ class Snapshot:
             "trade_date_fallback": self.trade_date_fallback,
             "fetched_by": list(self.fetched_by), "synthetic": self.synthetic,
             "empty_terms": list(self.empty_terms), "stray_updates": self.stray_updates,
+            "hedges": self.hedges, "deadlines_expired": self.deadlines_expired,
         }
 
     @classmethod
@@ -69,6 +72,8 @@ class Snapshot:
             fetched_by=list(data.get("fetched_by", [])), synthetic=bool(data.get("synthetic")),
             empty_terms=list(data.get("empty_terms", [])),
             stray_updates=int(data.get("stray_updates", 0)),
+            hedges=int(data.get("hedges", 0)),
+            deadlines_expired=int(data.get("deadlines_expired", 0)),
         )
 
 

@@ -7,7 +7,8 @@ import sys
 import threading
 import time
 
-from findata_assets.fake_eastmoney.server import FAULT_KINDS, FakeEastmoneyServer
+from findata_assets.fake_eastmoney.server import (
+    EXTRA_FAULT_KINDS, FAULT_KINDS, FakeEastmoneyServer)
 from findata_assets.fake_eastmoney.universe import BOARD_LAYOUTS
 
 
@@ -20,9 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0, help="added to every API request")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of failed requests")
     parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
-                        help=f"comma list out of {','.join(FAULT_KINDS)}")
+                        help=f"comma list out of {','.join(FAULT_KINDS + EXTRA_FAULT_KINDS)} "
+                             "(trickle only when named)")
     parser.add_argument("--fault-timeout-s", type=float, default=3.0,
                         help="how long a 'timeout' fault stalls (beat the client's read timeout)")
+    parser.add_argument("--fault-trickle-s", type=float, default=90.0,
+                        help="how long a 'trickle' fault sends its body a byte at a time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="universe size, 1 = real size")
     parser.add_argument("--frozen", action="store_true", help="values do not drift")
@@ -39,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     server = FakeEastmoneyServer(args.host, args.port, args.latency_ms, 0.0, args.seed,
                                  args.scale, args.frozen, args.trade_date,
                                  fault_timeout_s=args.fault_timeout_s,
+                                 fault_trickle_s=args.fault_trickle_s,
                                  board_layout=args.board_layout)
     server.set_now(args.now)
     server.set_faults(args.fault_rate, [k for k in args.fault_kinds.split(",") if k])

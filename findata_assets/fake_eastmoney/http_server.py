@@ -114,12 +114,36 @@ def handler_for(server):
             raw = orjson.dumps(payload)  # compact UTF-8, what the real API sends
             if query.get("cb"):
                 raw = query["cb"].encode() + b"(" + raw + b");"
+            if fault == "trickle":
+                return self._trickle(raw)
             if fault == "truncate":
                 self._send(200, raw[: len(raw) // 2], declared_length=len(raw))
                 self.close_connection = True
                 return
             self._send(200, raw,
                        "application/javascript" if query.get("cb") else "application/json")
+
+        def _trickle(self, raw: bytes) -> None:
+            """Headers at once, then the body one byte every `trickle_interval_s` for
+            `fault_trickle_s`, then the rest: a stalled proxy or CDN connection. A client that
+            gives up closes the connection; the fake stops writing then."""
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(raw)))
+            self.send_header(*SYNTHETIC_HEADER)
+            self.end_headers()
+            until = time.monotonic() + server.fault_trickle_s
+            sent = 0
+            try:
+                self.wfile.flush()
+                while sent < len(raw) - 1 and time.monotonic() < until:
+                    self.wfile.write(raw[sent:sent + 1])
+                    self.wfile.flush()
+                    sent += 1
+                    time.sleep(server.trickle_interval_s)
+                self.wfile.write(raw[sent:])
+            except OSError:  # the client cut the connection: what a deadline is for
+                self.close_connection = True
 
         def do_POST(self) -> None:
             # Read the body whatever the path: left unread, it would be parsed as the next request
@@ -143,6 +167,8 @@ def handler_for(server):
                     server.freeze(bool(control["frozen"]))
                 if "fault_rate" in control:
                     server.set_faults(float(control["fault_rate"]), control.get("fault_kinds"))
+                if "trickle_s" in control:
+                    server.fault_trickle_s = float(control["trickle_s"])
                 if "latency_ms" in control:
                     server.set_latency(float(control["latency_ms"]))
                 if control.get("advance"):

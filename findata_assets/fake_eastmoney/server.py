@@ -16,7 +16,9 @@ Fault kinds (`set_faults(rate, kinds)`): "500", "502", "503", "429" (that HTTP s
 (the answer comes only after `fault_timeout_s`, 3 s by default: longer than a test client's 1-2 s
 read timeout; raise it to ~20 s to beat a production client), "drop" (socket closed, no answer),
 "truncate" (Content-Length larger than the body sent), "null" (`{"rc":0,"data":null}`), "rc"
-(rc=100, data null).
+(rc=100, data null). Asked for by name only: "trickle" (headers at once, then the body one byte
+every `trickle_interval_s` for `fault_trickle_s`, 90 s by default, then the rest: a stalled proxy
+or CDN connection that never trips a per-read timeout).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from findata_assets.fake_eastmoney.universe import (
 PAGE_CAP = 100  # rows per page since March 2025, whatever `pz` asks
 PRECISION = 2  # f1: decimals; without fltt=2 numbers are integers scaled by 10**f1
 FAULT_KINDS = ("500", "502", "503", "429", "timeout", "drop", "truncate", "null", "rc")
+EXTRA_FAULT_KINDS = ("trickle",)  # never drawn unless named: it holds a connection for minutes
 SESSION = (dt.time(9, 15), dt.time(11, 30), dt.time(13, 0), dt.time(15, 0))
 DEFAULT_FIELDS = "f1,f2,f3,f12,f13,f14"
 _ENVELOPE = {"rc": 0, "rt": 6, "svr": 181669432, "lt": 1, "full": 1, "dlmkts": ""}
@@ -83,7 +86,8 @@ class FakeEastmoneyServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0,
                  fault_rate: float = 0.0, seed: int = 0, scale: float = 1.0, frozen: bool = False,
                  trade_date: dt.date | None = None, fault_timeout_s: float = 3.0,
-                 now: dt.datetime | None = None, board_layout: str = "current") -> None:
+                 now: dt.datetime | None = None, board_layout: str = "current",
+                 fault_trickle_s: float = 90.0, trickle_interval_s: float = 2.0) -> None:
         self.universe = Universe(seed=seed, scale=scale, layout=board_layout)
         # trade_date pins the session served, whatever the calendar says (a test of a wrong
         # date); None follows the calendar at the clock. now: a fixed clock (None: real time).
@@ -95,6 +99,7 @@ class FakeEastmoneyServer:
         self.latency_ms, self.frozen = latency_ms, frozen
         self.fault_rate, self.fault_kinds = fault_rate, FAULT_KINDS
         self.fault_timeout_s = fault_timeout_s
+        self.fault_trickle_s, self.trickle_interval_s = fault_trickle_s, trickle_interval_s
         self._rng = random.Random(seed)  # faults: a seeded sequence, one draw per request
         self._frozen_at = dt.datetime.now(SHANGHAI)
         self._lock = threading.Lock()
@@ -185,9 +190,10 @@ class FakeEastmoneyServer:
         self.pinned_trade_date = day
 
     def set_faults(self, rate: float, kinds=None) -> None:
-        unknown = set(kinds or ()) - set(FAULT_KINDS)
+        known = FAULT_KINDS + EXTRA_FAULT_KINDS
+        unknown = set(kinds or ()) - set(known)
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; expected {FAULT_KINDS}")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; expected {known}")
         if not 0 <= rate <= 1:
             raise ValueError(f"fault rate {rate} is not within [0, 1]")
         self.fault_rate, self.fault_kinds = rate, tuple(kinds or FAULT_KINDS)

@@ -17,8 +17,14 @@ ENV_URL = "FINDATA_EASTMONEY_URL"
 ENV_CONCURRENCY = "FINDATA_EASTMONEY_CONCURRENCY"
 ENV_MIN_INTERVAL_MS = "FINDATA_EASTMONEY_MIN_INTERVAL_MS"
 ENV_MAX_ATTEMPTS = "FINDATA_EASTMONEY_MAX_ATTEMPTS"
+ENV_PAGE_DEADLINE_S = "FINDATA_EASTMONEY_PAGE_DEADLINE_S"
+ENV_HEDGE_MAX_SHARE = "FINDATA_EASTMONEY_HEDGE_MAX_SHARE"
+ENV_HEDGE_FLOOR_MS = "FINDATA_EASTMONEY_HEDGE_FLOOR_MS"
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_PAGE_DEADLINE_S = 10.0  # a page is ~25 KB: ten seconds is a stalled connection
+DEFAULT_HEDGE_MAX_SHARE = 0.1
+DEFAULT_HEDGE_FLOOR_MS = 500
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,9 @@ class EastmoneySettings:
     concurrency: int = DEFAULT_CONCURRENCY  # requests in flight, process-wide
     min_interval_ms: int = 0  # between two request starts, process-wide
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # per request
+    page_deadline_s: float = DEFAULT_PAGE_DEADLINE_S  # connect, headers and whole body
+    hedge_max_share: float = DEFAULT_HEDGE_MAX_SHARE  # 0: no hedged requests
+    hedge_floor_ms: int = DEFAULT_HEDGE_FLOOR_MS  # never hedge a page sooner
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "EastmoneySettings":
@@ -39,6 +48,11 @@ class EastmoneySettings:
             concurrency=number(environ, ENV_CONCURRENCY, DEFAULT_CONCURRENCY, int, 1),
             min_interval_ms=number(environ, ENV_MIN_INTERVAL_MS, 0, int, 0),
             max_attempts=number(environ, ENV_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, int, 1),
+            page_deadline_s=number(environ, ENV_PAGE_DEADLINE_S, DEFAULT_PAGE_DEADLINE_S,
+                                   float, 0.5),
+            hedge_max_share=number(environ, ENV_HEDGE_MAX_SHARE, DEFAULT_HEDGE_MAX_SHARE,
+                                   float, 0.0, 1.0),
+            hedge_floor_ms=number(environ, ENV_HEDGE_FLOOR_MS, DEFAULT_HEDGE_FLOOR_MS, int, 0),
         )
 
 
