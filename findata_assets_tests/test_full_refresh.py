@@ -106,15 +106,15 @@ def test_full_refresh_stores_41_tables_and_41_snapshots(platform, mysql_url):
     assert f"{stored_rows:,} rows" in summary  # the run's total, once, in its log
     keys = _store().list_keys("raw/")
     assert len(keys) == 41
-    # stock run, sector run, the intraday run of the 1d snapshots, analysis run
-    assert [o.job for o in outcomes] == ["stock_flow_job", "sector_flow_job", "intraday_job",
+    # stock run, sector run (each stores its intraday minute), analysis run
+    assert [o.job for o in outcomes] == ["stock_flow_job", "sector_flow_job",
                                          "analysis_report_job"]
     assert {k.split("/")[1] for k in keys} == {t.name for t in catalog.ALL_TABLES}
     assert all(k.split("/")[2] == trade_date.isoformat() for k in keys)
 
     # again: no duplicate rows, and the archive keeps every snapshot
     outcomes = run_policy("full", with_analysis=False)
-    assert [o.job for o in outcomes] == ["stock_flow_job", "sector_flow_job", "intraday_job"]
+    assert [o.job for o in outcomes] == ["stock_flow_job", "sector_flow_job"]
     assert _all_succeeded(outcomes)[0]
     for spec in (catalog.table("stock", "all", "1d"), catalog.table("sector", "concept", "5d")):
         _assert_table_equals_fake(warehouse, platform, spec, trade_date)

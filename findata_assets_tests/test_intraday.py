@@ -52,12 +52,18 @@ def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(dri
     for minute in (30, 31, 32):
         drifting.set_now(dt.datetime(2026, 11, 30, 10, minute, 5))
         outcomes = run_policy("quick")
-        assert [o.job for o in outcomes] == ["stock_flow_job", "intraday_job"]
+        assert [o.job for o in outcomes] == ["stock_flow_job"]  # the minute is in its step
         assert all(o.success for o in outcomes), [o.error for o in outcomes]
     warehouse, archive = _stores()
     store = IntradayStore(warehouse)
     minutes = store.minutes("stock", DAY)
     assert [m.strftime("%H:%M") for m in minutes] == ["10:30", "10:31", "10:32"]
+    with dg.DagsterInstance.get() as instance:  # the catalog shows the minute of each refresh
+        records = instance.fetch_materializations(dg.AssetKey("stock_flow_intraday"),
+                                                  limit=5).records
+    assert [r.asset_materialization.metadata["last_minute"].value for r in records] == \
+        ["10:32", "10:31", "10:30"]
+    assert {r.asset_materialization.partition for r in records} == {DAY.isoformat()}
     live = _by_minute(store.read_day_dicts("stock", DAY))
     keys = archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/")
     assert len(keys) == 3
@@ -107,7 +113,7 @@ def test_the_report_draws_the_days_intraday_path(drifting):
         assert all(o.success for o in run_policy("quick"))
     drifting.set_now(dt.datetime(2026, 11, 30, 10, 32, 5))
     outcomes = run_policy("full")
-    assert [o.job for o in outcomes][-2:] == ["intraday_job", "analysis_report_job"]
+    assert [o.job for o in outcomes][-2:] == ["sector_flow_job", "analysis_report_job"]
     assert outcomes[-1].report.startswith("ok:"), outcomes[-1].report
     _, archive = _stores()
     report = archive.get_bytes(f"reports/{DAY.isoformat()}/report.md").decode()

@@ -214,14 +214,14 @@ def test_automation_lists_the_schedules_and_sensors(browser, ui, shots):
 
 def test_runs_list_carries_few_tags_per_run(browser, ui, shots):
     visit(browser, ui, shots, "8-runs", "/runs", "stock_flow_job", "sector_flow_job",
-          "intraday_job", "analysis_report_job")
+          "analysis_report_job")
     # one tag wrapper per run row; each chip is a BaseTag ("key: value")
     chips = browser.execute_script(
         "return Array.from(document.querySelectorAll('[class*=runTagsWrapper]')).map(row =>"
         "  Array.from(row.querySelectorAll('.BaseTag')).map(t => t.textContent.trim()))")
     chips = [c for c in chips if c]
     print("chips per run:", [len(c) for c in chips], chips)
-    assert len(chips) == 4, chips  # the crawl runs, the intraday run, the analysis run
+    assert len(chips) == 3, chips  # the crawl runs (with their intraday minute), the analysis
     for run in chips:
         run = [c for c in run if c.startswith("findata/")]
         keys = {c.split(":")[0] for c in run}

@@ -24,6 +24,7 @@ from typing import Callable, TypeVar
 import dagster as dg
 
 from findata_assets import cancellation
+from findata_assets.defs.refresh.sensors import STOPPED_TAG
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -144,7 +145,9 @@ class StopControl:
             return  # not started yet: look again at the next poll
         if reason is None and run.status in (dg.DagsterRunStatus.CANCELING,
                                              dg.DagsterRunStatus.CANCELED):
-            reason = f"run {run_id[:8]} was terminated (run stop, the UI or the daemon)"
+            who = ("by `run stop`" if run.tags.get(STOPPED_TAG) else
+                   "from the UI or by the daemon's run monitoring")
+            reason = f"run {run_id[:8]} was terminated {who}"
             self.request_stop(reason)
         if reason is None:
             return

@@ -34,7 +34,6 @@ from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import (
     RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
-from findata_assets.cli.intraday_run import intraday_days, run_intraday
 from findata_assets.defs.location import location, location_covering
 from findata_assets.defs.refresh.planning import launches_pods, plan_runs
 from findata_assets.defs.refresh.policies import (
@@ -83,9 +82,9 @@ def offline_api() -> Iterator[str]:
 def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: bool = True,
                instance: dg.DagsterInstance | None = None,
                control: StopControl | None = None, verbose: bool = False,
-               intraday: bool = True) -> list[RunOutcome]:
-    """The policy's runs one after the other, then the intraday run of the day's new 1d
-    snapshots (`intraday`), then the analysis; raises lanes.LaneBusy before any run when another
+               ) -> list[RunOutcome]:
+    """The policy's runs (each stores its intraday minute with its 1d tables), then the
+    analysis; raises lanes.LaneBusy before any run when another
     run holds one of its lanes. A stop request (see cli/control.py) ends the current run CANCELED
     and starts no further one."""
     policy = get_policy(policy_name)
@@ -109,12 +108,9 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
             if control.stop_reason:
                 break
             outcomes.append(execute_planned_run(defs, p, instance, control, verbose))
-        # the analysis and intraday jobs share the trading-day partitions: one check for both
+        # the analysis's trading-day partitions must hold the cycle's day
         defs = location_covering(defs, {t.trade_date for o in outcomes for t in o.tables
                                         if t.trade_date})
-        days = intraday_days(outcomes)
-        if intraday and days and not control.stop_reason and all(o.success for o in outcomes):
-            outcomes += run_intraday(defs, instance, policy.name, cycle_id, days, control, verbose)
         if (policy.with_analysis and with_analysis and not control.stop_reason
                 and all(o.success for o in outcomes)):
             outcomes.append(run_analysis(defs, instance, policy.name, cycle_id, outcomes,

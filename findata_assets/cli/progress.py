@@ -13,6 +13,7 @@ import dagster as dg
 
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import TABLE_ASSETS
+from findata_assets.defs.run_logging import was_stopped
 
 POLL_S = 0.3
 _EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
@@ -82,18 +83,8 @@ class RunProgress:
             parts, rows = self._counts.get(step, [0, 0])
             done = f"{parts} partition(s)" + (f", {rows:,} rows" if rows else "")
             state = "done" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else \
-                "stopped" if _was_stopped(event) else "FAILED"
+                "stopped" if was_stopped(event) else "FAILED"
             self._print(f"  {step}: {state}, {done} ({seconds:.1f} s)")
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream, flush=True)
-
-
-def _was_stopped(event) -> bool:
-    """A step that failed because the operator stopped it (cancellation.Cancelled)."""
-    error = event.step_failure_data.error if event.step_failure_data else None
-    while error is not None:
-        if error.cls_name == "Cancelled":
-            return True
-        error = error.cause
-    return False

@@ -8,7 +8,7 @@ from typing import Iterable, Mapping, Optional
 import dagster as dg
 
 from findata_assets import settings as findata_settings
-from findata_assets.defs import trading_days
+from findata_assets.defs import run_logging, trading_days
 from findata_assets.defs.analysis import definitions as analysis
 from findata_assets.defs.eastmoney import definitions as eastmoney
 from findata_assets.defs.intraday import definitions as intraday
@@ -33,7 +33,8 @@ def _assemble(settings: FindataSettings) -> dg.Definitions:
 
 def _merge(*parts: dg.Definitions) -> dg.Definitions:
     # A process per step costs 1-2 s here; the steps are I/O-bound and parallel inside.
-    return dg.Definitions.merge(*parts, dg.Definitions(executor=dg.in_process_executor))
+    return dg.Definitions.merge(*parts, dg.Definitions(executor=dg.in_process_executor,
+                                                       loggers=run_logging.LOGGERS))
 
 
 def location() -> dg.Definitions:

@@ -232,6 +232,10 @@ def _run(work: Coroutine[object, object, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:  # outside the except block: its error is no context of ours
         return asyncio.run(work)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eastmoney") as pool:
         return pool.submit(asyncio.run, work).result()

@@ -5,8 +5,8 @@ A refresh is a fan-out of 50-70 pages and waits for its slowest one. A page stil
 a high percentile of this client's recent page latencies (never sooner than a floor) gets one
 duplicate request; the first complete, valid answer wins. Hedges are capped at a share of the
 requests sent. A request is cut off at its deadline: the configured one (connect, headers and
-whole body), or sooner, at a few times the hedge delay, while the API answers normally, so a page
-whose duplicate stalls too is retried in seconds instead of waiting out the configured deadline.
+whole body), or sooner, at a few hedge delays, once the API is seen to answer normally: a page
+whose duplicate stalls too is then retried in seconds, not at the configured deadline.
 
 When many recent requests ran into their deadline the API is slow everywhere (an outage, a
 throttle): then no hedges (doubling the load fixes no outage) and the full configured deadline.
@@ -60,7 +60,9 @@ class HedgePolicy:
 
     def deadline(self) -> float:
         """The deadline of a request that starts now."""
-        if self.outage():
+        with self._lock:
+            known = len(self._latencies)
+        if known < MIN_SAMPLES or self.outage():  # nothing to call "normal" yet, or nothing is
             return self.deadline_s
         stalled = max(self.settings.min_stall_s, self.settings.stall_factor * self.delay())
         return min(self.deadline_s, stalled)
@@ -91,7 +93,7 @@ class HedgePolicy:
         if not s.enabled or self.outage():
             return False
         with self._lock:
-            if self._hedges >= 1 + s.max_share * self._primaries:
+            if self._hedges + 1 > 1 + s.max_share * self._primaries:
                 return False
             self._hedges += 1
             return True

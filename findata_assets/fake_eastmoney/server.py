@@ -203,6 +203,7 @@ class FakeEastmoneyServer:
 
     def stats(self) -> dict:
         return {"requests": self.request_count, "max_in_flight": self.max_in_flight,
+                "in_flight": self._in_flight,
                 "faults": dict(self.faults_served), "trade_date": self.trade_date.isoformat(),
                 "frozen": self.frozen, "step": self._step, "latency_ms": self.latency_ms,
                 "fault_rate": self.fault_rate, "fault_kinds": list(self.fault_kinds),

@@ -6,6 +6,7 @@ partitions concurrently and the IO managers handle many partitions at once.
 """
 
 
+import time
 import warnings
 from typing import Iterator
 
@@ -13,7 +14,7 @@ import dagster as dg
 
 from findata_assets import cancellation
 from findata_assets.defs import metadata_keys as keys
-from findata_assets.defs.eastmoney import checks
+from findata_assets.defs.eastmoney import checks, intraday_minute
 from findata_assets.defs.eastmoney.families import SECTOR, STOCK, FlowFamily
 from findata_assets.defs.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.defs.eastmoney.resources import EastmoneyResource
@@ -46,6 +47,13 @@ def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None
     context.log.warning(f"crawl failed ({exc}); step retry {context.retry_number + 1}/"
                         f"{CRAWL_RETRY.max_retries} in {delay:.0f} s")
     raise dg.RetryRequested(max_retries=CRAWL_RETRY.max_retries, seconds_to_wait=delay) from exc
+
+
+def requests_line(stats: dict, seconds: float) -> str:
+    """The crawl's requests in one line of the step log."""
+    return (f"{stats['requests']} request(s) in {seconds:.1f} s: {stats['hedges']} hedged "
+            f"({stats['hedges_won']} won), {stats['deadlines_expired']} cut off by a deadline, "
+            f"{stats['retries']} retried, {stats['refetches']} refetch(es)")
 
 
 def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
@@ -89,6 +97,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         # the stores first: a database that is down must fail in seconds, not after the crawl
         check_stores(warehouse.get_warehouse(), object_store.get_store())
         client = eastmoney.get_client()
+        started = time.monotonic()
         try:
             snapshots = client.fetch_tables(specs)
         except EastmoneyError as exc:
@@ -96,6 +105,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
             raise
         finally:
             client.close()
+            context.log.info(requests_line(client.stats, time.monotonic() - started))
         by_partition = {}
         for spec in specs:
             snapshot = snapshots[spec.name]
@@ -119,7 +129,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         description=f"Eastmoney {family.label} fund-flow tables in the warehouse, one table per "
                     "partition, keyed by (trade_date, code); history kept by trade date.",
     )
-    def flow_tables(context: dg.AssetExecutionContext,
+    def flow_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                     snapshots: dict[str, Snapshot]) -> Iterator:
         rows_by_partition: dict[str, list[dict]] = {}
         checked = []
@@ -136,8 +146,12 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
                                        partition_key=spec.partition_key)
             rows_by_partition[spec.partition_key] = parsed.rows
             checked.append((spec, snapshot.total, parsed))
-        yield dg.Output(rows_by_partition)
+        yield dg.Output(rows_by_partition)  # stored (committed) before the generator resumes
         yield from checks.evaluate(table_key, checked)
+        # the day's next intraday minute, from the 1d table just stored
+        yield from intraday_minute.store_minutes(
+            warehouse.get_warehouse(), [(spec, snapshots[spec.partition_key])
+                                        for spec, _, _ in checked], context.log)
 
     return [raw_snapshots, flow_tables]
 

@@ -18,7 +18,9 @@ def snapshot_metadata(snapshot: Snapshot) -> dict[str, dg.RawMetadataValue]:
         "rows": len(snapshot.rows),
         "api_total": snapshot.total,
         "pages": snapshot.pages,
-        "requests": snapshot.requests,
+        "requests": snapshot.requests,  # hedges and retries included
+        "hedged_requests": snapshot.hedges,  # duplicates sent for late pages
+        "deadlines_expired": snapshot.deadlines_expired,  # requests cut off (stalled)
         "page_size": snapshot.page_size,
         keys.TRADE_DATE: snapshot.trade_date.isoformat(),
         "snapshot_time": snapshot.updated_at.isoformat() if snapshot.updated_at else "unknown",
