@@ -100,8 +100,11 @@ def test_one_signal_stops_the_whole_full_command(cli_env, tmp_path, slow_api, my
     print(f"{signal.Signals(signum).name}: the CLI exited {took:.1f} s after the signal")
     assert took < 10, output
     assert rc == 128 + signum, output
-    assert [r.run_id for r in runs] == [run.run_id], output  # no further run was started
-    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
+    # the two family runs execute side by side: both stopped, no further run (the analysis)
+    assert run.run_id in {r.run_id for r in runs}, output
+    assert sorted(r.job_name for r in runs) == ["sector_flow_job", "stock_flow_job"], output
+    assert {instance.get_run_by_id(r.run_id).status for r in runs} == {
+        dg.DagsterRunStatus.CANCELED}
     name = signal.Signals(signum).name
     assert f"stopped: {name} received; 0 table(s) stored before the stop" in output
     assert "  stock_flow_raw: stopped, " in output  # the progress line says why the step ended
@@ -118,7 +121,8 @@ def test_a_cli_run_is_stopped_by_run_stop_and_by_the_ui(cli_env, tmp_path, slow_
         started = time.monotonic()
         if how == "run stop":
             report = operations.stop_policy(instance, "full", wait_s=15)
-            assert report.ok and report.runs == {run.run_id: "CANCELED"}, report
+            assert report.ok and run.run_id in report.runs, report
+            assert set(report.runs.values()) == {"CANCELED"}, report
             assert not any("could not reach" in n for n in report.notes), report.notes
         else:  # what the UI's Terminate button calls
             instance.run_coordinator.cancel_run(run.run_id)
@@ -128,7 +132,9 @@ def test_a_cli_run_is_stopped_by_run_stop_and_by_the_ui(cli_env, tmp_path, slow_
         took = time.monotonic() - started
         rc, output = cli.wait(timeout=30)
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.CANCELED
-        assert [r.run_id for r in _runs(instance, "full")] == [run.run_id], output
+        runs = _runs(instance, "full")  # the family runs side by side, both stopped, no analysis
+        assert sorted(r.job_name for r in runs) == ["sector_flow_job", "stock_flow_job"], output
+        assert {r.status for r in runs} == {dg.DagsterRunStatus.CANCELED}, output
     print(f"{how}: CANCELED {took:.1f} s after the request")
     who = "by `run stop`" if how == "run stop" else "from the UI or by the daemon's run monitoring"
     assert rc == 1 and f"was terminated {who}" in output, output

@@ -3,8 +3,9 @@
 The CLI executes its runs in its own process (a run worker per run would cost seconds), so there
 is no run worker that `run stop`, the UI's Terminate or the daemon could signal. Instead:
 
-- each run executes in a worker thread (`execute`), and the main thread keeps SIGINT and
-  SIGTERM: Dagster swaps those handlers only when it executes in the main thread;
+- each run executes in a worker thread (`execute`, or `execute_all` for runs side by side), and
+  the main thread keeps SIGINT and SIGTERM: Dagster swaps those handlers only when it executes
+  in the main thread;
 - a watcher thread polls the run's status: `run stop`, the UI and the daemon's run monitoring
   all mark a run CANCELING (the default run launcher does so before it looks for a run worker);
 - on a signal or CANCELING the watcher marks the run CANCELING (if it is not yet) and then sets
@@ -40,7 +41,7 @@ class StopControl:
         self.instance = instance
         self.stop_reason: str | None = None
         self.signum: int | None = None
-        self._run_id: str | None = None
+        self._run_ids: set[str] = set()  # the runs executing now
         self._stopped_runs: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -75,29 +76,40 @@ class StopControl:
     def execute(self, run_id: str, work: Callable[[], T]) -> T:
         """`work()` (the run `run_id`) in a worker thread; the main thread stays free for
         signals. Returns its result or raises its exception."""
-        outcome: dict[str, object] = {}
+        [outcome] = self.execute_all([(run_id, work)])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-        def target() -> None:
+    def execute_all(self, runs: list[tuple[str, Callable[[], T]]]) -> list[T | BaseException]:
+        """Each `work()` (the run `run_id`) in a worker thread of its own, side by side; the main
+        thread waits, free for signals. Returns each result, or the exception it raised."""
+        outcomes: dict[str, object] = {}
+
+        def target(run_id: str, work: Callable[[], T]) -> None:
             try:
-                outcome["result"] = work()
+                outcomes[run_id] = work()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-                outcome["error"] = exc
+                outcomes[run_id] = exc
 
         with self._lock:
-            self._run_id = run_id
-        self._wake.set()  # a stop that came in before the run started applies to it
-        worker = threading.Thread(target=target, name=f"findata-run-{run_id[:8]}")
-        worker.start()
+            self._run_ids.update(run_id for run_id, _ in runs)
+        self._wake.set()  # a stop that came in before the runs started applies to them
+        workers = [threading.Thread(target=target, args=(run_id, work),
+                                    name=f"findata-run-{run_id[:8]}") for run_id, work in runs]
+        for worker in workers:
+            worker.start()
         try:
-            while worker.is_alive():
-                worker.join(POLL_S)  # wakes for signal handlers
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(POLL_S)  # wakes for signal handlers
         finally:
             with self._lock:
-                self._run_id = None
-        if "error" in outcome:
-            raise outcome["error"]
-        self._undo_late_canceling(run_id, outcome["result"])
-        return outcome["result"]
+                self._run_ids.difference_update(run_id for run_id, _ in runs)
+        for run_id, _ in runs:
+            if not isinstance(outcomes[run_id], BaseException):
+                self._undo_late_canceling(run_id, outcomes[run_id])
+        return [outcomes[run_id] for run_id, _ in runs]
 
     def _undo_late_canceling(self, run_id: str, result) -> None:
         """A stop that came in as the run succeeded may have marked the finished run CANCELING
@@ -137,22 +149,22 @@ class StopControl:
     def _look(self) -> None:
         """One look: a new stop request, or a run someone else marked CANCELING."""
         with self._lock:
-            run_id, reason = self._run_id, self.stop_reason
-        if not run_id or run_id in self._stopped_runs:
-            return
-        run = self.instance.get_run_by_id(run_id)
-        if run is None or run.status == dg.DagsterRunStatus.NOT_STARTED:
-            return  # not started yet: look again at the next poll
-        if reason is None and run.status in (dg.DagsterRunStatus.CANCELING,
-                                             dg.DagsterRunStatus.CANCELED):
-            who = ("by `run stop`" if run.tags.get(STOPPED_TAG) else
-                   "from the UI or by the daemon's run monitoring")
-            reason = f"run {run_id[:8]} was terminated {who}"
-            self.request_stop(reason)
+            run_ids = sorted(self._run_ids - self._stopped_runs)
+        runs = [run for run in map(self.instance.get_run_by_id, run_ids)
+                if run is not None and run.status != dg.DagsterRunStatus.NOT_STARTED]
+        for run in runs:  # not started yet: looked at again at the next poll
+            if self.stop_reason is None and run.status in (dg.DagsterRunStatus.CANCELING,
+                                                           dg.DagsterRunStatus.CANCELED):
+                who = ("by `run stop`" if run.tags.get(STOPPED_TAG) else
+                       "from the UI or by the daemon's run monitoring")
+                self.request_stop(f"run {run.run_id[:8]} was terminated {who}")
+        reason = self.stop_reason
         if reason is None:
             return
-        if run.status in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
-            # CANCELING before the work fails: Dagster then ends the run CANCELED
-            self.instance.report_run_canceling(run, message=f"stopping: {reason}")
-        self._stopped_runs.add(run_id)
-        cancellation.request(reason)
+        for run in runs:  # the process-wide stop ends every run of the command
+            if run.status in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
+                # CANCELING before the work fails: Dagster then ends the run CANCELED
+                self.instance.report_run_canceling(run, message=f"stopping: {reason}")
+            self._stopped_runs.add(run.run_id)
+        if runs:
+            cancellation.request(reason)

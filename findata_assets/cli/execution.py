@@ -15,6 +15,7 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
 from findata_assets.cli import runs as cli_runs
 from findata_assets.cli.control import StopControl
+from findata_assets.cli.instance import for_runs_side_by_side
 from findata_assets.cli.progress import RunProgress, run_config
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import TABLE_ASSETS
@@ -63,12 +64,56 @@ def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.Da
         cli_runs.free_slots(instance, run.run_id)
 
 
-def execute_planned_run(defs: dg.Definitions, planned: PlannedRun, instance: dg.DagsterInstance,
-                        control: StopControl | None = None, verbose: bool = False) -> RunOutcome:
+def execute_planned_runs(defs: dg.Definitions, planned: list[PlannedRun],
+                         instance: dg.DagsterInstance, control: StopControl,
+                         verbose: bool = False) -> list[RunOutcome]:
+    """The planned runs side by side, a thread each (the stock and sector runs of a cycle write
+    different tables and share the process-wide request gate, so Eastmoney sees the same load).
+    Each run is created first, then all execute; a run that raised is a failed outcome."""
+    threads_ok = for_runs_side_by_side(instance) if len(planned) > 1 else instance
+    if threads_ok is None:  # an instance whose runs cannot share the process: one by one
+        outcomes: list[RunOutcome] = []
+        for p in planned:
+            if not control.stop_reason:
+                outcomes += execute_planned_runs(defs, [p], instance, control, verbose)
+        return outcomes
+    try:
+        return _side_by_side(defs, planned, threads_ok, control, verbose)
+    finally:
+        if threads_ok is not instance:
+            threads_ok.dispose()
+
+
+def _side_by_side(defs: dg.Definitions, planned: list[PlannedRun], instance: dg.DagsterInstance,
+                  control: StopControl, verbose: bool) -> list[RunOutcome]:
     started = time.perf_counter()
-    result = execute_cli_run(defs.resolve_job_def(planned.job_name), planned.tags, instance,
-                             control, verbose)
-    return outcome_of(result, planned.job_name, time.perf_counter() - started, instance)
+    runs = [cli_runs.create_run(instance, defs.resolve_job_def(p.job_name), str(uuid.uuid4()),
+                                {**p.tags, **cli_runs.cli_tags()}, run_config=run_config(verbose))
+            for p in planned]
+
+    def work(run: dg.DagsterRun):
+        def execute() -> tuple[dg.JobExecutionResult, float]:
+            try:
+                with RunProgress(instance, run):
+                    result = execute_run(InMemoryJob(defs.resolve_job_def(run.job_name)), run,
+                                         instance)
+                return result, time.perf_counter() - started
+            finally:  # an interrupted run must not keep its Eastmoney pool slot
+                cli_runs.free_slots(instance, run.run_id)
+        return execute
+
+    results = control.execute_all([(run.run_id, work(run)) for run in runs])
+    outcomes = []
+    for run, result in zip(runs, results):
+        if isinstance(result, BaseException):
+            if isinstance(result, (KeyboardInterrupt, SystemExit)):
+                raise result
+            outcomes.append(RunOutcome(run.job_name, run.run_id, False,
+                                       round(time.perf_counter() - started, 3), status="FAILURE",
+                                       error=f"{type(result).__name__}: {result}"))
+        else:
+            outcomes.append(outcome_of(result[0], run.job_name, result[1], instance))
+    return outcomes
 
 
 def reexecute_from_failure(defs: dg.Definitions, parent_run_id: str,

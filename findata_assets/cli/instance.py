@@ -93,3 +93,37 @@ def describe_storage(instance: dg.DagsterInstance) -> str:
     storage = instance._run_storage  # noqa: SLF001 - the public API has no "which backend"
     name = type(storage).__name__
     return "postgres" if "Postgres" in name else "sqlite" if "Sqlite" in name else name
+
+
+NO_COMPUTE_LOGS = ConfigurableClassData("dagster._core.storage.noop_compute_log_manager",
+                                        "NoOpComputeLogManager", "{}\n")
+
+
+class SideBySideInstance(dg.DagsterInstance):
+    """An instance whose runs may execute in threads of one process (the CLI's family runs).
+
+    Dagster sets up each run's yaml `python_logs` handlers with logging.config.dictConfig, even
+    when none are configured; dictConfig takes logging's module lock and then every handler's
+    lock, while another run's thread holds a handler's lock and waits for the module lock: a
+    deadlock. With nothing configured there is nothing to set up."""
+
+    def get_yaml_python_handlers(self):
+        if not self.get_python_log_dagster_handler_config():
+            return []
+        return super().get_yaml_python_handlers()
+
+
+def for_runs_side_by_side(instance: dg.DagsterInstance) -> dg.DagsterInstance | None:
+    """A copy of `instance` (same storage) whose runs may execute side by side in threads: a
+    SideBySideInstance that captures no compute logs (the capture redirects the process-wide file
+    descriptors 1 and 2: two runs doing that at once lose each other's output; the runs' events,
+    which the UI shows, are unchanged, their stdout is the CLI's terminal). None when that cannot
+    be: an ephemeral instance, a custom instance class, or yaml `python_logs` handlers."""
+    if (instance.is_ephemeral or instance.get_python_log_dagster_handler_config()
+            or instance.get_ref().custom_instance_class_data is not None):
+        return None
+    ref = instance.get_ref()._replace(
+        compute_logs_data=NO_COMPUTE_LOGS,
+        custom_instance_class_data=ConfigurableClassData(__name__, "SideBySideInstance",
+                                                         "{}\n"))
+    return dg.DagsterInstance.from_ref(ref)

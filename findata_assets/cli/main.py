@@ -32,7 +32,7 @@ from findata_assets.cli import data_commands, lanes, operations
 from findata_assets.cli import runs as cli_runs
 from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import (
-    RunOutcome, execute_cli_run, execute_planned_run, reexecute_from_failure)
+    RunOutcome, execute_cli_run, execute_planned_runs, reexecute_from_failure)
 from findata_assets.cli.instance import open_instance
 from findata_assets.defs.location import location, location_covering
 from findata_assets.defs.refresh.planning import launches_pods, plan_runs
@@ -98,16 +98,13 @@ def run_policy(policy_name: str, cycle_id: str | None = None, with_analysis: boo
             control = stack.enter_context(StopControl(instance))
         stack.enter_context(lanes.hold(instance, [p.tags[LANE_TAG] for p in planned],
                                        policy.name))
-        # One run after the other, never in threads: Dagster's in-process execution is not
-        # thread-safe (each run's log manager calls logging.config.dictConfig, which deadlocks
-        # against another run's handler, and compute-log capture redirects the process-wide
-        # file descriptors 1 and 2). Parallelism lives inside a run (the client's page pool);
-        # across runs it is the daemon's or Kubernetes' job.
-        outcomes = []
-        for p in planned:
-            if control.stop_reason:
-                break
-            outcomes.append(execute_planned_run(defs, p, instance, control, verbose))
+        # The family runs side by side, a thread each. Two things of Dagster's in-process
+        # execution are not thread-safe, and the CLI's instance avoids both: compute-log capture
+        # (it redirects the process-wide file descriptors 1 and 2; the CLI's instance captures
+        # none, cli/instance.py) and yaml `python_logs` handlers (logging.config.dictConfig per
+        # run; dagster.yaml configures none).
+        outcomes = [] if control.stop_reason else \
+            execute_planned_runs(defs, planned, instance, control, verbose)
         # the analysis's trading-day partitions must hold the cycle's day
         defs = location_covering(defs, {t.trade_date for o in outcomes for t in o.tables
                                         if t.trade_date})

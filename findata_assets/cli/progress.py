@@ -14,8 +14,10 @@ import dagster as dg
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import TABLE_ASSETS
 from findata_assets.defs.run_logging import was_stopped
+from findata_assets.storage.intraday import TABLES as INTRADAY_TABLES
 
 POLL_S = 0.3
+_PRINT_LOCK = threading.Lock()
 _EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
            dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION}
 
@@ -72,9 +74,11 @@ class RunProgress:
         if event.event_type == dg.DagsterEventType.STEP_START:
             self._started[step] = entry.timestamp
         elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key.path[-1] in INTRADAY_TABLES.values():
+                return  # the minute a table step stores beside its tables: not a partition
             counts = self._counts.setdefault(step, [0, 0])
             counts[0] += 1
-            materialization = event.step_materialization_data.materialization
             if materialization.asset_key.path[-1] in TABLE_ASSETS:
                 rows = materialization.metadata.get(keys.ROW_COUNT)
                 counts[1] += int(rows.value) if rows is not None else 0
@@ -87,4 +91,6 @@ class RunProgress:
             self._print(f"  {step}: {state}, {done} ({seconds:.1f} s)")
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        with _PRINT_LOCK:  # runs side by side: one whole line at a time
+            self.stream.write(line + "\n")
+            self.stream.flush()
