@@ -33,6 +33,8 @@ setup(
             "akshare>=1.15",
             # the UI test drives Debian chromium through chromium-driver
             "selenium>=4.20,<5",
+            # bench_daemon_minute: every process of a real daemon believes a trading instant
+            "time-machine>=2.14",
         ],
     },
 )

@@ -187,10 +187,12 @@ def test_a_column_mostly_unparsable_is_a_hard_error_naming_table_and_column(plat
 
 class _Killer:
     """Kills the MariaDB connection that sends the first INSERT into `table` (a name), or into
-    the `table`-th table (a number) the store reaches."""
+    the `table`-th table (a number) of the `kind` family the store reaches (the stock and sector
+    runs of a cycle store side by side)."""
 
-    def __init__(self, mysql_url: str, table: str | int):
+    def __init__(self, mysql_url: str, table: str | int, kind: str = "stock"):
         self.url, self.table, self.thread_ids = sa.engine.make_url(mysql_url), table, []
+        self.kind = kind
         self.tables: list[str] = []  # in the order their inserts began
         sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._on_statement)
 
@@ -199,7 +201,8 @@ class _Killer:
         if not head.upper().startswith("INSERT INTO") or self.thread_ids:
             return
         name = head.split()[2].strip("`")
-        if conn.engine.dialect.name != "mysql" or name not in catalog.TABLES_BY_NAME:
+        if conn.engine.dialect.name != "mysql" or name not in catalog.TABLES_BY_NAME or \
+                catalog.TABLES_BY_NAME[name].kind != self.kind:
             return  # Dagster's own storage, or another table
         if name not in self.tables:
             self.tables.append(name)
