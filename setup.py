@@ -20,6 +20,7 @@ setup(
         "matplotlib>=3.8,<4",
         "orjson>=3.9,<4",  # API bodies and archived snapshots: 2-6x the stdlib json
         "markdown>=3.5,<4",  # the report as a self-contained HTML page
+        "zstandard>=0.22,<1",  # archived snapshots (Python 3.11 has no zstd of its own)
     ],
     extras_require={
         "test": [

@@ -13,6 +13,7 @@ from findata_assets import trading_calendar as tc
 from findata_assets.cli import operations
 from findata_assets.cli.main import main, run_policy
 from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.snapshot import decode
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
@@ -172,8 +173,8 @@ def test_one_unparsable_cell_is_stored_null_a_warn_check_names_it_and_41_tables_
         "values_parse"].passed
     # the raw value stays in the archived snapshot
     [key] = [k for k in _store().list_keys(f"raw/{concept_5d.name}/")]
-    archived = json.loads(_store().get_bytes(key))
-    assert {r["f12"]: r for r in archived["rows"]}[board]["f164"] == "NaN"
+    archived = decode(key, _store().get_bytes(key))
+    assert {r["f12"]: r for r in archived.rows}[board]["f164"] == "NaN"
 
 
 def test_a_column_mostly_unparsable_is_a_hard_error_naming_table_and_column(platform):
@@ -302,7 +303,8 @@ def test_embedded_defaults_sqlite_and_local_folder(monkeypatch, fake_eastmoney, 
     assert outcome["runs"][0]["tables"][0]["rows"] == len(fake_eastmoney.expected_rows(spec))
     warehouse = Warehouse(f"sqlite:///{home / 'findata.db'}")
     _assert_table_equals_fake(warehouse, fake_eastmoney, spec, fake_eastmoney.trade_date)
-    archived = list((home / "archive" / "raw" / spec.name).rglob("*.json"))
+    archived = list((home / "archive" / "raw" / spec.name).rglob("*.json.zst"))
     assert len(archived) == 1
-    assert json.loads(archived[0].read_text())["total"] == len(fake_eastmoney.expected_rows(spec))
+    snapshot = decode(archived[0].name, archived[0].read_bytes())
+    assert snapshot.total == len(fake_eastmoney.expected_rows(spec))
     warehouse.dispose()

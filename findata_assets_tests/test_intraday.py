@@ -14,7 +14,7 @@ import pytest
 from findata_assets.cli.main import run_policy
 from findata_assets.defs.location import build_definitions
 from findata_assets.eastmoney import catalog
-from findata_assets.eastmoney.snapshot import Snapshot
+from findata_assets.eastmoney.snapshot import Snapshot, decode
 from findata_assets.settings import Settings
 from findata_assets.storage.intraday import COLUMNS, IntradayStore, rows_of
 from findata_assets.storage.object_store import object_store_from_settings
@@ -68,7 +68,7 @@ def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(dri
     keys = archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/")
     assert len(keys) == 3
     for key in keys:  # every archived snapshot is its minute, row for row
-        snapshot = Snapshot.from_json(orjson.loads(archive.get_bytes(key)))
+        snapshot = decode(key, archive.get_bytes(key))
         expected = {r["code"]: r for r in rows_of(ALL_1D, snapshot)}
         [minute] = {r["minute"] for r in expected.values()}
         assert live[minute] == expected
@@ -81,6 +81,17 @@ def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(dri
     assert all(o.success for o in run_policy("quick"))
     assert len(store.read_day("stock", DAY, ("code",))) == before
     assert store.minutes("stock", DAY) == minutes
+
+    # an archive written before compression: a plain JSON snapshot (10:33) is read as well
+    keys = sorted(archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/"))
+    assert all(k.endswith(".json.zst") for k in keys) and len(keys) == 4
+    legacy = decode(keys[-1], archive.get_bytes(keys[-1]))
+    legacy.updated_at = legacy.updated_at.replace(minute=33)
+    legacy.fetched_at = legacy.fetched_at.replace(minute=33)
+    legacy_key = f"raw/{ALL_1D.name}/{DAY.isoformat()}/{legacy.fetched_at:%Y%m%dT%H%M%S.%f}.json"
+    archive.put_bytes(legacy_key, orjson.dumps(legacy.to_json()), "application/json")
+    live[legacy.updated_at.replace(second=0, microsecond=0, tzinfo=None)] = {
+        r["code"]: r for r in rows_of(ALL_1D, legacy)}
 
     # a backfill of the day from the archive (no API: the fake is stopped) equals the live rows
     drifting.stop()
@@ -96,14 +107,14 @@ def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(dri
     rebuilt = _by_minute(store.read_day_dicts("stock", DAY))
     again = {m: rows for m, rows in live.items()}
     # the re-run replaced 10:32 with its newer snapshot: compare against what is archived now
-    latest_key = sorted(archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/"))[-1]
-    newest = {r["code"]: r for r in rows_of(ALL_1D, Snapshot.from_json(orjson.loads(
-        archive.get_bytes(latest_key))))}
+    latest_key = keys[-1]  # the newest compressed one
+    newest = {r["code"]: r for r in rows_of(ALL_1D, decode(latest_key,
+                                                           archive.get_bytes(latest_key)))}
     again[minutes[-1]] = newest
     assert rebuilt == again
     [event] = result.asset_materializations_for_node("stock_flow_intraday")
-    assert event.metadata["minutes_stored"].value == 3
-    assert event.metadata["snapshots_read"].value == 4
+    assert event.metadata["minutes_stored"].value == 4
+    assert event.metadata["snapshots_read"].value == 5
     warehouse.dispose()
 
 

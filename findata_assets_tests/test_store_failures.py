@@ -105,7 +105,7 @@ def test_snapshots_archived_by_a_failing_archive_step_are_listed_in_its_logs(env
     stock = next(o for o in outcomes if o.job == "stock_flow_job")
     assert not stock.success
     written = sorted(p.relative_to(home / "archive").as_posix()
-                     for p in (home / "archive" / "raw").glob("stock_flow_*/*/*.json"))
+                     for p in (home / "archive" / "raw").glob("stock_flow_*/*/*.json.zst"))
     assert len(written) == 7  # the other 1-day stock tables
     with dg.DagsterInstance.get() as instance:
         logs = [r.event_log_entry.user_message for r in instance.get_records_for_run(

@@ -61,16 +61,19 @@ def minute_of(snapshot: Snapshot) -> Optional[dt.datetime]:
     return naive_shanghai(snapshot.updated_at).replace(second=0, microsecond=0)
 
 
-def rows_of(spec: catalog.TableSpec, snapshot: Snapshot) -> list[dict]:
-    """A snapshot as intraday rows (the 1d columns at the snapshot's data minute)."""
+def rows_of(spec: catalog.TableSpec, snapshot: Snapshot,
+            parsed: Optional[Sequence[Mapping]] = None) -> list[dict]:
+    """A snapshot as intraday rows (the 1d columns at the snapshot's data minute); `parsed`:
+    its rows as parse_table gave them already."""
     minute = minute_of(snapshot)
     if minute is None:
         return []
     fetched = naive_shanghai(snapshot.fetched_at)
     board = spec.group.key if spec.group.kind == "sector" else None
+    rows = parsed if parsed is not None else parse_table(spec, snapshot).rows
     return [{"trade_date": row["trade_date"], "code": row["code"], "minute": minute,
              "board": board, **{c: row[c] for c in FLOW_COLUMNS}, "fetched_at": fetched}
-            for row in parse_table(spec, snapshot).rows]
+            for row in rows]
 
 
 @dataclass
@@ -109,6 +112,24 @@ class IntradayStore:
                  .where(t.c.trade_date == day, self._board_is(t, board)).group_by(t.c.minute))
         with self.warehouse.engine.connect() as conn:
             return {m: f for m, f in conn.execute(query)}
+
+    def minute_fetched_at(self, kind: str, day: dt.date, minute: dt.datetime,
+                          board: Optional[str] = None) -> Optional[dt.datetime]:
+        """The fetch time of the snapshot stored for one minute (of one board type), or None:
+        the live feed's question, answered from the (trade_date, minute) index."""
+        t = self.table(kind)
+        query = sa.select(sa.func.max(t.c.fetched_at)).where(
+            t.c.trade_date == day, t.c.minute == minute, self._board_is(t, board))
+        with self.warehouse.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def minute_span(self, kind: str, day: dt.date) -> tuple[Optional[dt.datetime], ...]:
+        """The day's first and last stored minute (both ends of an index range: cheap)."""
+        t = self.table(kind)
+        query = sa.select(sa.func.min(t.c.minute), sa.func.max(t.c.minute)).where(
+            t.c.trade_date == day)
+        with self.warehouse.engine.connect() as conn:
+            return tuple(conn.execute(query).one())
 
     def replace_minute(self, kind: str, day: dt.date, minute: dt.datetime, board: Optional[str],
                        rows: Sequence[Mapping], replaced: bool) -> MinuteWrite:

@@ -1,6 +1,6 @@
 """From the archive to the intraday tables: the day's 1d snapshots, minute by minute.
 
-The archive (raw/<table>/<day>/<fetched_at>.json) is the only input, so the live feed after each
+The archive (raw/<table>/<day>/<fetched_at>.json.zst, or .json before compression) is the only input, so the live feed after each
 refresh and a backfill of a past day are the same code and give the same rows. Only snapshots
 fetched after the newest one stored are read; of several snapshots of the same data minute the
 latest fetched wins, and it replaces that minute's rows.
@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import orjson
-
 from findata_assets import cancellation
 from findata_assets.eastmoney.parsing import naive_shanghai
-from findata_assets.eastmoney.snapshot import ARCHIVE_PREFIX, Snapshot
+from findata_assets.eastmoney.snapshot import (
+    ARCHIVE_PREFIX, Snapshot, decode, fetched_at_of_key, is_snapshot_key)
 from findata_assets.storage.intraday import SOURCES, IntradayStore, MinuteWrite, minute_of, rows_of
 from findata_assets.storage.object_store import ObjectStore
 
@@ -34,10 +33,6 @@ class FeedResult:
         return sum(w.rows for w in self.written)
 
 
-def _fetched_at(key: str) -> dt.datetime:
-    return dt.datetime.strptime(key.rsplit("/", 1)[1].removesuffix(".json"), "%Y%m%dT%H%M%S.%f")
-
-
 def feed_day(store: IntradayStore, archive: ObjectStore, kind: str, day: dt.date,
              rebuild: bool = False) -> FeedResult:
     """Bring `kind`'s intraday rows of `day` up to date with the archive (all of it: rebuild)."""
@@ -46,12 +41,14 @@ def feed_day(store: IntradayStore, archive: ObjectStore, kind: str, day: dt.date
         board = spec.group.key if spec.group.kind == "sector" else None
         stored = store.stored_minutes(kind, day, board)
         newest = None if rebuild or not stored else max(stored.values())
-        keys = sorted(k for k in archive.list_keys(f"{ARCHIVE_PREFIX}/{spec.name}/{day.isoformat()}/")
-                      if newest is None or _fetched_at(k) > newest)
+        keys = sorted((k for k in archive.list_keys(f"{ARCHIVE_PREFIX}/{spec.name}/{day}/")
+                       if is_snapshot_key(k)
+                       and (newest is None or fetched_at_of_key(k) > newest)),
+                      key=fetched_at_of_key)  # fetch order, whichever suffix
         latest: dict[dt.datetime, Snapshot] = {}  # data minute -> its latest fetched snapshot
         for key in keys:
             cancellation.check()
-            snapshot = Snapshot.from_json(orjson.loads(archive.get_bytes(key)))
+            snapshot = decode(key, archive.get_bytes(key))
             result.snapshots_read += 1
             minute = minute_of(snapshot)
             if minute is None:

@@ -72,7 +72,8 @@ def _check_expiry(expires_s: int) -> int:
 
 @runtime_checkable
 class ObjectStore(Protocol):
-    def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> str: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str = ...,
+                  content_encoding: Optional[str] = None) -> str: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def ping(self) -> None: ...
@@ -189,7 +190,8 @@ class S3ObjectStore:
         """Is the bucket there (created when missing)? One request; ObjectStoreError if not."""
         self.ensure_bucket()
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
+                  content_encoding: Optional[str] = None) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         validate_key(key)
@@ -197,8 +199,9 @@ class S3ObjectStore:
             raise TypeError(f"put_bytes({key!r}) needs bytes, got {type(data).__name__}")
         self.ensure_bucket()
         try:
+            extra = {"ContentEncoding": content_encoding} if content_encoding else {}
             self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data),
-                                   ContentType=content_type)
+                                   ContentType=content_type, **extra)
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("put", exc, key) from None
         return key
@@ -285,8 +288,9 @@ class LocalObjectStore:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise ObjectStoreError(f"the archive folder {self.root} is not writable")
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        path = self._path(key)
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
+                  content_encoding: Optional[str] = None) -> str:
+        path = self._path(key)  # a file has no headers: the key's suffix names its encoding
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"put_bytes({key!r}) needs bytes, got {type(data).__name__}")
         tmp_name = None

@@ -150,8 +150,8 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         yield from checks.evaluate(table_key, checked)
         # the day's next intraday minute, from the 1d table just stored
         yield from intraday_minute.store_minutes(
-            warehouse.get_warehouse(), [(spec, snapshots[spec.partition_key])
-                                        for spec, _, _ in checked], context.log)
+            warehouse.get_warehouse(), [(spec, snapshots[spec.partition_key], parsed.rows)
+                                        for spec, _, parsed in checked], context.log)
 
     return [raw_snapshots, flow_tables]
 

@@ -26,39 +26,41 @@ def feeds_intraday(spec: TableSpec) -> bool:
     return spec in SOURCES[spec.kind]
 
 
-def store_minutes(warehouse: Warehouse, snapshots: list[tuple[TableSpec, Snapshot]],
+def store_minutes(warehouse: Warehouse, tables: list[tuple[TableSpec, Snapshot, list[dict]]],
                   log: dg.DagsterLogManager) -> Iterator[dg.AssetMaterialization]:
-    """The minutes of the 1d snapshots among `snapshots`, one materialization per family."""
-    sources = [(spec, snap) for spec, snap in snapshots if feeds_intraday(spec)]
+    """The minutes of the 1d tables among `tables` (spec, snapshot, parsed rows), one
+    materialization per family and day. Every minute, so only cheap index reads: this minute's
+    stored fetch time, the day's first and last minute."""
+    sources = [t for t in tables if feeds_intraday(t[0])]
     if not sources:
         return
     store = IntradayStore(warehouse)
     kind = sources[0][0].kind
     written = []
-    for spec, snapshot in sources:
+    for spec, snapshot, parsed in sources:
         minute = minute_of(snapshot)
         if minute is None:  # no f124: no data minute to file it under
             log.warning(f"{spec.name}: no f124 in the snapshot, no intraday minute")
             continue
         board = spec.group.key if spec.kind == "sector" else None
-        stored = store.stored_minutes(kind, snapshot.trade_date, board)
-        if minute in stored and stored[minute] >= naive_shanghai(snapshot.fetched_at):
+        stored = store.minute_fetched_at(kind, snapshot.trade_date, minute, board)
+        if stored is not None and stored >= naive_shanghai(snapshot.fetched_at):
             continue  # a newer fetch of this minute is stored already
         written.append((snapshot.trade_date, store.replace_minute(
-            kind, snapshot.trade_date, minute, board, rows_of(spec, snapshot),
-            replaced=minute in stored)))
+            kind, snapshot.trade_date, minute, board, rows_of(spec, snapshot, parsed),
+            replaced=stored is not None)))
     for day in sorted({d for d, _ in written}):
         writes = [w for d, w in written if d == day]
-        minutes = store.minutes(kind, day)
+        first, last = store.minute_span(kind, day)
         log.info(f"{TABLES[kind]} {day}: minute {writes[-1].minute:%H:%M} stored "
-                 f"({sum(w.rows for w in writes):,} rows, {len(minutes)} minute(s) today)")
+                 f"({sum(w.rows for w in writes):,} rows; the day runs {first:%H:%M}-{last:%H:%M})")
         yield dg.AssetMaterialization(
             asset_key=TABLES[kind], partition=day.isoformat(),
             description="the minute of this refresh, stored by its table step",
             metadata={keys.TRADE_DATE: day.isoformat(), keys.WAREHOUSE: warehouse.describe(),
+                      "minute": writes[-1].minute.strftime("%H:%M"),
                       "minutes_written": len(writes),
                       "minutes_replaced": sum(1 for w in writes if w.replaced),
                       "rows_written": sum(w.rows for w in writes),
-                      "minutes_stored": len(minutes),
-                      "first_minute": minutes[0].strftime("%H:%M"),
-                      "last_minute": minutes[-1].strftime("%H:%M")})
+                      "first_minute": first.strftime("%H:%M"),
+                      "last_minute": last.strftime("%H:%M")})

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import dagster as dg
-import orjson
 from pydantic import PrivateAttr
 
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import family_of
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney import snapshot as snapshot_codec
 from findata_assets.eastmoney.snapshot import Snapshot, archive_key
 from findata_assets.storage.object_store import ObjectStore
 from findata_assets.storage.warehouse import PartialStoreError, Warehouse
@@ -62,8 +62,8 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
             key = archive_key(snapshot)
             if store.exists(key):  # the archive is append-only: never overwrite a snapshot
                 raise dg.Failure(f"archive object {key} already exists; refusing to overwrite")
-            body = orjson.dumps(snapshot.to_json())  # compact UTF-8, as json.dumps wrote it
-            store.put_bytes(key, body, "application/json")
+            store.put_bytes(key, snapshot_codec.encode(snapshot), snapshot_codec.CONTENT_TYPE,
+                            snapshot_codec.CONTENT_ENCODING)
             return key
 
         # One upload per table, side by side: S3 round trips, not CPU, are the cost here.
@@ -90,8 +90,8 @@ class SnapshotArchiveIOManager(dg.ConfigurableIOManager):
             archived = _archived_keys(context, missing)
             store = self.store  # once, before the threads (see handle_output)
             with ThreadPoolExecutor(max_workers=ARCHIVE_WRITERS) as pool:
-                fetched = pool.map(lambda pk: Snapshot.from_json(orjson.loads(
-                    store.get_bytes(archived[pk]))), missing)
+                fetched = pool.map(lambda pk: snapshot_codec.decode(
+                    archived[pk], store.get_bytes(archived[pk])), missing)
                 loaded.update(zip(missing, fetched))
         return loaded
 
