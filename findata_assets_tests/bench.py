@@ -70,7 +70,12 @@ REPO = Path(__file__).resolve().parents[1]
 # what a user runs (tables, analysis, report); `full_tables` is the tables alone, the seed's job.
 VARIANTS: dict[str, tuple[str, bool]] = {
     "full": ("full", True), "full_tables": ("full", False),
-    "incremental": ("incremental", False), "quick": ("quick", False)}
+    "incremental": ("incremental", False), "quick": ("quick", False),
+    "full_stalled": ("full", False)}
+# Variants measured against a fake that stalls a share of its pages: after the headers it
+# trickles the body one byte every 2 s for STALL_S (the fake's "trickle" fault).
+STALLED = {"full_stalled": 0.1}
+STALL_S = 90.0
 # The issue's goals, checked in the report: (variant, field, "<=" or ">=", goal, what).
 GOALS = (
     ("full", "median_s", "<=", 6.0, "full with analysis and report, CLI end to end (s)"),
@@ -83,6 +88,8 @@ GOALS = (
     ("full", "analysis_s", "<=", 1.0, "analysis + report run (s)"),
     ("baseline", "speedup", ">=", 20.0, "serial baseline / full tables, paired (x)"),
     ("full", "peak_rss_mb", "<=", 300.0, "peak RSS of full (MB)"),
+    ("full_stalled", "x_full_tables", "<=", 1.5,
+     "full tables with 1 page in 10 stalled / without (x)"),
 )
 API_PATH = "/api/qt/clist/get"
 TIME_BIN = "/usr/bin/time"
@@ -159,6 +166,14 @@ class FakeApi:
 
     def stats(self) -> dict:
         with urllib.request.urlopen(self.base + "/_fake/stats", timeout=10) as response:
+            return json.loads(response.read())
+
+    def control(self, **settings) -> dict:
+        """POST /_fake/control (faults, latency, ...): the fake's own switches."""
+        request = urllib.request.Request(self.base + "/_fake/control", method="POST",
+                                         data=json.dumps(settings).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
     def requests(self) -> int:
@@ -655,6 +670,8 @@ def measure_policies(s: Session, args, policies: list[str]) -> tuple[dict, dict]
         for i in range(args.warmup):
             w = run_cli(s, policy, expected, tag="-warmup")
             log(f"{policy} warm-up: {w.wall_s:.2f} s" + ("" if w.ok else f" FAILED {w.error}"))
+        if policy in STALLED:
+            s.fake.control(fault_rate=STALLED[policy], fault_kinds=["trickle"], trickle_s=STALL_S)
         samples: list[RunSample] = []
         attempts = 0
         while sum(x.ok for x in samples) < args.repeat and attempts < args.repeat * 2:
@@ -674,7 +691,14 @@ def measure_policies(s: Session, args, policies: list[str]) -> tuple[dict, dict]
                     + ("" if b["ok"] else f"  FAILED: {b.get('error')}"))
                 if b["ok"]:
                     pairs.append((sample.wall_s, b["wall_s"]))
+        if policy in STALLED:
+            stalled = s.fake.stats()["faults"].get("trickle", 0)
+            s.fake.control(fault_rate=0.0)
+            log(f"{policy}: the fake stalled {stalled} page(s) in all")
         results[policy] = summarize(samples) | {"expected_rows": sum(expected.values())}
+        if policy in STALLED and results.get("full_tables", {}).get("median_s"):
+            results[policy]["x_full_tables"] = round(
+                results[policy]["median_s"] / results["full_tables"]["median_s"], 2)
     ok = [b for b in baseline_samples if b["ok"]]
     baseline: dict = {"paired_with": paired_with, "tables": len(baseline_specs),
                       "runs": len(ok), "failures": len(baseline_samples) - len(ok),

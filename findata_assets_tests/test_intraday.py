@@ -150,3 +150,52 @@ def test_lunch_and_after_close_snapshots_add_no_minute(drifting):
 def test_columns_are_the_1d_columns_at_a_minute():
     assert COLUMNS[:3] == ("trade_date", "code", "minute")
     assert set(COLUMNS) - {"minute", "board"} <= set(catalog.COLUMN_NAMES)
+
+
+def test_two_runs_storing_the_same_minute_at_once_end_with_the_newer_fetch(mysql_url):
+    """The quick and the incremental lane both hold 全部股票 today: at :05 both store the same new
+    minute at once. Each DELETE of the empty minute takes a gap lock, each INSERT then waits for
+    the other's: InnoDB picks a deadlock victim, whose write is tried again and yields to the
+    newer fetch, never failing the run."""
+    import threading
+
+    store = IntradayStore(Warehouse(mysql_url))
+    codes = [f"{600000 + i}" for i in range(3000)]
+
+    def rows(minute: dt.datetime, fetched: dt.datetime, price: float) -> list[dict]:
+        return [{"trade_date": DAY, "code": c, "minute": minute, "board": None, "name": c,
+                 "price": price, **{k: None for k in ("change_pct", "main_net", "main_pct",
+                                                      "super_large_net", "super_large_pct",
+                                                      "large_net", "large_pct", "medium_net",
+                                                      "medium_pct", "small_net", "small_pct")},
+                 "fetched_at": fetched} for c in codes]
+
+    errors = []
+    for n in range(6):  # a few new minutes: the race does not always deadlock
+        minute = dt.datetime(2026, 11, 30, 10, 5 + n)
+        older, newer = minute.replace(second=3), minute.replace(second=4)
+        start = threading.Barrier(2)
+
+        def write(fetched: dt.datetime, price: float) -> None:
+            start.wait()
+            try:
+                store.replace_minute_if_newer("stock", DAY, minute, None,
+                                              rows(minute, fetched, price), fetched)
+            except Exception as exc:  # noqa: BLE001 - the test reads it
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(older, 1.0)),
+                   threading.Thread(target=write, args=(newer, 2.0))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        stored = store.read_minute("stock", DAY, minute)
+        assert len(stored) == len(codes)
+        assert {r["price"] for r in stored} == {2.0}  # the newer fetch, whoever came second
+        assert {r["fetched_at"] for r in stored} == {newer}
+        # once the newer fetch is stored, an older one changes nothing
+        assert store.replace_minute_if_newer("stock", DAY, minute, None,
+                                             rows(minute, older, 3.0), older) is None
+    store.warehouse.dispose()

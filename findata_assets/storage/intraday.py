@@ -13,6 +13,9 @@ BENCHMARKS.md ("Intraday") has the sizes and timings behind the choice.
 from __future__ import annotations
 
 import datetime as dt
+import random
+import threading
+import time
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -36,6 +39,8 @@ FLOW_COLUMNS = ("name", "price", "change_pct", "main_net", "main_pct", "super_la
 KEY = ("trade_date", "code", "minute")
 COLUMNS = (*KEY, "board", *FLOW_COLUMNS, "fetched_at")  # board: the board type (sectors only)
 _BY_NAME = {c.name: c for c in catalog.COLUMNS}
+RETRYABLE_MYSQL = {1213, 1205}  # deadlock victim, lock wait timeout: "try restarting transaction"
+DEADLOCK_ATTEMPTS = 4
 
 
 def build_intraday_table(kind: str, metadata: Optional[sa.MetaData] = None) -> sa.Table:
@@ -90,15 +95,17 @@ class IntradayStore:
         self.warehouse = warehouse
         self._metadata = sa.MetaData()
         self._tables: dict[str, sa.Table] = {}
+        self._lock = threading.Lock()
 
     def table(self, kind: str) -> sa.Table:
         if kind not in TABLES:
             raise KeyError(f"unknown intraday family {kind!r}; expected one of {sorted(TABLES)}")
-        if kind not in self._tables:
-            table = build_intraday_table(kind, self._metadata)
-            table.create(self.warehouse.engine, checkfirst=True)
-            self._tables[kind] = table
-        return self._tables[kind]
+        with self._lock:  # one definition per MetaData, whichever thread asks first
+            if kind not in self._tables:
+                table = build_intraday_table(kind, self._metadata)
+                table.create(self.warehouse.engine, checkfirst=True)
+                self._tables[kind] = table
+            return self._tables[kind]
 
     @staticmethod
     def _board_is(t: sa.Table, board: Optional[str]):
@@ -113,16 +120,6 @@ class IntradayStore:
         with self.warehouse.engine.connect() as conn:
             return {m: f for m, f in conn.execute(query)}
 
-    def minute_fetched_at(self, kind: str, day: dt.date, minute: dt.datetime,
-                          board: Optional[str] = None) -> Optional[dt.datetime]:
-        """The fetch time of the snapshot stored for one minute (of one board type), or None:
-        the live feed's question, answered from the (trade_date, minute) index."""
-        t = self.table(kind)
-        query = sa.select(sa.func.max(t.c.fetched_at)).where(
-            t.c.trade_date == day, t.c.minute == minute, self._board_is(t, board))
-        with self.warehouse.engine.connect() as conn:
-            return conn.execute(query).scalar()
-
     def minute_span(self, kind: str, day: dt.date) -> tuple[Optional[dt.datetime], ...]:
         """The day's first and last stored minute (both ends of an index range: cheap)."""
         t = self.table(kind)
@@ -131,18 +128,51 @@ class IntradayStore:
         with self.warehouse.engine.connect() as conn:
             return tuple(conn.execute(query).one())
 
+    def replace_minute_if_newer(self, kind: str, day: dt.date, minute: dt.datetime,
+                                board: Optional[str], rows: Sequence[Mapping],
+                                fetched: dt.datetime) -> Optional[MinuteWrite]:
+        """The minute's rows, unless a fetch as new or newer is stored for it (then None): the
+        live feed's write. Two runs may store the same minute at once (the quick and the
+        incremental lane both hold 全部股票 today); InnoDB then picks a deadlock victim, whose
+        transaction is tried again and finds the other's rows."""
+        t = self.table(kind)
+        self._check_unique(kind, day, minute, rows)
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                with self.warehouse.engine.begin() as conn:
+                    stored = conn.execute(sa.select(sa.func.max(t.c.fetched_at)).where(
+                        t.c.trade_date == day, t.c.minute == minute,
+                        self._board_is(t, board))).scalar()
+                    if stored is not None and stored >= fetched:
+                        return None
+                    self._replace(conn, t, day, minute, board, rows)
+                return MinuteWrite(minute, len(rows), replaced=stored is not None)
+            except sa.exc.OperationalError as exc:
+                code = getattr(exc.orig, "args", [None])[0]
+                if code not in RETRYABLE_MYSQL or attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0.05, 0.2) * attempt)
+        raise AssertionError("unreachable")
+
+    def _check_unique(self, kind: str, day: dt.date, minute: dt.datetime,
+                      rows: Sequence[Mapping]) -> None:
+        if len({r["code"] for r in rows}) != len(rows):
+            raise ValueError(f"{TABLES[kind]} {day} {minute:%H:%M}: a code appears twice")
+
+    def _replace(self, conn, t: sa.Table, day: dt.date, minute: dt.datetime,
+                 board: Optional[str], rows: Sequence[Mapping]) -> None:
+        conn.execute(t.delete().where(t.c.trade_date == day, t.c.minute == minute,
+                                      self._board_is(t, board)))
+        if rows:
+            conn.execute(t.insert(), [dict(r) for r in rows])
+
     def replace_minute(self, kind: str, day: dt.date, minute: dt.datetime, board: Optional[str],
                        rows: Sequence[Mapping], replaced: bool) -> MinuteWrite:
         """The minute's rows (of one board type), instead of what it held, in one transaction."""
         t = self.table(kind)
-        codes = {r["code"] for r in rows}
-        if len(codes) != len(rows):
-            raise ValueError(f"{TABLES[kind]} {day} {minute:%H:%M}: a code appears twice")
+        self._check_unique(kind, day, minute, rows)
         with self.warehouse.engine.begin() as conn:
-            conn.execute(t.delete().where(t.c.trade_date == day, t.c.minute == minute,
-                                          self._board_is(t, board)))
-            if rows:
-                conn.execute(t.insert(), [dict(r) for r in rows])
+            self._replace(conn, t, day, minute, board, rows)
         return MinuteWrite(minute, len(rows), replaced)
 
     # -- reads ---------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """From the archive to the intraday tables: the day's 1d snapshots, minute by minute.
 
-The archive (raw/<table>/<day>/<fetched_at>.json.zst, or .json before compression) is the only input, so the live feed after each
-refresh and a backfill of a past day are the same code and give the same rows. Only snapshots
-fetched after the newest one stored are read; of several snapshots of the same data minute the
-latest fetched wins, and it replaces that minute's rows.
+The archive (raw/<table>/<day>/<fetched_at>.json.zst, or .json from before compression) is the
+only input, so a catch-up after the live minutes (which the table steps store themselves) and a
+backfill of a past day are the same code and give the same rows. Only snapshots fetched after the
+newest one stored are read; of several snapshots of the same data minute the latest fetched wins,
+and it replaces that minute's rows.
 """
 
 from __future__ import annotations

@@ -87,8 +87,8 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         io_manager_key="archive_io_manager",
         pool=EASTMONEY_POOL,
         kinds={"python", "json"},  # the store it went to: its "archive" metadata
-        description=f"Raw Eastmoney {family.label} fund-flow snapshots, archived as JSON "
-                    "(raw/<table>/<trade_date>/<fetched_at>.json).",
+        description=f"Raw Eastmoney {family.label} fund-flow snapshots, archived as zstd-"
+                    "compressed JSON (raw/<table>/<trade_date>/<fetched_at>.json.zst).",
     )
     def raw_snapshots(context: dg.AssetExecutionContext, eastmoney: EastmoneyResource,
                       warehouse: WarehouseResource,
@@ -147,11 +147,14 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
             rows_by_partition[spec.partition_key] = parsed.rows
             checked.append((spec, snapshot.total, parsed))
         yield dg.Output(rows_by_partition)  # stored (committed) before the generator resumes
+        # then the day's next intraday minute from the same rows, before the checks: the minute
+        # is what the every-minute lane is for (side by side with the table's store, the two
+        # inserts compete for the same two cores and the table commits later)
+        wh = warehouse.get_warehouse()
+        minutes = intraday_minute.write_minutes(wh, [
+            (spec, snapshots[spec.partition_key], parsed.rows) for spec, _, parsed in checked])
+        yield from intraday_minute.materializations(wh, minutes, context.log)
         yield from checks.evaluate(table_key, checked)
-        # the day's next intraday minute, from the 1d table just stored
-        yield from intraday_minute.store_minutes(
-            warehouse.get_warehouse(), [(spec, snapshots[spec.partition_key], parsed.rows)
-                                        for spec, _, parsed in checked], context.log)
 
     return [raw_snapshots, flow_tables]
 
