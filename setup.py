@@ -21,6 +21,8 @@ setup(
         "orjson>=3.9,<4",  # API bodies and archived snapshots: 2-6x the stdlib json
         "markdown>=3.5,<4",  # the report as a self-contained HTML page
         "zstandard>=0.22,<1",  # archived snapshots (Python 3.11 has no zstd of its own)
+        "pyarrow>=15,<28",  # closed intraday days as Parquet, read through its S3 filesystem
+        "pandas>=2.1,<4",  # the reader's DataFrames (imported directly, not only via a dependency)
     ],
     extras_require={
         "test": [

@@ -79,6 +79,7 @@ class ObjectStore(Protocol):
     def ping(self) -> None: ...
     def list_keys(self, prefix: str = "") -> list[str]: ...
     def url_for(self, key: str, expires_s: int = 3600) -> str: ...
+    def arrow_path(self, key: str) -> tuple: ...  # (pyarrow FileSystem, path): ranged reads
     def describe(self) -> str: ...
 
 
@@ -126,6 +127,8 @@ class S3ObjectStore:
             region_name=region,
         )
         self.client = session.client("s3", endpoint_url=self.endpoint, config=config)
+        self._credentials = (access_key_id, secret_access_key)  # for arrow_path; never shown
+        self._arrow_fs = None
 
     # -- helpers ---------------------------------------------------------------------------------
     def _where(self, key: Optional[str] = None) -> str:
@@ -263,6 +266,15 @@ class S3ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("presign", exc, key) from None
 
+    def arrow_path(self, key: str) -> tuple:
+        """(pyarrow's S3 filesystem, path) of `key`: a reader fetches the row groups it needs."""
+        from findata_assets.storage.arrow_fs import s3_filesystem
+
+        with self._lock:
+            if self._arrow_fs is None:
+                self._arrow_fs = s3_filesystem(self.endpoint, self.region, *self._credentials)
+        return self._arrow_fs, f"{self.bucket}/{validate_key(key)}"
+
     def describe(self) -> str:
         return f"s3://{self.bucket} ({self.endpoint})" if self.endpoint else f"s3://{self.bucket}"
 
@@ -351,6 +363,11 @@ class LocalObjectStore:
         """A file:// URI (expiry is checked for API parity but a local file does not expire)."""
         _check_expiry(expires_s)
         return self._path(key).as_uri()
+
+    def arrow_path(self, key: str) -> tuple:
+        from pyarrow import fs
+
+        return fs.LocalFileSystem(), str(self._path(key))
 
     def describe(self) -> str:
         return str(self.root)

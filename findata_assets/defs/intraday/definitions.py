@@ -1,4 +1,5 @@
-"""The intraday area's definitions: the two assets and their job. The live minutes are written by
+"""The intraday area's definitions: the two intraday assets and their job, and the two history
+assets (a closed day as Parquet) with their job and after-close schedule. The live minutes are written by
 the refresh runs' own table steps (defs/eastmoney/intraday_minute.py); this job brings a day up to
 date with the archive, or rebuilds it, from the UI or as a backfill."""
 
@@ -7,6 +8,8 @@ from __future__ import annotations
 import dagster as dg
 
 from findata_assets.defs.intraday.assets import build_intraday_assets
+from findata_assets.defs.intraday.history import (
+    build_history_assets, history_after_close, history_job)
 from findata_assets.settings import FindataSettings
 from findata_assets.storage.intraday import TABLES
 
@@ -20,4 +23,6 @@ intraday_job = dg.define_asset_job(
 
 def definitions(settings: FindataSettings,
                 trading_days: dg.PartitionsDefinition) -> dg.Definitions:
-    return dg.Definitions(assets=build_intraday_assets(trading_days), jobs=[intraday_job])
+    return dg.Definitions(
+        assets=[*build_intraday_assets(trading_days), *build_history_assets(trading_days)],
+        jobs=[intraday_job, history_job], schedules=[history_after_close])

@@ -1,0 +1,85 @@
+"""`stock_flow_intraday_history` and `sector_flow_intraday_history`: a closed trading day of the
+intraday tables as one Parquet file in the object store (storage/intraday_history.py), written
+from the warehouse and read back and compared before it counts. A schedule materializes the day
+after the close; a past day is a backfill from the UI.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from findata_assets import trading_calendar as tc
+from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.storage import intraday_history as history
+from findata_assets.storage.intraday import TABLES, IntradayStore
+
+GROUP_NAME = "intraday"
+HISTORY_JOB_NAME = "intraday_history_job"
+HISTORY_CRON = "30 15 * * 1-5"  # after the close (15:00) and the full refresh (15:10)
+
+
+def history_asset_name(kind: str) -> str:
+    return f"{TABLES[kind]}_history"
+
+
+def _closed(day: dt.date, now: dt.datetime) -> bool:
+    """A day is closed once its session ended: any earlier day, or today after 15:00."""
+    local = now.astimezone(tc.TZ)
+    return day < local.date() or (day == local.date() and local.time() >= dt.time(15, 0))
+
+
+def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=history_asset_name(kind), group_name=GROUP_NAME, partitions_def=partitions_def,
+        deps=[dg.AssetDep(TABLES[kind])], kinds={"parquet", "s3"},
+        description=f"Per closed trading day: {TABLES[kind]} as one Parquet file "
+                    f"(history/{TABLES[kind]}/trade_date=YYYY-MM-DD/part-0.parquet, zstd, sorted "
+                    f"by code and minute), verified against the warehouse rows value for value. "
+                    f"Readable without findata: pyarrow, Polars, DuckDB, Spark, Trino (Hive "
+                    f"partitioning on trade_date).",
+    )
+    def _history(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                 object_store: ObjectStoreResource) -> dg.MaterializeResult:
+        day = dt.date.fromisoformat(context.partition_key)
+        if not _closed(day, dt.datetime.now(tc.TZ)):
+            raise dg.Failure(f"{day} is still trading: its intraday history is written after "
+                             "the 15:00 close")
+        wh, store = warehouse.get_warehouse(), object_store.get_store()
+        rows = IntradayStore(wh).read_day(kind, day, history.FILE_COLUMNS)
+        if not rows:
+            raise dg.Failure(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}: "
+                             f"materialize {TABLES[kind]} for that day first (it rebuilds the "
+                             "day from the archived snapshots)")
+        written = history.write_day(store, kind, day, rows)
+        verified = history.verify(store, kind, day, rows)  # read back: never trust a write
+        context.log.info(f"{written.key}: {written.rows:,} rows, {written.bytes:,} bytes "
+                         f"({written.bytes / written.rows:.1f} B/row), verified")
+        return dg.MaterializeResult(metadata={
+            keys.TRADE_DATE: day.isoformat(), keys.ARCHIVE: store.describe(),
+            "parquet_key": written.key, "rows": verified, "dagster/row_count": verified,
+            "bytes": written.bytes, "bytes_per_row": round(written.bytes / written.rows, 1),
+            "verified_against": wh.describe()})
+
+    return _history
+
+
+def build_history_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [_build(kind, partitions_def) for kind in TABLES]
+
+
+history_job = dg.define_asset_job(
+    name=HISTORY_JOB_NAME, selection=[history_asset_name(k) for k in TABLES],
+    description="A closed day's intraday tables as Parquet files in the object store.")
+
+
+@dg.schedule(name="intraday_history_after_close", cron_schedule=HISTORY_CRON,
+             execution_timezone=tc.TZ_NAME, job=history_job,
+             description="After the close on trading days: the day's intraday history as "
+                         "Parquet.")
+def history_after_close(context: dg.ScheduleEvaluationContext):
+    day = (context.scheduled_execution_time or dt.datetime.now(tc.TZ)).astimezone(tc.TZ).date()
+    if not tc.is_trading_day(day):
+        return dg.SkipReason(f"{day} is not a trading day")
+    return dg.RunRequest(run_key=f"history-{day}", partition_key=day.isoformat())
