@@ -49,8 +49,9 @@ def platform(monkeypatch, mysql_url, s3_env, dagster_home, tmp_path):
 
 def _materialize(instance) -> dg.ExecuteInProcessResult:
     job = build_definitions().resolve_job_def("intraday_history_job")
-    return job.execute_in_process(partition_key=DAY.isoformat(), instance=instance,
-                                  raise_on_error=False)
+    return job.execute_in_process(  # the stock day only: the fixture stores no board minute
+        partition_key=DAY.isoformat(), instance=instance, raise_on_error=False,
+        asset_selection=[dg.AssetKey("stock_flow_intraday_history")])
 
 
 def test_a_closed_day_is_a_verified_parquet_file_that_other_clients_read(platform):

@@ -33,7 +33,7 @@ def _closed(day: dt.date, now: dt.datetime) -> bool:
 def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name=history_asset_name(kind), group_name=GROUP_NAME, partitions_def=partitions_def,
-        deps=[dg.AssetDep(TABLES[kind])], kinds={"parquet", "s3"},
+        deps=[dg.AssetDep(TABLES[kind])], kinds={"python", "parquet"},
         description=f"Per closed trading day: {TABLES[kind]} as one Parquet file "
                     f"(history/{TABLES[kind]}/trade_date=YYYY-MM-DD/part-0.parquet, zstd, sorted "
                     f"by code and minute), verified against the warehouse rows value for value. "
