@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="findata-history-bench-") as tmp:
         store = LocalObjectStore(tmp)
         started = time.perf_counter()
-        written = history.write_day(store, "stock", DAY, rows)
+        expected = history.to_arrow(rows)
+        written = history.write_day(store, "stock", DAY, expected)
         write_s = time.perf_counter() - started
         started = time.perf_counter()
-        history.verify(store, "stock", DAY, rows)
+        history.verify(store, "stock", DAY, expected)
         verify_s = time.perf_counter() - started
         minute = session_minutes(args.minutes)[60]
         figures = {

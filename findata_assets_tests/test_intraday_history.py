@@ -100,18 +100,18 @@ def test_a_truncated_or_differing_file_is_named_and_rebuilt(platform):
         body = store.get_bytes(key)
         store.put_bytes(key, body[: len(body) // 2], history.CONTENT_TYPE)
         with pytest.raises(history.HistoryFileError) as truncated:
-            history.verify(store, "stock", DAY, rows)
+            history.verify(store, "stock", DAY, history.to_arrow(rows))
         message = str(truncated.value)
         assert key in message and "truncated" in message and "\n" not in message
 
         changed = [list(r) for r in rows]
         changed[5][history.FILE_COLUMNS.index("main_net")] = 1.0
-        history.write_day(store, "stock", DAY, changed)
+        history.write_day(store, "stock", DAY, history.to_arrow(changed))
         with pytest.raises(history.HistoryFileError, match=r"main_net of .* in the file"):
-            history.verify(store, "stock", DAY, rows)
+            history.verify(store, "stock", DAY, history.to_arrow(rows))
 
         assert _materialize(instance).success  # rebuilt from the warehouse, then verified
-    assert history.verify(store, "stock", DAY, rows) == len(rows)
+    assert history.verify(store, "stock", DAY, history.to_arrow(rows)) == len(rows)
 
 
 def test_a_day_is_closed_only_after_its_session():

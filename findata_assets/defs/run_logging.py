@@ -49,7 +49,8 @@ class _StopIsNotAnError(logging.Filter):
             self.stopped = True
             head = str(record.msg).split("STEP_FAILURE - ", 1)[0]  # job, run, pid, step
             _demote(record, logging.INFO, f"{head}STEP_FAILURE - stopped by the operator")
-        elif kind == dg.DagsterEventType.RUN_CANCELED or (self.stopped and "Not executing." in record.getMessage()):
+        elif kind == dg.DagsterEventType.RUN_CANCELED or (
+                self.stopped and "Not executing." in record.getMessage()):
             _demote(record, logging.INFO)  # a canceled run was stopped: by someone, on purpose
         return True
 

@@ -222,9 +222,7 @@ class EastmoneyClient:
         return out
 
 def _add(g: Pass, result: PageResult) -> None:
-    g.add(result.page.rows, result.requests, result.done_at)
-    g.hedges += result.hedges
-    g.expired += result.expired
+    g.add(result.page.rows, result.requests, result.done_at, result.hedges, result.expired)
 
 
 def _run(work: Coroutine[object, object, T]) -> T:

@@ -106,16 +106,17 @@ class PageRequester:
         for attempt in range(1, self.max_attempts + 1):
             cancellation.check()  # the operator's stop: Cancelled, which says so
             tries: list[_Try] = []
+            page = None
             try:
                 page = await self._hedged(http, g, pn, params, tries, retry=attempt > 1)
-                return PageResult(page, sent + len(tries), hedges + len(tries) - 1,
-                                  expired + _expired(tries), datetime.now(SHANGHAI))
             except httpx.UnsupportedProtocol:
                 raise endpoint.not_the_api("unsupported URL scheme", self.safe_url) from None
             except RETRYABLE as exc:
                 last = exc
             sent, hedges = sent + len(tries), hedges + len(tries) - 1
-            expired += _expired(tries)
+            expired += sum(1 for t in tries if t.expired)
+            if page is not None:
+                return PageResult(page, sent, hedges, expired, datetime.now(SHANGHAI))
             delay = self._backoff(attempt, last) if attempt < self.max_attempts else math.inf
             if isinstance(last, httpx.ConnectError):
                 self._fail_fast_on_connect(last, attempt, started, delay)
@@ -258,10 +259,6 @@ async def settle(tasks: list[asyncio.Task]) -> None:
         if not task.done():
             task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _expired(tries: list[_Try]) -> int:
-    return sum(1 for t in tries if t.expired)
 
 
 def describe(exc: BaseException | None) -> str:

@@ -65,8 +65,11 @@ class Pass:
     def reset(self) -> None:
         self.rows, self.done_at, self.null = {}, None, False
 
-    def add(self, rows: list[dict], requests: int, done_at: datetime) -> None:
+    def add(self, rows: list[dict], requests: int, done_at: datetime, hedges: int = 0,
+            expired: int = 0) -> None:
         self.requests += requests
+        self.hedges += hedges
+        self.expired += expired
         self.done_at = max(self.done_at or done_at, done_at)
         if self.probe:
             return

@@ -28,11 +28,6 @@ class ProcessGate:
         self._waiters: deque[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = deque()
         self._urgent = 0  # the first this many waiters are hedges
 
-    @property
-    def in_flight(self) -> int:
-        with self._lock:
-            return self._in_flight
-
     @asynccontextmanager
     async def slot(self, limit: int, min_interval: float,
                    urgent: bool = False) -> AsyncIterator[None]:

@@ -132,21 +132,28 @@ class IntradayStore:
                                 board: Optional[str], rows: Sequence[Mapping],
                                 fetched: dt.datetime) -> Optional[MinuteWrite]:
         """The minute's rows, unless a fetch as new or newer is stored for it (then None): the
-        live feed's write. Two runs may store the same minute at once (the quick and the
-        incremental lane both hold 全部股票 today); InnoDB then picks a deadlock victim, whose
-        transaction is tried again and finds the other's rows."""
+        live feed's write, the check inside its transaction."""
         t = self.table(kind)
         self._check_unique(kind, day, minute, rows)
+
+        def write(conn) -> Optional[MinuteWrite]:
+            stored = conn.execute(sa.select(sa.func.max(t.c.fetched_at)).where(
+                t.c.trade_date == day, t.c.minute == minute, self._board_is(t, board))).scalar()
+            if stored is not None and stored >= fetched:
+                return None
+            self._replace(conn, t, day, minute, board, rows)
+            return MinuteWrite(minute, len(rows), replaced=stored is not None)
+
+        return self._transaction(write)
+
+    def _transaction(self, work):
+        """`work(conn)` in one transaction, tried again as an InnoDB deadlock victim: two runs
+        may store the same new minute at once (the quick and the incremental lane both hold
+        全部股票 today), each DELETE's gap lock then blocks the other's INSERT."""
         for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
             try:
                 with self.warehouse.engine.begin() as conn:
-                    stored = conn.execute(sa.select(sa.func.max(t.c.fetched_at)).where(
-                        t.c.trade_date == day, t.c.minute == minute,
-                        self._board_is(t, board))).scalar()
-                    if stored is not None and stored >= fetched:
-                        return None
-                    self._replace(conn, t, day, minute, board, rows)
-                return MinuteWrite(minute, len(rows), replaced=stored is not None)
+                    return work(conn)
             except sa.exc.OperationalError as exc:
                 code = getattr(exc.orig, "args", [None])[0]
                 if code not in RETRYABLE_MYSQL or attempt == DEADLOCK_ATTEMPTS:
@@ -171,8 +178,7 @@ class IntradayStore:
         """The minute's rows (of one board type), instead of what it held, in one transaction."""
         t = self.table(kind)
         self._check_unique(kind, day, minute, rows)
-        with self.warehouse.engine.begin() as conn:
-            self._replace(conn, t, day, minute, board, rows)
+        self._transaction(lambda conn: self._replace(conn, t, day, minute, board, rows))
         return MinuteWrite(minute, len(rows), replaced)
 
     # -- reads ---------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
     history/stock_flow_intraday/trade_date=2026-12-01/part-0.parquet
 
 A Hive-style layout (the day is the `trade_date=` folder, as Spark, Trino, DuckDB, Polars and
-pyarrow.dataset read it), zstd-compressed (floats byte-stream-split), rows sorted by (code, minute) in row groups of
-ROW_GROUP_ROWS with statistics, so one stock's day is one row group and a reader skips the rest.
+pyarrow.dataset read it), zstd-compressed (floats byte-stream-split), rows sorted by
+(code, minute) in row groups of ROW_GROUP_ROWS with statistics, so one stock's day is one row
+group and a reader skips the rest.
 The columns are the warehouse table's (storage/intraday.py COLUMNS) but `trade_date`, which the
 path carries; NULL stays NULL. A day is written from the warehouse rows and read back before it
 counts: `verify` compares the file with those rows value for value.
@@ -72,12 +73,12 @@ class Written:
     bytes: int
 
 
-def write_day(store: ObjectStore, kind: str, day: dt.date, rows: Sequence[Sequence]) -> Written:
-    """`rows` (FILE_COLUMNS order) as the day's file; replaces what was there."""
-    body = encode(to_arrow(rows))
+def write_day(store: ObjectStore, kind: str, day: dt.date, table) -> Written:
+    """`table` (to_arrow of the day's rows) as the day's file; replaces what was there."""
+    body = encode(table)
     key = history_key(kind, day)
     store.put_bytes(key, body, CONTENT_TYPE)
-    return Written(key, len(rows), len(body))
+    return Written(key, table.num_rows, len(body))
 
 
 class HistoryFileError(ValueError):
@@ -100,23 +101,26 @@ def read_file(store: ObjectStore, kind: str, day: dt.date):
                                f"truncated?): {exc}") from None
 
 
-def verify(store: ObjectStore, kind: str, day: dt.date, rows: Sequence[Sequence]) -> int:
-    """The file holds exactly `rows` (FILE_COLUMNS order), value for value, NULL for NULL;
-    returns the row count, or raises HistoryFileError naming the first difference."""
+def verify(store: ObjectStore, kind: str, day: dt.date, expected) -> int:
+    """The file holds exactly `expected` (to_arrow of the warehouse rows), value for value, NULL
+    for NULL; returns the row count, or raises HistoryFileError naming the first difference."""
     table = read_file(store, kind, day)
     key = history_key(kind, day)
     if table.schema.names != list(FILE_COLUMNS):
         raise HistoryFileError(f"{key}: columns {table.schema.names}, expected {FILE_COLUMNS}")
-    if table.num_rows != len(rows):
-        raise HistoryFileError(f"{key}: {table.num_rows:,} rows, the warehouse has {len(rows):,}")
-    stored = sorted(zip(*(table.column(c).to_pylist() for c in FILE_COLUMNS)),
-                    key=lambda r: (r[0], r[1]))
-    for got, want in zip(stored, sorted(rows, key=lambda r: (r[0], r[1]))):
-        for name, a, b in zip(FILE_COLUMNS, got, want):
+    if table.num_rows != expected.num_rows:
+        raise HistoryFileError(f"{key}: {table.num_rows:,} rows, the warehouse has "
+                               f"{expected.num_rows:,}")
+    if table.equals(expected):  # Arrow's own comparison: nulls equal nulls
+        return table.num_rows
+    codes, minutes = expected.column("code"), expected.column("minute")
+    for name in FILE_COLUMNS:  # only on a mismatch: find the first cell that differs
+        got, want = table.column(name).to_pylist(), expected.column(name).to_pylist()
+        for i, (a, b) in enumerate(zip(got, want)):
             if not _same(a, b):
-                raise HistoryFileError(f"{key}: {name} of {want[0]} at {want[1]} is {a!r} in "
+                raise HistoryFileError(f"{key}: {name} of {codes[i]} at {minutes[i]} is {a!r} in "
                                        f"the file, {b!r} in the warehouse")
-    return table.num_rows
+    raise HistoryFileError(f"{key}: differs from the warehouse rows (types or layout)")
 
 
 def _same(a, b) -> bool:

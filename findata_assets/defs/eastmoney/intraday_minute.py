@@ -3,8 +3,8 @@
 Every refresh with 全部股票 today (or a board type's today) also holds the day's next intraday
 minute. It is written by the same step right after the table, in its own transaction, from the
 rows in memory: the minute lands a fraction of a second after its table, with no second run to
-launch (a run per minute costs
-seconds of latency and ~240 runs a day in Dagster's history). The intraday assets stay the way to
+launch (a run per minute costs seconds of latency and ~240 runs a day in Dagster's history).
+The intraday assets stay the way to
 rebuild a day from the archive; the minute written here is reported as their materialization, so
 the catalog shows each day's latest minute.
 """

@@ -1,7 +1,7 @@
 """The intraday area's definitions: the two intraday assets and their job, and the two history
-assets (a closed day as Parquet) with their job and after-close schedule. The live minutes are written by
-the refresh runs' own table steps (defs/eastmoney/intraday_minute.py); this job brings a day up to
-date with the archive, or rebuilds it, from the UI or as a backfill."""
+assets (a closed day as Parquet) with their job and after-close schedule. The live minutes are
+written by the refresh runs' own table steps (defs/eastmoney/intraday_minute.py); the intraday
+job brings a day up to date with the archive, or rebuilds it, from the UI or as a backfill."""
 
 from __future__ import annotations
 

@@ -52,8 +52,9 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             raise dg.Failure(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}: "
                              f"materialize {TABLES[kind]} for that day first (it rebuilds the "
                              "day from the archived snapshots)")
-        written = history.write_day(store, kind, day, rows)
-        verified = history.verify(store, kind, day, rows)  # read back: never trust a write
+        expected = history.to_arrow(rows)
+        written = history.write_day(store, kind, day, expected)
+        verified = history.verify(store, kind, day, expected)  # read back: never trust a write
         context.log.info(f"{written.key}: {written.rows:,} rows, {written.bytes:,} bytes "
                          f"({written.bytes / written.rows:.1f} B/row), verified")
         return dg.MaterializeResult(metadata={
