@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
 import dagster as dg
 from dagster._core.definitions.job_base import InMemoryJob
@@ -51,17 +52,28 @@ def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.Da
     the code location's origin and obeys stop requests (cli/control.py), printing its progress
     (Dagster's event lines only when verbose). `run_args` go to create_run_for_job (a
     re-execution's plan and parent)."""
+    run, work = _cli_run(job, tags, instance, verbose, base_config, **run_args)
+    try:
+        return control.execute(run.run_id, work) if control else work()
+    finally:  # also when the wait itself is aborted (a third signal): freeing twice is harmless
+        cli_runs.free_slots(instance, run.run_id)
+
+
+def _cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.DagsterInstance,
+             verbose: bool, base_config: dict | None = None,
+             **run_args) -> tuple[dg.DagsterRun, Callable[[], dg.JobExecutionResult]]:
+    """The run, created, and the work that executes it with its progress lines."""
     run = cli_runs.create_run(instance, job, str(uuid.uuid4()), {**tags, **cli_runs.cli_tags()},
                               run_config=run_config(verbose, base_config), **run_args)
 
     def work() -> dg.JobExecutionResult:
-        return execute_run(InMemoryJob(job), run, instance)
+        try:
+            with RunProgress(instance, run):
+                return execute_run(InMemoryJob(job), run, instance)
+        finally:  # an interrupted run must not keep its Eastmoney pool slot
+            cli_runs.free_slots(instance, run.run_id)
 
-    try:
-        with RunProgress(instance, run):
-            return control.execute(run.run_id, work) if control else work()
-    finally:  # an interrupted run must not keep its Eastmoney pool slot
-        cli_runs.free_slots(instance, run.run_id)
+    return run, work
 
 
 def execute_planned_runs(defs: dg.Definitions, planned: list[PlannedRun],
@@ -87,24 +99,15 @@ def execute_planned_runs(defs: dg.Definitions, planned: list[PlannedRun],
 def _side_by_side(defs: dg.Definitions, planned: list[PlannedRun], instance: dg.DagsterInstance,
                   control: StopControl, verbose: bool) -> list[RunOutcome]:
     started = time.perf_counter()
-    runs = [cli_runs.create_run(instance, defs.resolve_job_def(p.job_name), str(uuid.uuid4()),
-                                {**p.tags, **cli_runs.cli_tags()}, run_config=run_config(verbose))
+    runs = [_cli_run(defs.resolve_job_def(p.job_name), p.tags, instance, verbose)
             for p in planned]
 
-    def work(run: dg.DagsterRun):
-        def execute() -> tuple[dg.JobExecutionResult, float]:
-            try:
-                with RunProgress(instance, run):
-                    result = execute_run(InMemoryJob(defs.resolve_job_def(run.job_name)), run,
-                                         instance)
-                return result, time.perf_counter() - started
-            finally:  # an interrupted run must not keep its Eastmoney pool slot
-                cli_runs.free_slots(instance, run.run_id)
-        return execute
+    def timed(work: Callable[[], dg.JobExecutionResult]):
+        return lambda: (work(), time.perf_counter() - started)
 
-    results = control.execute_all([(run.run_id, work(run)) for run in runs])
+    results = control.execute_all([(run.run_id, timed(work)) for run, work in runs])
     outcomes = []
-    for run, result in zip(runs, results):
+    for (run, _), result in zip(runs, results):
         if isinstance(result, BaseException):
             if isinstance(result, (KeyboardInterrupt, SystemExit)):
                 raise result
