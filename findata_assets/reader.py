@@ -4,11 +4,15 @@
     reader.flows("all", "1d", start="2026-11-01")          # 全部股票 今日, every stored day
     reader.sectors("concept", "5d", lang="zh")              # Chinese column labels
     reader.intraday("600519", "2026-12-01")                 # one stock's (or board's) day
+    reader.intraday("600519", "2026-11-02", end="2026-12-01")   # ... over a range of days
     reader.intraday_market("2026-12-01", minute="10:30")    # every stock at one minute
+    reader.intraday_market("2026-12-01")                    # every stock, every minute
     reader.report("2026-12-01")                             # the day's Markdown report
 
 Built on the platform's own settings (FINDATA_DATABASE_URL, FINDATA_S3_* or the local archive),
-read once per process. Typed: trade dates are `datetime.date`, money is float yuan, a missing
+read once per process. Intraday minutes of closed days come from their Parquet files in the
+object store, the live day's from the warehouse (storage/intraday_reads.py): the same frame
+either way. Typed: trade dates are `datetime.date`, money is float yuan, a missing
 value is NaN (never 0). Bad input (an unknown market, a malformed date, a reversed range) is a
 ValueError naming the valid choices; a warehouse that does not answer, a StoreUnavailableError
 naming FINDATA_DATABASE_URL.
@@ -25,7 +29,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from findata_assets.eastmoney import catalog
-from findata_assets.storage.intraday import COLUMNS as INTRADAY_COLUMNS
 from findata_assets.storage.intraday import IntradayStore
 from findata_assets.storage.warehouse import Warehouse
 
@@ -130,41 +133,75 @@ def _family_of(code: str) -> str:
     return "sector" if str(code).upper().startswith("BK") else "stock"
 
 
-def intraday(code: str, day: DateLike, lang: str = "en") -> pd.DataFrame:
-    """One stock's (or a BKxxxx board's) path through a trading day, minute by minute."""
-    date = _day(day, "day")
-    if date is None:
-        raise ValueError("day is required (YYYY-MM-DD)")
-    with _reading():
-        rows = IntradayStore(warehouse()).read_code(_family_of(code), str(code), date)
-    return _frame(rows, INTRADAY_COLUMNS, lang)
+@functools.lru_cache(maxsize=1)
+def _archive():
+    from findata_assets.storage.object_store import object_store_from_settings
+
+    return object_store_from_settings(_settings())
 
 
-def intraday_market(day: DateLike, minute: str, boards: bool = False,
-                    lang: str = "en") -> pd.DataFrame:
-    """Every stock (boards=True: every board) at one minute (HH:MM) of a trading day."""
-    date = _day(day, "day")
-    if date is None:
+def _intraday_reads():
+    from findata_assets.storage.intraday_reads import IntradayReads
+
+    return IntradayReads(IntradayStore(warehouse()), _archive())
+
+
+def _trading_days(day: DateLike, end: DateLike) -> list[dt.date]:
+    from findata_assets import trading_calendar as tc
+
+    first = _day(day, "day")
+    if first is None:
         raise ValueError("day is required (YYYY-MM-DD)")
-    try:
-        at = dt.datetime.combine(date, dt.time.fromisoformat(minute))
-    except (TypeError, ValueError):
-        raise ValueError(f"minute must be HH:MM, got {minute!r}") from None
+    last = _day(end, "end") or first
+    if first > last:
+        raise ValueError(f"day {first} is after end {last}")
+    if first == last:
+        return [first]
+    return [d for d in (first + dt.timedelta(n) for n in range((last - first).days + 1))
+            if tc.is_trading_day(d)]
+
+
+def _intraday_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    return frame.rename(columns=_LABELS_ZH) if lang == "zh" else frame
+
+
+def intraday(code: str, day: DateLike, lang: str = "en", end: DateLike = None) -> pd.DataFrame:
+    """One stock's (or a BKxxxx board's) path through a trading day, minute by minute; with
+    `end`, through every trading day in [day, end]."""
+    days = _trading_days(day, end)
     with _reading():
-        rows = IntradayStore(warehouse()).read_minute("sector" if boards else "stock", date, at)
-    return _frame(sorted(rows, key=lambda r: -(r["main_net"] or float("-inf"))),
-                  INTRADAY_COLUMNS, lang)
+        frame = _intraday_reads().frame(_family_of(code), days, code=str(code))
+    return _intraday_frame(frame, lang)
+
+
+def intraday_market(day: DateLike, minute: Optional[str] = None, boards: bool = False,
+                    lang: str = "en", end: DateLike = None) -> pd.DataFrame:
+    """Every stock (boards=True: every board) at one minute (HH:MM) of a trading day, by main
+    net inflow; without `minute`, every minute of the day; with `end`, of each day to `end`."""
+    days = _trading_days(day, end)
+    at = None
+    if minute is not None:
+        try:
+            at = dt.time.fromisoformat(minute)
+        except (TypeError, ValueError):
+            raise ValueError(f"minute must be HH:MM, got {minute!r}") from None
+    with _reading():
+        frame = _intraday_reads().frame("sector" if boards else "stock", days, at=at)
+    frame = frame.sort_values(["trade_date", "minute", "main_net"], ascending=[True, True, False],
+                              na_position="last", kind="stable", ignore_index=True)
+    return _intraday_frame(frame, lang)
 
 
 def report(day: DateLike) -> str:
     """The day's Markdown report as stored (its charts linked relatively)."""
     from findata_assets.report.keys import report_key
-    from findata_assets.storage.object_store import object_store_from_settings
 
     date = _day(day, "day")
     if date is None:
         raise ValueError("day is required (YYYY-MM-DD)")
-    store = object_store_from_settings(_settings())
+    store = _archive()
     key = report_key(date)
     if not store.exists(key):
         raise LookupError(f"no report for {date} in {store.describe()} "
@@ -177,4 +214,5 @@ def reset() -> None:
     if warehouse.cache_info().currsize:
         warehouse().dispose()
     warehouse.cache_clear()
+    _archive.cache_clear()
     _settings.cache_clear()

@@ -115,9 +115,9 @@ def test_a_truncated_or_differing_file_is_named_and_rebuilt(platform):
 
 
 def test_a_day_is_closed_only_after_its_session():
-    from findata_assets.defs.intraday.history import _closed
+    from findata_assets.storage.intraday_reads import is_closed
     from findata_assets.trading_calendar import TZ
 
-    assert not _closed(DAY, dt.datetime(2026, 11, 30, 14, 59, tzinfo=TZ))
-    assert _closed(DAY, dt.datetime(2026, 11, 30, 15, 0, tzinfo=TZ))
-    assert _closed(DAY, dt.datetime(2026, 12, 1, 9, 0, tzinfo=TZ))
+    assert not is_closed(DAY, dt.datetime(2026, 11, 30, 14, 59, tzinfo=TZ))
+    assert is_closed(DAY, dt.datetime(2026, 11, 30, 15, 0, tzinfo=TZ))
+    assert is_closed(DAY, dt.datetime(2026, 12, 1, 9, 0, tzinfo=TZ))

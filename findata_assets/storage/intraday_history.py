@@ -3,9 +3,12 @@
     history/stock_flow_intraday/trade_date=2026-12-01/part-0.parquet
 
 A Hive-style layout (the day is the `trade_date=` folder, as Spark, Trino, DuckDB, Polars and
-pyarrow.dataset read it), zstd-compressed (floats byte-stream-split), rows sorted by
-(code, minute) in row groups of ROW_GROUP_ROWS with statistics, so one stock's day is one row
-group and a reader skips the rest.
+pyarrow.dataset read it), zstd-compressed (floats byte-stream-split). Both research reads must
+skip most of the file by row-group statistics alone (no reader uses page indexes): one stock's
+day and one minute of the market. So a row group is a tile of CODES_PER_GROUP codes by one
+half hour, its rows sorted by (code, minute): one stock's day reads 9 small groups, one minute
+27 (BENCHMARKS.md compares this with one sort by code, which makes a minute read the whole
+file).
 The columns are the warehouse table's (storage/intraday.py COLUMNS) but `trade_date`, which the
 path carries; NULL stays NULL. A day is written from the warehouse rows and read back before it
 counts: `verify` compares the file with those rows value for value.
@@ -24,7 +27,7 @@ from findata_assets.storage.object_store import ObjectStore
 
 HISTORY_PREFIX = "history"
 FILE_COLUMNS = tuple(c for c in COLUMNS if c != "trade_date")  # the path holds the day
-ROW_GROUP_ROWS = 16_384  # ~60 stocks a group: one stock's day touches one group
+CODES_PER_GROUP = 200  # x one half hour: ~6,000 rows a group, 243 groups in a stock day
 CONTENT_TYPE = "application/vnd.apache.parquet"
 _STRINGS = ("code", "board", "name")
 _TIMES = ("minute", "fetched_at")
@@ -42,27 +45,50 @@ def arrow_schema():
     return pa.schema([pa.field(c, types[c]) for c in FILE_COLUMNS])
 
 
+def _tile(code_rank: int, minute: dt.datetime) -> tuple[int, int]:
+    return code_rank // CODES_PER_GROUP, minute.hour * 2 + minute.minute // 30
+
+
 def to_arrow(rows: Sequence[Sequence]):
-    """Rows in FILE_COLUMNS order as an Arrow table, sorted by (code, minute)."""
+    """Rows in FILE_COLUMNS order as an Arrow table in file order: by tile, then code, minute."""
     import pyarrow as pa
 
-    ordered = sorted(rows, key=lambda r: (r[0], r[1]))
+    rank = {code: i for i, code in enumerate(sorted({r[0] for r in rows}))}
+    ordered = sorted(rows, key=lambda r: (*_tile(rank[r[0]], r[1]), r[0], r[1]))
     columns = list(zip(*ordered)) if ordered else [[] for _ in FILE_COLUMNS]
     schema = arrow_schema()
     return pa.table([pa.array(list(values), type=field.type)
                      for values, field in zip(columns, schema)], schema=schema)
 
 
+def _tile_bounds(table) -> list[tuple[int, int]]:
+    """(offset, length) of each tile's run of rows in a table in file order."""
+    codes, minutes = table.column("code").to_pylist(), table.column("minute").to_pylist()
+    rank = {code: i for i, code in enumerate(sorted(set(codes)))}
+    bounds, start, previous = [], 0, None
+    for i, (code, minute) in enumerate(zip(codes, minutes)):
+        tile = _tile(rank[code], minute)
+        if previous is not None and tile != previous:
+            bounds.append((start, i - start))
+            start = i
+        previous = tile
+    if codes:
+        bounds.append((start, len(codes) - start))
+    return bounds
+
+
 def encode(table) -> bytes:
+    """The file: one row group per tile, with statistics."""
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
     floats = [f.name for f in table.schema if f.name not in _STRINGS + _TIMES]
     # byte-stream-split floats: zstd then finds the repeating exponent bytes (82 -> 51 B/row on
     # a synthetic real-size day, BENCHMARKS.md)
-    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS,
-                   write_statistics=True, use_dictionary=list(_STRINGS),
-                   use_byte_stream_split=floats)
+    with pq.ParquetWriter(sink, table.schema, compression="zstd", write_statistics=True,
+                          use_dictionary=list(_STRINGS), use_byte_stream_split=floats) as writer:
+        for offset, length in _tile_bounds(table) or [(0, 0)]:
+            writer.write_table(table.slice(offset, length), row_group_size=max(length, 1))
     return sink.getvalue()
 
 
@@ -134,17 +160,37 @@ def _same(a, b) -> bool:
 def read(store: ObjectStore, kind: str, day: dt.date, code: Optional[str] = None,
          minute: Optional[dt.datetime] = None):
     """A closed day from its file as an Arrow table with `trade_date`, optionally one code or one
-    minute (row groups whose statistics rule them out are not read)."""
+    minute: only the row groups whose statistics may hold them are fetched and decoded."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     filesystem, path = store.arrow_path(history_key(kind, day))
-    filters = []
+    with filesystem.open_input_file(path) as source:
+        parquet = pq.ParquetFile(source, pre_buffer=True)
+        groups = _groups_holding(parquet.metadata, code, minute)
+        table = parquet.read_row_groups(groups) if groups else parquet.schema_arrow.empty_table()
     if code is not None:
-        filters.append(("code", "=", code))
+        table = table.filter(pc.equal(table.column("code"), code))
     if minute is not None:
-        filters.append(("minute", "=", pa.scalar(minute, type=pa.timestamp("us"))))
-    table = pq.read_table(path, filesystem=filesystem, filters=filters or None)
-    day_column = pc.cast(pa.array([day] * table.num_rows, type=pa.date32()), pa.date32())
-    return table.add_column(0, "trade_date", day_column)
+        table = table.filter(pc.equal(table.column("minute"),
+                                      pa.scalar(minute, type=pa.timestamp("us"))))
+    return table.add_column(0, "trade_date", pa.array([day] * table.num_rows, type=pa.date32()))
+
+
+def _groups_holding(metadata, code: Optional[str], minute: Optional[dt.datetime]) -> list[int]:
+    """Row groups whose min/max of code and minute admit the wanted values (all without)."""
+    wanted = [(FILE_COLUMNS.index(name), value)
+              for name, value in (("code", code), ("minute", minute)) if value is not None]
+    groups = []
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        if group.num_rows and all(_admits(group.column(c).statistics, v) for c, v in wanted):
+            groups.append(i)
+    return groups
+
+
+def _admits(statistics, value) -> bool:
+    if statistics is None or not statistics.has_min_max:
+        return True  # no statistics: the group must be read
+    return statistics.min <= value <= statistics.max

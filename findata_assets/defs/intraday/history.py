@@ -14,6 +14,7 @@ from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import TABLES, IntradayStore
+from findata_assets.storage.intraday_reads import is_closed
 
 GROUP_NAME = "intraday"
 HISTORY_JOB_NAME = "intraday_history_job"
@@ -22,12 +23,6 @@ HISTORY_CRON = "30 15 * * 1-5"  # after the close (15:00) and the full refresh (
 
 def history_asset_name(kind: str) -> str:
     return f"{TABLES[kind]}_history"
-
-
-def _closed(day: dt.date, now: dt.datetime) -> bool:
-    """A day is closed once its session ended: any earlier day, or today after 15:00."""
-    local = now.astimezone(tc.TZ)
-    return day < local.date() or (day == local.date() and local.time() >= dt.time(15, 0))
 
 
 def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -43,7 +38,7 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
     def _history(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                  object_store: ObjectStoreResource) -> dg.MaterializeResult:
         day = dt.date.fromisoformat(context.partition_key)
-        if not _closed(day, dt.datetime.now(tc.TZ)):
+        if not is_closed(day):
             raise dg.Failure(f"{day} is still trading: its intraday history is written after "
                              "the 15:00 close")
         wh, store = warehouse.get_warehouse(), object_store.get_store()

@@ -1,0 +1,85 @@
+"""Intraday reads over both homes of a day: closed days from their Parquet files in the object
+store, the live day (and a closed day whose file is not written yet) from the warehouse.
+
+Both give the same frame for the same day: the warehouse table's columns and types (trade_date
+as datetime.date, minute and fetched_at as datetime64[ns], strings as objects, None for a
+missing string, NaN for a missing number), so a reader cannot tell where a day came from except
+by asking `home_of`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Literal, Optional
+
+import pandas as pd
+
+from findata_assets import trading_calendar as tc
+from findata_assets.storage import intraday_history as history
+from findata_assets.storage.intraday import COLUMNS, FLOW_COLUMNS, IntradayStore
+from findata_assets.storage.object_store import ObjectStore
+
+Home = Literal["parquet", "warehouse"]
+CLOSE = dt.time(15, 0)
+_FLOATS = [c for c in FLOW_COLUMNS if c != "name"]
+_PARALLEL_DAYS = 8  # a file per day: object-store round trips, not CPU, bound a range read
+
+
+def is_closed(day: dt.date, now: Optional[dt.datetime] = None) -> bool:
+    """A day is closed once its session ended: any earlier day, or today after 15:00."""
+    local = (now or dt.datetime.now(tc.TZ)).astimezone(tc.TZ)
+    return day < local.date() or (day == local.date() and local.time() >= CLOSE)
+
+
+def normalized(frame: pd.DataFrame) -> pd.DataFrame:
+    """One frame shape for both homes (see the module docstring)."""
+    frame = frame.reindex(columns=list(COLUMNS))
+    for column in ("minute", "fetched_at"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
+    for column in ("code", "board", "name"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    for column in _FLOATS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    frame["trade_date"] = frame["trade_date"].astype(object)  # datetime.date, from both homes
+    return frame.reset_index(drop=True)
+
+
+class IntradayReads:
+    """Reads one family's minutes for a code or a minute of the market over a range of days."""
+
+    def __init__(self, intraday: IntradayStore, archive: ObjectStore,
+                 now: Optional[dt.datetime] = None) -> None:
+        self.intraday, self.archive, self._now = intraday, archive, now
+
+    def home_of(self, kind: str, day: dt.date) -> Home:
+        if is_closed(day, self._now) and self.archive.exists(history.history_key(kind, day)):
+            return "parquet"
+        return "warehouse"
+
+    def frame(self, kind: str, days: Iterable[dt.date], code: Optional[str] = None,
+              at: Optional[dt.time] = None) -> pd.DataFrame:
+        """Every row of `days` (optionally one code, or one minute of each day), ordered by
+        day, minute and code."""
+        days = sorted(set(days))
+        with ThreadPoolExecutor(max_workers=_PARALLEL_DAYS) as pool:
+            parts = list(pool.map(lambda day: self._day(kind, day, code, at), days))
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return normalized(pd.DataFrame(columns=list(COLUMNS)))
+        frame = normalized(pd.concat(parts, ignore_index=True))
+        return frame.sort_values(["trade_date", "minute", "code"], kind="stable",
+                                 ignore_index=True)
+
+    def _day(self, kind: str, day: dt.date, code: Optional[str],
+             at: Optional[dt.time]) -> pd.DataFrame:
+        minute = dt.datetime.combine(day, at) if at is not None else None
+        if self.home_of(kind, day) == "parquet":
+            return history.read(self.archive, kind, day, code=code, minute=minute).to_pandas()
+        if code is not None:
+            rows = self.intraday.read_code(kind, code, day)
+        elif minute is not None:
+            rows = self.intraday.read_minute(kind, day, minute)
+        else:
+            rows = self.intraday.read_day_dicts(kind, day)
+        return pd.DataFrame.from_records(rows, columns=list(COLUMNS))
