@@ -25,3 +25,4 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
 # "<pid>@<host>" of the CLI process that executes a run in-process (cli/runs.py sets it)
 CLI_TAG = "findata/cli"
+POLICY_TAG = "findata/policy"  # the refresh policy (lane) of a run: full, incremental, quick

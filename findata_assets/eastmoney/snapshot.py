@@ -6,11 +6,13 @@ other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Mapping
 
 from findata_assets.trading_calendar import TZ as SHANGHAI
+
 ARCHIVE_PREFIX = "raw"
 
 
@@ -40,6 +42,9 @@ class Snapshot:
     stray_updates: int = 0  # rows whose f124 lies after fetched_at: ignored for the date
     hedges: int = 0  # hedged duplicates sent for late pages (included in `requests`)
     deadlines_expired: int = 0  # requests cut off by the page deadline (included too)
+    # which refresh lane fetched it (full, incremental, quick; "manual" from the UI or a test):
+    # retention deletes only the high-frequency lanes' snapshots, so the key carries it
+    lane: str = "manual"
 
     def to_json(self) -> dict:
         return {
@@ -54,6 +59,7 @@ class Snapshot:
             "fetched_by": list(self.fetched_by), "synthetic": self.synthetic,
             "empty_terms": list(self.empty_terms), "stray_updates": self.stray_updates,
             "hedges": self.hedges, "deadlines_expired": self.deadlines_expired,
+            "lane": self.lane,
         }
 
     @classmethod
@@ -74,6 +80,7 @@ class Snapshot:
             stray_updates=int(data.get("stray_updates", 0)),
             hedges=int(data.get("hedges", 0)),
             deadlines_expired=int(data.get("deadlines_expired", 0)),
+            lane=str(data.get("lane", UNKNOWN_LANE)),
         )
 
 
@@ -86,23 +93,45 @@ CONTENT_TYPE, CONTENT_ENCODING = "application/json", "zstd"
 ZSTD_LEVEL = 3
 
 
+STAMP = "%Y%m%dT%H%M%S.%f"
+UNKNOWN_LANE = "unknown"  # archived before keys carried the lane: retention keeps these
+_LANE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def lane_name(policy: str | None) -> str:
+    """The lane a run's policy tag names, fit for a key ("manual" without one)."""
+    return policy if policy and _LANE.match(policy) else "manual"
+
+
 def archive_key(snapshot: Snapshot) -> str:
-    """raw/<table>/<trade_date>/<fetched_at>.json.zst: every intraday snapshot its own object."""
-    stamp = snapshot.fetched_at.strftime("%Y%m%dT%H%M%S.%f")
+    """raw/<table>/<trade_date>/<fetched_at>.<lane>.json.zst: every snapshot its own object,
+    the lane that fetched it in the name (what retention may delete is told by the key)."""
+    stamp = snapshot.fetched_at.strftime(STAMP)
     return (f"{ARCHIVE_PREFIX}/{snapshot.table}/{snapshot.trade_date.isoformat()}/"
-            f"{stamp}{COMPRESSED_SUFFIX}")
+            f"{stamp}.{lane_name(snapshot.lane)}{COMPRESSED_SUFFIX}")
 
 
 def is_snapshot_key(key: str) -> bool:
     return key.endswith((COMPRESSED_SUFFIX, PLAIN_SUFFIX))
 
 
-def fetched_at_of_key(key: str) -> datetime:
-    """The fetch time a snapshot's key carries (naive Asia/Shanghai), either suffix."""
+def _stamp_and_lane(key: str) -> tuple[str, str]:
     name = key.rsplit("/", 1)[1]
     for suffix in (COMPRESSED_SUFFIX, PLAIN_SUFFIX):
         name = name.removesuffix(suffix)
-    return datetime.strptime(name, "%Y%m%dT%H%M%S.%f")
+    parts = name.split(".")  # <date>T<time>.<micros>[.<lane>]
+    stamp = ".".join(parts[:2])
+    return stamp, parts[2] if len(parts) > 2 else UNKNOWN_LANE
+
+
+def fetched_at_of_key(key: str) -> datetime:
+    """The fetch time a snapshot's key carries (naive Asia/Shanghai), any form of key."""
+    return datetime.strptime(_stamp_and_lane(key)[0], STAMP)
+
+
+def lane_of_key(key: str) -> str:
+    """The lane a snapshot's key names; UNKNOWN_LANE for keys from before lanes were kept."""
+    return _stamp_and_lane(key)[1]
 
 
 def encode(snapshot: Snapshot) -> bytes:

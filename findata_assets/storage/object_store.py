@@ -4,6 +4,7 @@ Both have the same small API:
 
     put_bytes(key, data, content_type) -> key      get_bytes(key) -> bytes      exists(key) -> bool
     list_keys(prefix="") -> sorted list[str]       url_for(key, expires_s=3600) -> str
+    list_objects(prefix="") -> {key: size}         delete_keys(keys) -> count
     describe() -> str
 
 Keys are relative, '/'-separated paths (`raw/<table>/<date>/<stamp>.json`). Errors name the bucket
@@ -12,76 +13,19 @@ Keys are relative, '/'-separated paths (`raw/<table>/<date>/<stamp>.json`). Erro
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Optional, Union
+
+from findata_assets.storage.local_object_store import LocalObjectStore
+
+_DELETE_BATCH = 1000  # the S3 DeleteObjects limit
+from findata_assets.storage.object_keys import (  # noqa: F401  (the store's API, re-exported)
+    MAX_PRESIGN_S, ObjectNotFoundError, ObjectStore, ObjectStoreError, check_expiry,
+    validate_key)
 
 if TYPE_CHECKING:  # pragma: no cover
     from findata_assets.settings import Settings
-
-MAX_PRESIGN_S = 7 * 24 * 3600  # the S3 (SigV4) limit
-_TMP_SUFFIX = ".findata-tmp"
-
-
-def _process_umask() -> int:
-    umask = os.umask(0o022)  # the only way to read it is to set it: done once, at import,
-    os.umask(umask)          # not from the archive's writer threads (it is process-wide)
-    return umask
-
-
-# What open() gives a new file under this process's umask; mkstemp's files are 0600.
-FILE_MODE = 0o666 & ~_process_umask()
-
-
-class ObjectStoreError(RuntimeError):
-    """An object-store operation failed; the message names the store and the key."""
-
-
-class ObjectNotFoundError(ObjectStoreError, KeyError):
-    """The key does not exist in the store."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
-
-
-def validate_key(key: str) -> str:
-    """Keys are relative POSIX-style paths without empty, '.' or '..' segments."""
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"object key must be a non-empty string, got {key!r}")
-    if "\x00" in key or "\\" in key:
-        raise ValueError(f"object key {key!r} must not contain NUL or backslash characters")
-    if key.startswith("/") or key.endswith("/"):
-        raise ValueError(f"object key {key!r} must not start or end with '/'")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise ValueError(f"object key {key!r} must not contain empty, '.' or '..' segments")
-    if key.endswith(_TMP_SUFFIX):
-        raise ValueError(f"object key {key!r} must not end with {_TMP_SUFFIX!r}")
-    if len(key.encode("utf-8")) > 1024:
-        raise ValueError(f"object key {key[:60]!r}... is longer than 1024 bytes")
-    return key
-
-
-def _check_expiry(expires_s: int) -> int:
-    expires_s = int(expires_s)
-    if not 1 <= expires_s <= MAX_PRESIGN_S:
-        raise ValueError(f"expires_s must be between 1 and {MAX_PRESIGN_S} seconds, got {expires_s}")
-    return expires_s
-
-
-@runtime_checkable
-class ObjectStore(Protocol):
-    def put_bytes(self, key: str, data: bytes, content_type: str = ...,
-                  content_encoding: Optional[str] = None) -> str: ...
-    def get_bytes(self, key: str) -> bytes: ...
-    def exists(self, key: str) -> bool: ...
-    def ping(self) -> None: ...
-    def list_keys(self, prefix: str = "") -> list[str]: ...
-    def url_for(self, key: str, expires_s: int = 3600) -> str: ...
-    def arrow_path(self, key: str) -> tuple: ...  # (pyarrow FileSystem, path): ranged reads
-    def describe(self) -> str: ...
-
 
 class S3ObjectStore:
     """A bucket on any S3 endpoint, path-style addressed (MinIO, SeaweedFS, AWS).
@@ -240,19 +184,43 @@ class S3ObjectStore:
             raise self._fail("head", exc, key) from None
 
     def list_keys(self, prefix: str = "") -> list[str]:
+        return sorted(self.list_objects(prefix))
+
+    def list_objects(self, prefix: str = "") -> dict[str, int]:
+        """key -> size in bytes of every object whose key starts with `prefix`."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         self.ensure_bucket()
-        keys: list[str] = []
+        sizes: dict[str, int] = {}
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix,
                                        PaginationConfig={"PageSize": self.list_page_size})
             for page in pages:
-                keys.extend(item["Key"] for item in page.get("Contents", ()))
+                sizes.update((item["Key"], int(item["Size"])) for item in page.get("Contents", ()))
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(f"list (prefix {prefix!r})", exc) from None
-        return sorted(keys)
+        return sizes
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        """Delete the objects (missing ones are no error); returns how many were asked for.
+        An object the server refuses to delete fails the call, naming it."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys = [validate_key(k) for k in keys]
+        for start in range(0, len(keys), _DELETE_BATCH):
+            batch = keys[start:start + _DELETE_BATCH]
+            try:
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": k} for k in batch], "Quiet": True})
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("delete", exc, batch[0]) from None
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise ObjectStoreError(f"deleting {first.get('Key')!r} from {self._where()} "
+                                       f"failed: {first.get('Code')} "
+                                       f"({len(answer['Errors'])} objects not deleted)")
+        return len(keys)
 
     def url_for(self, key: str, expires_s: int = 3600) -> str:
         """A presigned GET URL (the object need not exist yet)."""
@@ -262,7 +230,7 @@ class S3ObjectStore:
         try:
             return self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key},
-                ExpiresIn=_check_expiry(expires_s))
+                ExpiresIn=check_expiry(expires_s))
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("presign", exc, key) from None
 
@@ -280,100 +248,6 @@ class S3ObjectStore:
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.describe()})"
-
-
-class LocalObjectStore:
-    """A folder with the S3 store's API. Writes are atomic (temporary file + rename)."""
-
-    def __init__(self, root: Union[str, os.PathLike]) -> None:
-        self.root = Path(root).expanduser().resolve()
-
-    def _path(self, key: str) -> Path:
-        return self.root.joinpath(*validate_key(key).split("/"))
-
-    def ping(self) -> None:
-        """Can the folder be written? ObjectStoreError if not."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ObjectStoreError(f"cannot create the archive folder {self.root}: {exc}") from None
-        if not os.access(self.root, os.W_OK | os.X_OK):
-            raise ObjectStoreError(f"the archive folder {self.root} is not writable")
-
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream",
-                  content_encoding: Optional[str] = None) -> str:
-        path = self._path(key)  # a file has no headers: the key's suffix names its encoding
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"put_bytes({key!r}) needs bytes, got {type(data).__name__}")
-        tmp_name = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                            suffix=_TMP_SUFFIX)
-            os.fchmod(fd, FILE_MODE)  # readable like any file the user writes, not 0600
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-            tmp_name = None
-        except OSError as exc:
-            raise ObjectStoreError(f"writing {key!r} to {self.root} failed: {exc}") from exc
-        finally:
-            if tmp_name is not None:
-                try:
-                    os.unlink(tmp_name)
-                except OSError:
-                    pass
-        return key
-
-    def get_bytes(self, key: str) -> bytes:
-        path = self._path(key)
-        try:
-            return path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise ObjectNotFoundError(f"no object {key!r} in {self.root}") from None
-        except OSError as exc:
-            raise ObjectStoreError(f"reading {key!r} from {self.root} failed: {exc}") from exc
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-    def list_keys(self, prefix: str = "") -> list[str]:
-        """Keys starting with `prefix` (a plain string prefix, as in S3)."""
-        if not self.root.is_dir():
-            return []
-        # Walk only below the deepest folder the prefix pins down.
-        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self.root.joinpath(*folder.split("/")) if folder else self.root
-        if ".." in folder.split("/") or not start.is_dir():
-            return []
-        keys = []
-        for dirpath, _dirnames, filenames in os.walk(start):
-            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
-            for name in filenames:
-                if name.endswith(_TMP_SUFFIX):
-                    continue
-                key = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
-
-    def url_for(self, key: str, expires_s: int = 3600) -> str:
-        """A file:// URI (expiry is checked for API parity but a local file does not expire)."""
-        _check_expiry(expires_s)
-        return self._path(key).as_uri()
-
-    def arrow_path(self, key: str) -> tuple:
-        from pyarrow import fs
-
-        return fs.LocalFileSystem(), str(self._path(key))
-
-    def describe(self) -> str:
-        return str(self.root)
-
-    def __repr__(self) -> str:
-        return f"LocalObjectStore({self.root})"
 
 
 def object_store_from_settings(settings: "Settings") -> Union[S3ObjectStore, LocalObjectStore]:

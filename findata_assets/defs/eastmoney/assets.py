@@ -21,7 +21,7 @@ from findata_assets.defs.eastmoney.resources import EastmoneyResource
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.eastmoney.parsing import parse_table
-from findata_assets.eastmoney.snapshot import Snapshot, archive_key
+from findata_assets.eastmoney.snapshot import Snapshot, archive_key, lane_name
 from findata_assets.storage.preflight import check_stores
 
 # BackfillPolicy is "beta" in Dagster 1.13: we rely on it knowingly; do not warn every user.
@@ -88,7 +88,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         pool=EASTMONEY_POOL,
         kinds={"python", "json"},  # the store it went to: its "archive" metadata
         description=f"Raw Eastmoney {family.label} fund-flow snapshots, archived as zstd-"
-                    "compressed JSON (raw/<table>/<trade_date>/<fetched_at>.json.zst).",
+                    "compressed JSON (raw/<table>/<trade_date>/<fetched_at>.<lane>.json.zst).",
     )
     def raw_snapshots(context: dg.AssetExecutionContext, eastmoney: EastmoneyResource,
                       warehouse: WarehouseResource,
@@ -107,8 +107,10 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
             client.close()
             context.log.info(requests_line(client.stats, time.monotonic() - started))
         by_partition = {}
+        lane = lane_name(context.run.tags.get(keys.POLICY_TAG))  # in the key: what retention may delete
         for spec in specs:
             snapshot = snapshots[spec.name]
+            snapshot.lane = lane
             context.add_asset_metadata(
                 {**snapshot_metadata(snapshot), keys.ARCHIVE_KEY: archive_key(snapshot)},
                 partition_key=spec.partition_key)

@@ -9,10 +9,10 @@ from typing import Literal
 import dagster as dg
 
 from findata_assets.defs.eastmoney.families import TABLE_ASSETS
+from findata_assets.defs.metadata_keys import POLICY_TAG  # noqa: F401  (re-exported)
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import TableKind
 
-POLICY_TAG = "findata/policy"
 CYCLE_TAG = "findata/cycle"
 # Every run that calls Eastmoney carries this tag; dagster.yaml limits how many run at once.
 EASTMONEY_TAG = "findata/eastmoney"
