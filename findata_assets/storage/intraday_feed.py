@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from findata_assets import cancellation
 from findata_assets.eastmoney.parsing import naive_shanghai
@@ -34,6 +35,28 @@ class FeedResult:
         return sum(w.rows for w in self.written)
 
 
+def _latest_by_minute(archive: ObjectStore, spec, day: dt.date, newer_than, result: FeedResult
+                      ) -> dict[dt.datetime, Snapshot]:
+    """data minute -> its latest fetched snapshot, of the snapshots fetched after `newer_than`."""
+    keys = sorted((k for k in archive.list_keys(f"{ARCHIVE_PREFIX}/{spec.name}/{day}/")
+                   if is_snapshot_key(k)
+                   and (newer_than is None or fetched_at_of_key(k) > newer_than)),
+                  key=fetched_at_of_key)  # fetch order, whichever form of key
+    latest: dict[dt.datetime, Snapshot] = {}
+    for key in keys:
+        cancellation.check()
+        snapshot = decode(key, archive.get_bytes(key))
+        result.snapshots_read += 1
+        minute = minute_of(snapshot)
+        if minute is None:
+            result.undated += 1
+            continue
+        if minute in latest:
+            result.unchanged += 1
+        latest[minute] = snapshot  # keys are in fetch order
+    return latest
+
+
 def feed_day(store: IntradayStore, archive: ObjectStore, kind: str, day: dt.date,
              rebuild: bool = False) -> FeedResult:
     """Bring `kind`'s intraday rows of `day` up to date with the archive (all of it: rebuild)."""
@@ -42,23 +65,8 @@ def feed_day(store: IntradayStore, archive: ObjectStore, kind: str, day: dt.date
         board = spec.group.key if spec.group.kind == "sector" else None
         stored = store.stored_minutes(kind, day, board)
         newest = None if rebuild or not stored else max(stored.values())
-        keys = sorted((k for k in archive.list_keys(f"{ARCHIVE_PREFIX}/{spec.name}/{day}/")
-                       if is_snapshot_key(k)
-                       and (newest is None or fetched_at_of_key(k) > newest)),
-                      key=fetched_at_of_key)  # fetch order, whichever suffix
-        latest: dict[dt.datetime, Snapshot] = {}  # data minute -> its latest fetched snapshot
-        for key in keys:
-            cancellation.check()
-            snapshot = decode(key, archive.get_bytes(key))
-            result.snapshots_read += 1
-            minute = minute_of(snapshot)
-            if minute is None:
-                result.undated += 1
-                continue
-            if minute in latest:
-                result.unchanged += 1
-            latest[minute] = snapshot  # keys are in fetch order
-        for minute, snapshot in sorted(latest.items()):
+        for minute, snapshot in sorted(_latest_by_minute(archive, spec, day, newest,
+                                                         result).items()):
             fetched = naive_shanghai(snapshot.fetched_at)  # as rows_of stores it
             if not rebuild and minute in stored and stored[minute] >= fetched:
                 result.unchanged += 1
@@ -67,3 +75,16 @@ def feed_day(store: IntradayStore, archive: ObjectStore, kind: str, day: dt.date
                                                        rows_of(spec, snapshot),
                                                        replaced=minute in stored))
     return result
+
+
+def day_rows(archive: ObjectStore, kind: str, day: dt.date,
+             columns: Sequence[str]) -> tuple[list[tuple], FeedResult]:
+    """The rows a rebuild of the day would store, as tuples of `columns`, without a warehouse:
+    how a closed day's history file is made once the warehouse no longer holds the day."""
+    result, rows = FeedResult(kind, day), []
+    for spec in SOURCES[kind]:
+        for minute, snapshot in sorted(_latest_by_minute(archive, spec, day, None,
+                                                         result).items()):
+            rows.extend(tuple(row[c] for c in columns) for row in rows_of(spec, snapshot))
+            result.written.append(MinuteWrite(minute, snapshot.total, replaced=False))
+    return rows, result

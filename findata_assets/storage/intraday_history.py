@@ -11,13 +11,18 @@ half hour, its rows sorted by (code, minute): one stock's day reads 9 small grou
 file).
 The columns are the warehouse table's (storage/intraday.py COLUMNS) but `trade_date`, which the
 path carries; NULL stays NULL. A day is written from the warehouse rows and read back before it
-counts: `verify` compares the file with those rows value for value.
+counts: `verify` compares the file with those rows value for value, and `record_verified`
+leaves `_verified.json` beside it (size, SHA-256, rows, against what): what retention needs
+before it deletes the warehouse rows or the raw snapshots of the day. Readers skip files named
+with a leading underscore (Hive, Spark, pyarrow.dataset), so the record is no data file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import json
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -35,6 +40,10 @@ _TIMES = ("minute", "fetched_at")
 
 def history_key(kind: str, day: dt.date) -> str:
     return f"{HISTORY_PREFIX}/{TABLES[kind]}/trade_date={day.isoformat()}/part-0.parquet"
+
+
+def verified_key(kind: str, day: dt.date) -> str:
+    return history_key(kind, day).rsplit("/", 1)[0] + "/_verified.json"
 
 
 def arrow_schema():
@@ -100,11 +109,22 @@ class Written:
 
 
 def write_day(store: ObjectStore, kind: str, day: dt.date, table) -> Written:
-    """`table` (to_arrow of the day's rows) as the day's file; replaces what was there."""
+    """`table` (to_arrow of the day's rows) as the day's file; replaces what was there (and
+    the record of its verification, which was of the file replaced)."""
     body = encode(table)
     key = history_key(kind, day)
+    store.delete_keys([verified_key(kind, day)])
     store.put_bytes(key, body, CONTENT_TYPE)
     return Written(key, table.num_rows, len(body))
+
+
+def write_and_verify(store: ObjectStore, kind: str, day: dt.date, table,
+                     against: str) -> Written:
+    """Write the day's file, read it back and compare with `table`, record the verification."""
+    written = write_day(store, kind, day, table)
+    verify(store, kind, day, table)
+    record_verified(store, kind, day, store.get_bytes(written.key), written.rows, against)
+    return written
 
 
 class HistoryFileError(ValueError):
@@ -194,3 +214,28 @@ def _admits(statistics, value) -> bool:
     if statistics is None or not statistics.has_min_max:
         return True  # no statistics: the group must be read
     return statistics.min <= value <= statistics.max
+
+
+def record_verified(store: ObjectStore, kind: str, day: dt.date, body: bytes, rows: int,
+                    against: str) -> None:
+    """Note that the file `body` (as stored now) was verified against `against` (the warehouse)."""
+    record = {"key": history_key(kind, day), "rows": rows, "bytes": len(body),
+              "sha256": hashlib.sha256(body).hexdigest(), "verified_against": against,
+              "verified_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    store.put_bytes(verified_key(kind, day), json.dumps(record).encode(), "application/json")
+
+
+def check_verified(store: ObjectStore, kind: str, day: dt.date) -> int:
+    """The day's file is the one verified (same bytes as when its record was written) and
+    readable; returns its row count, or raises HistoryFileError saying why not."""
+    key, record_key = history_key(kind, day), verified_key(kind, day)
+    if not store.exists(record_key):
+        raise HistoryFileError(f"{key}: never verified (no {record_key})")
+    record = json.loads(store.get_bytes(record_key))
+    if not store.exists(key):
+        raise HistoryFileError(f"{key}: missing")
+    body = store.get_bytes(key)
+    if len(body) != record["bytes"] or hashlib.sha256(body).hexdigest() != record["sha256"]:
+        raise HistoryFileError(f"{key}: changed since it was verified ({len(body):,} bytes, "
+                               f"verified {record['bytes']:,})")
+    return record["rows"]

@@ -208,6 +208,8 @@ class S3ObjectStore:
         from botocore.exceptions import BotoCoreError, ClientError
 
         keys = [validate_key(k) for k in keys]
+        if keys:
+            self.ensure_bucket()
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = keys[start:start + _DELETE_BATCH]
             try:

@@ -14,6 +14,7 @@ from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import TABLES, IntradayStore
+from findata_assets.storage.intraday_feed import day_rows
 from findata_assets.storage.intraday_reads import is_closed
 
 GROUP_NAME = "intraday"
@@ -30,8 +31,10 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         name=history_asset_name(kind), group_name=GROUP_NAME, partitions_def=partitions_def,
         deps=[dg.AssetDep(TABLES[kind])], kinds={"python", "parquet"},
         description=f"Per closed trading day: {TABLES[kind]} as one Parquet file "
-                    f"(history/{TABLES[kind]}/trade_date=YYYY-MM-DD/part-0.parquet, zstd, sorted "
-                    f"by code and minute), verified against the warehouse rows value for value. "
+                    f"(history/{TABLES[kind]}/trade_date=YYYY-MM-DD/part-0.parquet, zstd, row "
+                    f"groups of 200 codes x a half hour), written from the warehouse (or, once "
+                    f"the warehouse no longer holds the day, from the archived snapshots) and "
+                    f"verified against those rows value for value. "
                     f"Readable without findata: pyarrow, Polars, DuckDB, Spark, Trino (Hive "
                     f"partitioning on trade_date).",
     )
@@ -42,21 +45,25 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             raise dg.Failure(f"{day} is still trading: its intraday history is written after "
                              "the 15:00 close")
         wh, store = warehouse.get_warehouse(), object_store.get_store()
-        rows = IntradayStore(wh).read_day(kind, day, history.FILE_COLUMNS)
+        rows, source = IntradayStore(wh).read_day(kind, day, history.FILE_COLUMNS), wh.describe()
+        if not rows:  # deleted from the warehouse by retention, or never stored there
+            rows, feed = day_rows(store, kind, day, history.FILE_COLUMNS)
+            source = f"the archived snapshots in {store.describe()} ({feed.snapshots_read} read)"
+            context.log.info(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}: "
+                             f"built from {source}")
         if not rows:
-            raise dg.Failure(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}: "
-                             f"materialize {TABLES[kind]} for that day first (it rebuilds the "
-                             "day from the archived snapshots)")
-        expected = history.to_arrow(rows)
-        written = history.write_day(store, kind, day, expected)
-        verified = history.verify(store, kind, day, expected)  # read back: never trust a write
+            raise dg.Failure(f"no minute of {day} for {TABLES[kind]}: neither {wh.describe()} "
+                             f"nor the archive {store.describe()} holds one (was {day} "
+                             "collected?)")
+        # read back and compared before it counts: never trust a write
+        written = history.write_and_verify(store, kind, day, history.to_arrow(rows), source)
         context.log.info(f"{written.key}: {written.rows:,} rows, {written.bytes:,} bytes "
-                         f"({written.bytes / written.rows:.1f} B/row), verified")
+                         f"({written.bytes / written.rows:.1f} B/row), verified against {source}")
         return dg.MaterializeResult(metadata={
             keys.TRADE_DATE: day.isoformat(), keys.ARCHIVE: store.describe(),
-            "parquet_key": written.key, "rows": verified, "dagster/row_count": verified,
+            "parquet_key": written.key, "rows": written.rows, "dagster/row_count": written.rows,
             "bytes": written.bytes, "bytes_per_row": round(written.bytes / written.rows, 1),
-            "verified_against": wh.describe()})
+            "verified_against": source})
 
     return _history
 
