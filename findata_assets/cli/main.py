@@ -28,7 +28,7 @@ from typing import Iterator
 import dagster as dg
 
 from findata_assets import environment
-from findata_assets.cli import data_commands, lanes, operations
+from findata_assets.cli import data_commands, housekeeping, lanes, operations
 from findata_assets.cli import runs as cli_runs
 from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import (
@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbose(retry)
     operations.add_commands(sub)
     data_commands.add_commands(sub)
+    housekeeping.add_commands(sub)
     return parser
 
 
@@ -204,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         return operations.run_command(args)
     if args.command in data_commands.COMMANDS:
         return data_commands.run_command(args)
+    if args.command in housekeeping.COMMANDS:
+        return housekeeping.run_command(args)
     started = time.perf_counter()
     instance = open_instance()
     # StopControl first: it owns SIGINT/SIGTERM before any other thread starts (the fake)

@@ -181,6 +181,36 @@ class IntradayStore:
         self._transaction(lambda conn: self._replace(conn, t, day, minute, board, rows))
         return MinuteWrite(minute, len(rows), replaced)
 
+    # -- retention -----------------------------------------------------------------------------
+    def stored_days(self, kind: str) -> list[dt.date]:
+        t = self.table(kind)
+        with self.warehouse.engine.connect() as conn:  # the primary key's first column: cheap
+            return list(conn.execute(sa.select(t.c.trade_date).distinct()
+                                     .order_by(t.c.trade_date)).scalars())
+
+    def day_size(self, kind: str, day: dt.date) -> tuple[int, int]:
+        """(rows, estimated bytes on disk) of a day: rows times the table's mean row size,
+        indexes included, as the server's statistics say (InnoDB's are estimates)."""
+        t = self.table(kind)
+        with self.warehouse.engine.connect() as conn:
+            rows = conn.execute(sa.select(sa.func.count()).where(t.c.trade_date == day)).scalar()
+            per_row = None
+            if conn.dialect.name in ("mysql", "mariadb"):
+                per_row = conn.execute(sa.text(
+                    "SELECT (data_length + index_length) / NULLIF(table_rows, 0) FROM "
+                    "information_schema.tables WHERE table_schema = DATABASE() AND "
+                    "table_name = :name"), {"name": t.name}).scalar()
+        return int(rows), int(rows * float(per_row or 0))
+
+    def delete_day(self, kind: str, day: dt.date) -> int:
+        """Delete a day's rows, a minute per transaction (small undo logs, short locks)."""
+        t = self.table(kind)
+        deleted = 0
+        for minute in self.minutes(kind, day):
+            deleted += self._transaction(lambda conn, m=minute: conn.execute(t.delete().where(
+                t.c.trade_date == day, t.c.minute == m)).rowcount)
+        return deleted
+
     # -- reads ---------------------------------------------------------------------------------
     def _select(self, kind: str, *where) -> list[dict]:
         t = self.table(kind)

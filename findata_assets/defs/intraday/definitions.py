@@ -9,7 +9,7 @@ import dagster as dg
 
 from findata_assets.defs.intraday.assets import build_intraday_assets
 from findata_assets.defs.intraday.history import (
-    build_history_assets, history_after_close, history_job)
+    build_history_assets, build_history_schedule, history_job)
 from findata_assets.settings import FindataSettings
 from findata_assets.storage.intraday import TABLES
 
@@ -25,4 +25,5 @@ def definitions(settings: FindataSettings,
                 trading_days: dg.PartitionsDefinition) -> dg.Definitions:
     return dg.Definitions(
         assets=[*build_intraday_assets(trading_days), *build_history_assets(trading_days)],
-        jobs=[intraday_job, history_job], schedules=[history_after_close])
+        jobs=[intraday_job, history_job],
+        schedules=[build_history_schedule(settings.refresh.schedules_running)])

@@ -77,12 +77,20 @@ history_job = dg.define_asset_job(
     description="A closed day's intraday tables as Parquet files in the object store.")
 
 
-@dg.schedule(name="intraday_history_after_close", cron_schedule=HISTORY_CRON,
-             execution_timezone=tc.TZ_NAME, job=history_job,
-             description="After the close on trading days: the day's intraday history as "
-                         "Parquet.")
-def history_after_close(context: dg.ScheduleEvaluationContext):
-    day = (context.scheduled_execution_time or dt.datetime.now(tc.TZ)).astimezone(tc.TZ).date()
-    if not tc.is_trading_day(day):
-        return dg.SkipReason(f"{day} is not a trading day")
-    return dg.RunRequest(run_key=f"history-{day}", partition_key=day.isoformat())
+def build_history_schedule(running: bool) -> dg.ScheduleDefinition:
+    """On in a deployment (FINDATA_SCHEDULES=running), as the refresh schedules are: without
+    the files, retention keeps every day in the warehouse."""
+
+    @dg.schedule(name="intraday_history_after_close", cron_schedule=HISTORY_CRON,
+                 execution_timezone=tc.TZ_NAME, job=history_job,
+                 default_status=dg.DefaultScheduleStatus.RUNNING if running
+                 else dg.DefaultScheduleStatus.STOPPED,
+                 description="After the close on trading days: the day's intraday history as "
+                             "Parquet.")
+    def history_after_close(context: dg.ScheduleEvaluationContext):
+        day = (context.scheduled_execution_time or dt.datetime.now(tc.TZ)).astimezone(tc.TZ).date()
+        if not tc.is_trading_day(day):
+            return dg.SkipReason(f"{day} is not a trading day")
+        return dg.RunRequest(run_key=f"history-{day}", partition_key=day.isoformat())
+
+    return history_after_close

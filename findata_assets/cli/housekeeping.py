@@ -1,0 +1,81 @@
+"""`python -m findata_assets.run housekeeping [--dry-run]`: retention from the command line.
+
+--dry-run lists what would go from each store (counts and bytes) and what is kept and why,
+deleting nothing. Without it the housekeeping job runs in this process against the instance at
+DAGSTER_HOME, so the deletion is a Dagster run with its log and metadata like the scheduled one.
+"""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = ("housekeeping",)
+
+
+def add_commands(sub) -> None:
+    command = sub.add_parser("housekeeping", help="retention: delete what FINDATA_RETENTION_* "
+                                                  "lets go (--dry-run: list it only)")
+    command.add_argument("--dry-run", action="store_true",
+                         help="list what would be deleted from each store, delete nothing")
+
+
+def run_command(args) -> int:
+    from findata_assets import settings as findata_settings
+    from findata_assets.cli.instance import open_instance
+    from findata_assets.storage.preflight import StoreUnavailableError
+
+    try:
+        settings = findata_settings.load()
+        with open_instance() as instance:
+            return _dry_run(instance, settings) if args.dry_run else _run(instance)
+    except (findata_settings.SettingsError, StoreUnavailableError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dry_run(instance, settings) -> int:
+    import sqlalchemy as sa
+
+    from findata_assets.housekeeping.plan import make_plan
+    from findata_assets.storage.intraday import IntradayStore
+    from findata_assets.storage.object_store import object_store_from_settings
+    from findata_assets.storage.preflight import warehouse_unavailable
+    from findata_assets.storage.warehouse import Warehouse
+
+    warehouse = Warehouse(settings.stores.database_url,
+                          timeout_s=settings.stores.database_timeout_s)
+    try:
+        plan = make_plan(instance, IntradayStore(warehouse),
+                         object_store_from_settings(settings.stores), settings.retention)
+    except sa.exc.OperationalError as exc:
+        raise warehouse_unavailable(warehouse, exc, "nothing was deleted") from None
+    finally:
+        warehouse.dispose()
+    print("dry run: nothing deleted; housekeeping would do this:")
+    for line in plan.summary_lines():
+        print(line)
+    return 0
+
+
+def _run(instance) -> int:
+    import dagster as dg
+
+    from findata_assets.defs.housekeeping.definitions import HOUSEKEEPING_JOB_NAME
+    from findata_assets.defs.location import location
+
+    job = location().resolve_job_def(HOUSEKEEPING_JOB_NAME)
+    result = job.execute_in_process(  # its INFO lines are the deletions, logged with counts
+        instance=instance, raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_OUTPUT:
+            for name, value in event.event_specific_data.metadata.items():
+                print(f"{name}: {value.value}")
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        why = failure.event_specific_data.error.message.strip().splitlines()[-1] \
+            if failure else "see the run's log"
+        print(f"error: housekeeping run {result.run_id} failed: {why}", file=sys.stderr)
+        return 1
+    print(f"housekeeping run {result.run_id}: done")
+    return 0

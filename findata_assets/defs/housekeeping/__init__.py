@@ -1,0 +1,1 @@
+"""Housekeeping: the retention job and its schedule."""

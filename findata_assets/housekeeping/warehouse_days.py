@@ -1,0 +1,113 @@
+"""Retention of the intraday tables in the warehouse: the live day and the last N closed trading
+days stay; an older day goes only once its Parquet file holds the same rows, value for value,
+compared now (not trusted from the day it was written). A file that is missing, truncated or
+differs keeps the day; a real run rebuilds that file from the warehouse rows, so the next run
+can delete the day after verifying the new file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from findata_assets import trading_calendar as tc
+from findata_assets.storage import intraday_history as history
+from findata_assets.storage.intraday import TABLES, IntradayStore
+from findata_assets.storage.object_store import ObjectStore
+
+
+@dataclass
+class WarehouseDay:
+    kind: str
+    day: dt.date
+    rows: int
+    bytes: int  # estimated from the table's mean row size
+    reason: str = ""  # why kept: the file's one-line problem
+
+    @property
+    def table(self) -> str:
+        return TABLES[self.kind]
+
+
+@dataclass
+class WarehousePlan:
+    keep_days: int
+    oldest_kept: dt.date  # days from this one on stay in any case
+    delete: list[WarehouseDay] = field(default_factory=list)
+    kept_unverified: list[WarehouseDay] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.delete)
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.bytes for d in self.delete)
+
+
+def oldest_kept_day(today: dt.date, keep_days: int) -> dt.date:
+    """The first day retention keeps: the `keep_days`-th trading day before today (today when
+    keep_days is 0), so the live day and that many closed days stay."""
+    day = today
+    for _ in range(keep_days):
+        day = tc.previous_trading_day(day)
+    return day
+
+
+def plan(intraday: IntradayStore, archive: ObjectStore, today: dt.date,
+         keep_days: int) -> WarehousePlan:
+    oldest = oldest_kept_day(today, keep_days)
+    result = WarehousePlan(keep_days, oldest)
+    for kind in TABLES:
+        for day in intraday.stored_days(kind):
+            if day >= oldest:
+                continue
+            rows, size = intraday.day_size(kind, day)
+            candidate = WarehouseDay(kind, day, rows, size)
+            try:
+                history.verify(archive, kind, day, _warehouse_table(intraday, kind, day))
+            except history.HistoryFileError as exc:
+                candidate.reason = str(exc)
+                result.kept_unverified.append(candidate)
+                continue
+            result.delete.append(candidate)
+    return result
+
+
+def _warehouse_table(intraday: IntradayStore, kind: str, day: dt.date):
+    return history.to_arrow(intraday.read_day(kind, day, history.FILE_COLUMNS))
+
+
+@dataclass
+class WarehouseResult:
+    deleted_rows: int = 0
+    deleted_days: list[str] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)  # files written again, verified
+
+
+def apply(intraday: IntradayStore, archive: ObjectStore, planned: WarehousePlan,
+          log=print) -> WarehouseResult:
+    """Delete the planned days, each verified again right before (a file replaced since the
+    plan is caught); rebuild the files that kept a day."""
+    result = WarehouseResult()
+    for day in planned.delete:
+        expected = _warehouse_table(intraday, day.kind, day.day)
+        try:
+            history.verify(archive, day.kind, day.day, expected)
+        except history.HistoryFileError as exc:
+            log(f"kept {day.table} {day.day} in the warehouse: {exc}")
+            continue
+        deleted = intraday.delete_day(day.kind, day.day)
+        result.deleted_rows += deleted
+        result.deleted_days.append(f"{day.table} {day.day}")
+        log(f"deleted {day.table} {day.day} from the warehouse: {deleted:,} rows "
+            f"(~{day.bytes / 1e6:.1f} MB), its Parquet verified value for value")
+    for day in planned.kept_unverified:
+        log(f"kept {day.table} {day.day} in the warehouse: {day.reason}; rebuilding the file")
+        written = history.write_and_verify(archive, day.kind, day.day,
+                                           _warehouse_table(intraday, day.kind, day.day),
+                                           intraday.warehouse.describe())
+        result.rebuilt.append(written.key)
+        log(f"rebuilt {written.key}: {written.rows:,} rows, verified; the day goes at the next "
+            "housekeeping")
+    return result
