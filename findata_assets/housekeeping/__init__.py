@@ -1,0 +1,1 @@
+"""Retention: what the platform deletes, accounted for first."""
