@@ -17,13 +17,12 @@ from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import IntradayStore
 from findata_assets.storage.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
+from findata_assets_tests.intraday_rows import session_minutes, store_day
 
 pytestmark = pytest.mark.integration
 DAY = dt.date(2026, 11, 30)  # a Monday, closed
 CODES = [f"{600000 + i}" for i in range(700)]
-MINUTES = [dt.datetime(2026, 11, 30, 9, 30) + dt.timedelta(minutes=m) for m in range(6)]
-VALUES = ("price", "change_pct", "main_net", "main_pct", "super_large_net", "super_large_pct",
-          "large_net", "large_pct", "medium_net", "medium_pct", "small_net", "small_pct")
+MINUTES = session_minutes(DAY, 6)
 
 
 @pytest.fixture
@@ -34,15 +33,7 @@ def platform(monkeypatch, mysql_url, s3_env, dagster_home, tmp_path):
         monkeypatch.setenv(name, value)
     settings = Settings.from_env(os.environ)
     warehouse = Warehouse(settings.database_url)
-    store = IntradayStore(warehouse)
-    for m, minute in enumerate(MINUTES):  # a day of minutes, with NULLs where the API had "-"
-        rows = [{"trade_date": DAY, "code": code, "minute": minute, "board": None,
-                 "name": f"股票{i}",
-                 **{v: (None if (i + m) % 17 == 0 and v != "price" else
-                        round((i - 350) * 1e5 + m * 1234.5 + j, 2))
-                    for j, v in enumerate(VALUES)},
-                 "fetched_at": minute + dt.timedelta(seconds=5)} for i, code in enumerate(CODES)]
-        store.replace_minute("stock", DAY, minute, None, rows, replaced=False)
+    store_day(IntradayStore(warehouse), DAY, CODES, len(MINUTES))
     yield warehouse, object_store_from_settings(settings), s3_env
     warehouse.dispose()
 

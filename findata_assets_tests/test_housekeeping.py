@@ -1,0 +1,170 @@
+"""Issue 20, retention end to end on MariaDB, SeaweedFS and a real Dagster instance: the dry run
+lists per store what would go; the real run deletes exactly that; a day whose Parquet is
+missing, truncated or differs stays in the warehouse (named in one line, its file rebuilt);
+full-refresh, manual and old-format snapshots, failed and full-refresh runs and each partition's
+latest materialization survive; what went from the warehouse still reads from Parquet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from findata_assets import reader
+from findata_assets import trading_calendar as tc
+from findata_assets.cli.main import main as cli_main
+from findata_assets.defs.location import build_definitions
+from findata_assets.defs.metadata_keys import POLICY_TAG
+from findata_assets.housekeeping.plan import carry_out, make_plan
+from findata_assets.settings import Settings
+from findata_assets.settings.retention import RetentionSettings
+from findata_assets.storage import intraday_history as history
+from findata_assets.storage.intraday import IntradayStore
+from findata_assets.storage.object_store import object_store_from_settings
+from findata_assets.storage.warehouse import Warehouse
+from findata_assets_tests.intraday_rows import store_day
+
+pytestmark = pytest.mark.integration
+VERIFIED, TRUNCATED, MISSING, DIFFERS = (dt.date(2026, 11, 20), dt.date(2026, 11, 23),
+                                         dt.date(2026, 11, 24), dt.date(2026, 11, 25))
+NO_DATA = dt.date(2026, 11, 2)
+CODES = [f"{600000 + i}" for i in range(300)]
+MINUTES = 4
+RETENTION = RetentionSettings(run_days=14, snapshot_days=5, warehouse_days=2)
+HISTORY = dg.AssetKey("stock_flow_intraday_history")
+
+
+def _snapshot_key(table: str, day: dt.date, second: int, lane: str | None,
+                  suffix: str = ".json.zst") -> str:
+    stamp = dt.datetime.combine(day, dt.time(10, 0, second)).strftime("%Y%m%dT%H%M%S.%f")
+    return f"raw/{table}/{day}/{stamp}{'.' + lane if lane else ''}{suffix}"
+
+
+@pytest.fixture
+def platform(monkeypatch, mysql_url, s3_env, dagster_home, tmp_path):
+    env = {"FINDATA_HOME": str(tmp_path / "home"), "FINDATA_DATABASE_URL": mysql_url,
+           "FINDATA_PARTITIONS_START": "2026-11-02", **s3_env}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reader.reset()
+    settings = Settings.from_env(os.environ)
+    warehouse = Warehouse(settings.database_url)
+    intraday, archive = IntradayStore(warehouse), object_store_from_settings(settings)
+    for day in (VERIFIED, TRUNCATED, MISSING, DIFFERS):
+        store_day(intraday, day, CODES, MINUTES)
+    yield intraday, archive
+    reader.reset()
+    warehouse.dispose()
+
+
+def _history_run(instance, day: dt.date, policy: str | None) -> dg.ExecuteInProcessResult:
+    job = build_definitions().resolve_job_def("intraday_history_job")
+    return job.execute_in_process(partition_key=day.isoformat(), instance=instance,
+                                  asset_selection=[HISTORY], raise_on_error=False,
+                                  tags={POLICY_TAG: policy} if policy else None)
+
+
+def _archive_snapshots(archive) -> dict[str, set[str]]:
+    """Snapshots of every kind of lane, old and new; what retention may delete and what not."""
+    deletable = {_snapshot_key("stock_flow_all_1d", VERIFIED, 1, "quick"),
+                 _snapshot_key("stock_flow_all_1d", VERIFIED, 2, "quick"),
+                 _snapshot_key("stock_flow_sh_a_1d", VERIFIED, 3, "incremental")}
+    kept = {_snapshot_key("stock_flow_all_1d", VERIFIED, 4, "full"),
+            _snapshot_key("stock_flow_all_1d", VERIFIED, 5, "manual"),
+            _snapshot_key("stock_flow_all_1d", VERIFIED, 6, None, ".json"),  # before lanes
+            _snapshot_key("stock_flow_all_1d", TRUNCATED, 1, "quick"),  # history not verified
+            _snapshot_key("stock_flow_all_1d", dt.datetime.now(tc.TZ).date(), 1, "quick")}
+    for key in deletable | kept:
+        archive.put_bytes(key, b'{"table": "stock_flow_all_1d"}' * 10, "application/json")
+    return {"deletable": deletable, "kept": kept}
+
+
+def test_housekeeping_deletes_exactly_what_its_dry_run_listed(platform, capsys):
+    intraday, archive = platform
+    snapshots = _archive_snapshots(archive)
+    with dg.DagsterInstance.get() as instance:
+        full = _history_run(instance, VERIFIED, "full")
+        superseded = _history_run(instance, VERIFIED, "quick")
+        latest = _history_run(instance, VERIFIED, "quick")
+        failed = _history_run(instance, NO_DATA, "quick")  # no minute anywhere: fails
+        for day in (TRUNCATED, DIFFERS):
+            assert _history_run(instance, day, "incremental").success
+        assert full.success and superseded.success and latest.success and not failed.success
+        before = reader.intraday("600123", VERIFIED)
+        # a truncated file, and one whose values differ from the warehouse
+        body = archive.get_bytes(history.history_key("stock", TRUNCATED))
+        archive.put_bytes(history.history_key("stock", TRUNCATED), body[: len(body) // 2])
+        changed = [list(r) for r in intraday.read_day("stock", DIFFERS, history.FILE_COLUMNS)]
+        changed[3][history.FILE_COLUMNS.index("small_net")] = -1.0
+        history.write_day(archive, "stock", DIFFERS, history.to_arrow(changed))
+
+        # runs ended just now: seen from three weeks on, they are past the 14-day window
+        now = dt.datetime.now(tc.TZ) + dt.timedelta(days=21)
+        dry = make_plan(instance, intraday, archive, RETENTION, now)
+        lines = dry.summary_lines()
+        assert [(d.kind, d.day) for d in dry.warehouse.delete] == [("stock", VERIFIED)]
+        kept = {d.day: d.reason for d in dry.warehouse.kept_unverified}
+        assert set(kept) == {TRUNCATED, MISSING, DIFFERS}
+        assert "truncated" in kept[TRUNCATED] and "missing" in kept[MISSING]
+        assert "small_net of" in kept[DIFFERS] and all("\n" not in r for r in kept.values())
+        assert set(dry.snapshots.delete) == snapshots["deletable"]
+        assert set(dry.runs.run_ids) == {superseded.run_id}
+        assert lines[0].startswith("warehouse: 1 intraday day(s) to delete, 1,200 rows")
+        assert any(line.startswith("archive: 3 raw snapshots to delete (incremental 1, quick 2)")
+                   for line in lines)
+
+        # the real run, planned again: the same; then it deletes exactly that
+        plan = make_plan(instance, intraday, archive, RETENTION, now)
+        assert plan.summary_lines() == lines
+        logged = []
+        result = carry_out(plan, instance, intraday, archive, logged.append)
+
+        assert intraday.stored_days("stock") == [TRUNCATED, MISSING, DIFFERS]
+        assert result.warehouse.deleted_rows == len(CODES) * MINUTES
+        remaining = set(archive.list_keys("raw/"))
+        assert not remaining & snapshots["deletable"] and snapshots["kept"] <= remaining
+        assert result.snapshots_deleted == 3
+        assert instance.get_run_by_id(superseded.run_id) is None
+        for run in (full, latest, failed):
+            assert instance.get_run_by_id(run.run_id) is not None
+        # the catalog still shows the partition's latest metadata (from the run kept)
+        [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=HISTORY, asset_partitions=[VERIFIED.isoformat()]), limit=1).records
+        assert record.run_id == latest.run_id
+        assert record.asset_materialization.metadata["rows"].value == len(CODES) * MINUTES
+        # every deletion logged with its counts; the files that kept a day were rebuilt
+        assert any(f"deleted stock_flow_intraday {VERIFIED}" in m and "1,200 rows" in m
+                   for m in logged)
+        assert sorted(result.warehouse.rebuilt) == sorted(
+            history.history_key("stock", d) for d in (TRUNCATED, MISSING, DIFFERS))
+
+        # nothing a user needs was lost: the deleted day reads the same, from its Parquet
+        pd.testing.assert_frame_equal(reader.intraday("600123", VERIFIED), before)
+        # the next run may delete the days whose files are now verified, and nothing else
+        again = make_plan(instance, intraday, archive, RETENTION, now)
+        assert [d.day for d in again.warehouse.delete] == [TRUNCATED, MISSING, DIFFERS]
+        assert set(again.snapshots.delete) == {_snapshot_key("stock_flow_all_1d", TRUNCATED, 1,
+                                                             "quick")}
+        assert not again.runs.runs
+
+    # the CLI's dry run prints the same plan and deletes nothing
+    for name, value in (("FINDATA_RETENTION_WAREHOUSE_DAYS", "2"),
+                        ("FINDATA_RETENTION_SNAPSHOT_DAYS", "5")):
+        os.environ[name] = value
+    capsys.readouterr()
+    assert cli_main(["housekeeping", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dry run: nothing deleted") and "warehouse: 3 intraday day(s)" in out
+    assert "dagster runs:" in out and "archive:" in out
+    assert intraday.stored_days("stock") == [TRUNCATED, MISSING, DIFFERS]
+
+
+def test_a_bad_retention_setting_is_one_line_naming_it(platform, monkeypatch, capsys):
+    monkeypatch.setenv("FINDATA_RETENTION_SNAPSHOT_DAYS", "thirty")
+    assert cli_main(["housekeeping", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: FINDATA_RETENTION_SNAPSHOT_DAYS must be a whole number (days), "
+                   "got 'thirty'")
