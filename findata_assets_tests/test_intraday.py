@@ -14,8 +14,9 @@ import pytest
 from findata_assets.cli.main import run_policy
 from findata_assets.defs.location import build_definitions
 from findata_assets.eastmoney import catalog
-from findata_assets.eastmoney.snapshot import Snapshot, decode
+from findata_assets.eastmoney.snapshot import Snapshot, decode, lane_of_key
 from findata_assets.settings import Settings
+from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import COLUMNS, IntradayStore, rows_of
 from findata_assets.storage.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
@@ -67,6 +68,7 @@ def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(dri
     live = _by_minute(store.read_day_dicts("stock", DAY))
     keys = archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/")
     assert len(keys) == 3
+    assert all(k.endswith(".quick.json.zst") and lane_of_key(k) == "quick" for k in keys)
     for key in keys:  # every archived snapshot is its minute, row for row
         snapshot = decode(key, archive.get_bytes(key))
         expected = {r["code"]: r for r in rows_of(ALL_1D, snapshot)}
@@ -115,6 +117,19 @@ def test_three_quick_refreshes_give_three_minutes_each_equal_to_its_snapshot(dri
     [event] = result.asset_materializations_for_node("stock_flow_intraday")
     assert event.metadata["minutes_stored"].value == 4
     assert event.metadata["snapshots_read"].value == 5
+
+    # once the warehouse no longer holds the day, its history file is built from the archive
+    # (the plain JSON snapshot included) and equals what the warehouse held
+    expected = store.read_day("stock", DAY, history.FILE_COLUMNS)
+    with warehouse.engine.begin() as conn:
+        conn.execute(store.table("stock").delete())
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("intraday_history_job").execute_in_process(
+            partition_key=DAY.isoformat(), instance=instance,
+            asset_selection=[dg.AssetKey("stock_flow_intraday_history")])
+    [event] = result.asset_materializations_for_node("stock_flow_intraday_history")
+    assert "archived snapshots" in event.metadata["verified_against"].value
+    assert history.verify(archive, "stock", DAY, history.to_arrow(expected)) == len(expected)
     warehouse.dispose()
 
 
