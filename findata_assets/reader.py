@@ -34,7 +34,7 @@ from findata_assets.storage.warehouse import Warehouse
 
 DateLike = Union[str, dt.date, None]
 LANGS = ("en", "zh")
-_LABELS_ZH = {c.name: c.label_zh for c in catalog.COLUMNS} | {"minute": "分钟", "board": "板块类型"}
+LABELS_ZH = {c.name: c.label_zh for c in catalog.COLUMNS} | {"minute": "分钟", "board": "板块类型"}
 _NUMERIC = {c.name for c in catalog.COLUMNS if c.sql_type == "float"}
 
 
@@ -90,7 +90,7 @@ def _frame(rows: list[dict], columns: Iterable[str], lang: str) -> pd.DataFrame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     if "rank" in frame.columns:
         frame["rank"] = frame["rank"].astype("Int64")
-    return frame.rename(columns=_LABELS_ZH) if lang == "zh" else frame
+    return frame.rename(columns=LABELS_ZH) if lang == "zh" else frame
 
 
 def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,
@@ -164,7 +164,7 @@ def _trading_days(day: DateLike, end: DateLike) -> list[dt.date]:
 def _intraday_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
-    return frame.rename(columns=_LABELS_ZH) if lang == "zh" else frame
+    return frame.rename(columns=LABELS_ZH) if lang == "zh" else frame
 
 
 def intraday(code: str, day: DateLike, lang: str = "en", end: DateLike = None) -> pd.DataFrame:

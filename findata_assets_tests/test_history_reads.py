@@ -89,3 +89,21 @@ def test_a_range_across_closed_days_and_the_live_day(stored):
     assert "分钟" in zh.columns and len(zh) == MINUTES
     with pytest.raises(ValueError, match="day 2026-11-27 is after end 2026-11-26"):
         reader.intraday("600123", CLOSED[1], end=CLOSED[0])
+
+
+def test_show_prints_intraday_minutes_across_days(stored, capsys):
+    from findata_assets.cli.main import main as cli_main
+
+    live_day = _live_day()
+    assert cli_main(["show", "intraday", "600123", "--date", CLOSED[0].isoformat(),
+                     "--end", live_day.isoformat(), "--top", "100"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"intraday 600123 {CLOSED[0]}...{live_day} ({3 * MINUTES} rows)")
+    assert all(str(day) in out for day in [*CLOSED, live_day])
+    assert cli_main(["show", "intraday", "market", "--date", CLOSED[1].isoformat(),
+                     "--minute", "09:31", "--top", "5", "--zh"]) == 0
+    out = capsys.readouterr().out
+    assert "(5 rows)" in out and "主力净流入(亿)" in out and "09:31" in out
+    assert cli_main(["show", "intraday", "600123"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: show intraday needs --date YYYY-MM-DD (the first day)")

@@ -1,4 +1,6 @@
-"""Commands that serve the data: `show` (a quick look at a table), `compat-views` and
+"""Commands that serve the data: `show` (a quick look at a table, or at intraday minutes:
+`show intraday 600519 --date D [--end E]`, `show intraday market --date D --minute 10:30`;
+closed days come from their Parquet files, the live day from the warehouse), `compat-views` and
 `drop-compat-views` (the original crawler's tables as views, see storage/compat_views.py)."""
 
 from __future__ import annotations
@@ -11,21 +13,74 @@ COMMANDS = ("show", "compat-views", "drop-compat-views")
 
 
 def add_commands(sub) -> None:
-    show = sub.add_parser("show", help="print a stored table's latest day (a quick look)")
-    show.add_argument("group", help="a market (all, sh_a, ...) or a board type (industry, ...)")
-    show.add_argument("period", help="1d, 3d, 5d or 10d")
+    show = sub.add_parser("show", help="print a stored table's latest day, or intraday minutes "
+                                       "(show intraday CODE|market|boards --date D)")
+    show.add_argument("group", help="a market (all, sh_a, ...), a board type (industry, ...), "
+                                    "or 'intraday'")
+    show.add_argument("period", help="1d, 3d, 5d or 10d; after 'intraday': a code (600519, "
+                                     "BK0475), 'market' or 'boards'")
     show.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
-    show.add_argument("--date", help="trade date YYYY-MM-DD (default: the latest stored)")
+    show.add_argument("--date", help="trade date YYYY-MM-DD (default: the latest stored; "
+                                     "intraday: required, the first day)")
+    show.add_argument("--end", help="intraday: the last day of a range (YYYY-MM-DD)")
+    show.add_argument("--minute", help="intraday market/boards: the minute HH:MM (default: "
+                                       "the day's last)")
     show.add_argument("--zh", action="store_true", help="Chinese column labels")
     sub.add_parser("compat-views", help="create the original project's tables as views")
     sub.add_parser("drop-compat-views", help="drop those views")
 
 
-def _show(args) -> int:
+_INTRADAY_COLUMNS = ["trade_date", "minute", "code", "name", "price", "change_pct", "main_net",
+                     "main_pct", "small_net"]
+
+
+def _print(title: str, view, zh: bool) -> None:
     import pandas as pd
 
+    from findata_assets.reader import LABELS_ZH
+
+    for money in ("main_net", "small_net"):  # 亿元, as people read fund flows
+        view[money] = view[money] / catalog.YI
+    view = view.rename(columns={"main_net": "main_net_yi", "small_net": "small_net_yi"})
+    if zh:
+        view = view.rename(columns={**LABELS_ZH, "rank": "排名", "change_pct": "涨跌幅%",
+                                    "main_net_yi": "主力净流入(亿)", "main_pct": "主力净占比%",
+                                    "small_net_yi": "小单净流入(亿)"})
+    print(title)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(view.to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"))
+
+
+def _show_intraday(args) -> int:
     from findata_assets import reader
 
+    if not args.date:
+        raise ValueError("show intraday needs --date YYYY-MM-DD (the first day)")
+    what = args.period
+    if what in ("market", "boards"):
+        frame = reader.intraday_market(args.date, minute=args.minute, boards=what == "boards",
+                                       end=args.end)
+        if args.minute is None and not frame.empty:  # each day at its last stored minute
+            frame = frame[frame["minute"] == frame.groupby("trade_date")["minute"]
+                          .transform("max")]
+        frame = frame.groupby("trade_date", sort=True).head(args.top)
+    else:
+        frame = reader.intraday(what, args.date, end=args.end).tail(args.top)
+    span = args.date + (f"...{args.end}" if args.end else "")
+    if frame.empty:
+        print(f"no intraday minutes of {what} stored for {span}")
+        return 1
+    view = frame[_INTRADAY_COLUMNS].copy()
+    view["minute"] = view["minute"].dt.strftime("%H:%M")
+    _print(f"intraday {what} {span} ({len(view)} rows)", view, args.zh)
+    return 0
+
+
+def _show(args) -> int:
+    from findata_assets import reader
+
+    if args.group == "intraday":
+        return _show_intraday(args)
     kind = "sector" if args.group in catalog.groups("sector") else "stock"
     read = reader.sectors if kind == "sector" else reader.flows
     frame = read(args.group, args.period, start=args.date, end=args.date)
@@ -36,18 +91,8 @@ def _show(args) -> int:
     day = frame["trade_date"].max()
     frame = frame[frame["trade_date"] == day].head(args.top)
     columns = ["rank", "code", "name", "price", "change_pct", "main_net", "main_pct", "small_net"]
-    view = frame[columns].copy()
-    for money in ("main_net", "small_net"):  # 亿元, as people read fund flows
-        view[money] = view[money] / catalog.YI
-    view = view.rename(columns={"main_net": "main_net_yi", "small_net": "small_net_yi"})
-    if args.zh:
-        view = view.rename(columns={"rank": "排名", "code": "代码", "name": "名称",
-                                    "price": "最新价", "change_pct": "涨跌幅%",
-                                    "main_net_yi": "主力净流入(亿)", "main_pct": "主力净占比%",
-                                    "small_net_yi": "小单净流入(亿)"})
-    print(f"{catalog.table(kind, args.group, args.period).name} {day} (top {len(view)})")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(view.to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"))
+    _print(f"{catalog.table(kind, args.group, args.period).name} {day} (top {len(frame)})",
+           frame[columns].copy(), args.zh)
     return 0
 
 
