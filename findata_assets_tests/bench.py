@@ -125,6 +125,7 @@ class FakeApi:
     seed: int = 0
     port: int = 0
     process: Optional[subprocess.Popen] = field(default=None, repr=False)
+    extra_args: tuple[str, ...] = ()  # e.g. ("--trade-date", "2026-11-30")
 
     @property
     def base(self) -> str:
@@ -139,7 +140,7 @@ class FakeApi:
         log_path = self.workdir / f"fake-{self.port}.log"
         argv = [sys.executable, "-m", "findata_assets.fake_eastmoney", "--port", str(self.port),
                 "--latency-ms", f"{self.latency_ms:g}", "--scale", f"{self.scale:g}",
-                "--seed", str(self.seed), "--frozen"]
+                "--seed", str(self.seed), "--frozen", *self.extra_args]
         with open(log_path, "ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, cwd=REPO,

@@ -1,22 +1,30 @@
 """A closed intraday day as Parquet, at real size: bytes per row and the reads (issue 20).
 
-    python -m findata_assets_tests.bench_history [--stocks 5290] [--minutes 241] [--repeat 5]
+    python -m findata_assets_tests.bench_history [--source fake|synthetic] [--store local|s3]
+        [--stocks 5290] [--minutes 241] [--days 20] [--repeat 5]
 
-A synthetic trading day (the fake's value distributions are not needed for sizes that depend on
-the column types and the sort: money as float64 with 2 decimals, one NULL in 17 cells) is written
-by storage/intraday_history.py to a local archive folder, read back and verified, then each read
-is timed (median of --repeat): the whole day into pandas, one minute of the market, one stock's
-day. The local folder leaves the network out; on S3 a read adds its round trips.
+The day: `fake` (default) is the fake Eastmoney universe's 全部股票 at each of the session's
+minutes, parsed as the platform parses it (5,290 stocks at scale 1; its values drift on a
+triangle wave that repeats every 100 minutes, which flatters compression), `synthetic` a seeded
+random day (every value new each minute, one NULL in 17 cells: a pessimistic bound). The day is
+written by storage/intraday_history.py to the store (`local`: a temporary folder, no network;
+`s3`: a SeaweedFS server started here), read back and verified; then each read is timed (median
+of --repeat): the whole day into pandas, one minute of the market, one stock's day, and one
+stock over --days trading days (the file copied under that many dates, read as the reader
+reads a range: storage/intraday_reads.py, a thread per day).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import random
 import statistics
 import tempfile
 import time
+import uuid
+from pathlib import Path
 
 from findata_assets.storage import intraday_history as history
 from findata_assets.storage.object_store import LocalObjectStore
@@ -25,10 +33,41 @@ DAY = dt.date(2026, 11, 30)
 VALUES = 12  # price, change_pct, main_net ... small_pct
 
 
-def session_minutes(count: int) -> list[dt.datetime]:
-    morning = [dt.datetime(2026, 11, 30, 9, 30) + dt.timedelta(minutes=m) for m in range(121)]
-    afternoon = [dt.datetime(2026, 11, 30, 13, 1) + dt.timedelta(minutes=m) for m in range(120)]
+def session_minutes(count: int, day: dt.date = DAY) -> list[dt.datetime]:
+    open_, lunch_end = dt.datetime.combine(day, dt.time(9, 30)), dt.datetime.combine(
+        day, dt.time(13, 1))
+    morning = [open_ + dt.timedelta(minutes=m) for m in range(121)]
+    afternoon = [lunch_end + dt.timedelta(minutes=m) for m in range(120)]
     return (morning + afternoon)[:count]
+
+
+def fake_day(stocks: int, minutes: int, kind: str = "stock", day: dt.date = DAY) -> list[tuple]:
+    """The fake universe's 1d table(s) of a family (全部股票; the three board types) at each
+    minute, parsed as the platform parses the API, as rows in history.FILE_COLUMNS order."""
+    from findata_assets.eastmoney import catalog
+    from findata_assets.eastmoney.parsing import parse_table
+    from findata_assets.eastmoney.snapshot import Snapshot
+    from findata_assets.fake_eastmoney.server import FakeEastmoneyServer
+    from findata_assets.storage.intraday import FLOW_COLUMNS, SOURCES
+    from findata_assets.trading_calendar import TZ
+
+    server = FakeEastmoneyServer(scale=stocks / 5290)
+    server.set_trade_date(day)
+    rows = []
+    for minute in session_minutes(minutes, day):
+        fetched = (minute + dt.timedelta(seconds=5)).replace(tzinfo=TZ)
+        server.set_now(fetched)
+        for spec in SOURCES[kind]:
+            raw = server.expected_rows(spec)
+            snapshot = Snapshot(table=spec.name, kind=spec.kind, group_key=spec.group.key,
+                                period_key="1d", url="", params={}, fetched_at=fetched,
+                                updated_at=None, trade_date=day, total=len(raw), page_size=100,
+                                pages=1, requests=1, shared_with=[], rows=raw)
+            board = spec.group.key if kind == "sector" else None
+            rows.extend((r["code"], minute, board, *(r[c] for c in FLOW_COLUMNS),
+                         fetched.replace(tzinfo=None)) for r in parse_table(spec, snapshot).rows)
+        server.advance()
+    return rows
 
 
 def synthetic_day(stocks: int, minutes: int, seed: int = 0) -> list[tuple]:
@@ -54,17 +93,49 @@ def timed(repeat: int, work) -> float:
     return statistics.median(seconds)
 
 
+@contextlib.contextmanager
+def object_store(kind: str):
+    with tempfile.TemporaryDirectory(prefix="findata-history-bench-") as tmp:
+        if kind == "local":
+            yield LocalObjectStore(tmp)
+            return
+        from findata_assets.storage.object_store import S3ObjectStore
+        from findata_assets_tests.services import WeedS3Server
+
+        server = WeedS3Server(Path(tmp) / "weed").start()
+        try:
+            yield S3ObjectStore(server.endpoint, f"bench-{uuid.uuid4().hex[:8]}",
+                                access_key_id=server.access_key,
+                                secret_access_key=server.secret_key, region=server.region)
+        finally:
+            server.stop()
+
+
+def trading_days_before(day: dt.date, count: int) -> list[dt.date]:
+    from findata_assets import trading_calendar as tc
+
+    days = [day]
+    while len(days) < count:
+        days.append(tc.previous_trading_day(days[-1]))
+    return sorted(days)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from findata_assets.storage.intraday_reads import IntradayReads
+
     parser = argparse.ArgumentParser(prog="python -m findata_assets_tests.bench_history",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", choices=("fake", "synthetic"), default="fake")
+    parser.add_argument("--store", choices=("local", "s3"), default="local")
     parser.add_argument("--stocks", type=int, default=5290)
     parser.add_argument("--minutes", type=int, default=241)
+    parser.add_argument("--days", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-    rows = synthetic_day(args.stocks, args.minutes)
-    with tempfile.TemporaryDirectory(prefix="findata-history-bench-") as tmp:
-        store = LocalObjectStore(tmp)
+    rows = (fake_day if args.source == "fake" else synthetic_day)(args.stocks, args.minutes)
+    code = sorted({r[0] for r in rows})[len(rows) // args.minutes // 2]
+    with object_store(args.store) as store:
         started = time.perf_counter()
         expected = history.to_arrow(rows)
         written = history.write_day(store, "stock", DAY, expected)
@@ -73,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         history.verify(store, "stock", DAY, expected)
         verify_s = time.perf_counter() - started
         minute = session_minutes(args.minutes)[60]
+        body = store.get_bytes(written.key)
+        days = trading_days_before(DAY, args.days)
+        for day in days:  # the same file under each date: a range of closed days
+            store.put_bytes(history.history_key("stock", day), body, history.CONTENT_TYPE)
+        reads = IntradayReads(None, store)  # every day closed and filed: no warehouse read
         figures = {
+            "source": args.source, "store": args.store,
             "rows": written.rows, "bytes": written.bytes,
             "bytes_per_row": round(written.bytes / written.rows, 1),
             "write_s": round(write_s, 2), "verify_s": round(verify_s, 2),
@@ -82,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
             "one_minute_pandas_ms": round(1000 * timed(args.repeat, lambda: history.read(
                 store, "stock", DAY, minute=minute).to_pandas()), 1),
             "one_stock_day_pandas_ms": round(1000 * timed(args.repeat, lambda: history.read(
-                store, "stock", DAY, code="600123").to_pandas()), 1),
+                store, "stock", DAY, code=code).to_pandas()), 1),
+            f"one_stock_{args.days}_days_s": round(timed(args.repeat, lambda: reads.frame(
+                "stock", days, code=code)), 3),
         }
     for name, value in figures.items():
-        print(f"{name:26} {value:>14,}")
+        print(f"{name:26} {value:>14,}" if not isinstance(value, str) else f"{name:26} {value:>14}")
     return 0
 
 
