@@ -107,3 +107,13 @@ def test_show_prints_intraday_minutes_across_days(stored, capsys):
     assert cli_main(["show", "intraday", "600123"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: show intraday needs --date YYYY-MM-DD (the first day)")
+
+
+def test_the_reports_intraday_series_is_the_same_from_either_home(stored):
+    intraday, archive = stored
+    day = CLOSED[0]
+    from_file = IntradayReads(intraday, archive).day_series(day)
+    from_sql = IntradayReads(intraday, archive, now=dt.datetime.combine(
+        day, dt.time(10, 0), tzinfo=tc.TZ)).day_series(day)
+    assert from_file == from_sql
+    assert len(from_file["minutes"]) == MINUTES and len(from_file["top"]) == 5

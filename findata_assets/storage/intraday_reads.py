@@ -83,3 +83,28 @@ class IntradayReads:
         else:
             rows = self.intraday.read_day_dicts(kind, day)
         return pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+
+    def day_series(self, day: dt.date, top_n: int = 5) -> Optional[dict]:
+        """What the report draws (IntradayStore.day_series), from whichever home holds the day:
+        a report made again for a day the warehouse no longer holds keeps its chart."""
+        if self.home_of("stock", day) == "warehouse":
+            return self.intraday.day_series(day, top_n)
+        frame = self._day("stock", day, None, None)
+        if frame.empty:
+            return None
+        market = frame.groupby("minute", sort=True)["main_net"].sum(min_count=1)
+        last = market.index[-1]
+        top = (frame[(frame["minute"] == last) & frame["main_net"].notna()]
+               .sort_values(["main_net", "code"], ascending=[False, True]).head(top_n))
+        by_code = frame[frame["code"].isin(top["code"])].set_index(["code", "minute"])["main_net"]
+        minutes = list(market.index)
+
+        def value(code, minute):
+            got = by_code.get((code, minute))
+            return None if got is None or pd.isna(got) else float(got)
+
+        return {"minutes": [m.strftime("%H:%M") for m in minutes],
+                "market_main_net": [None if pd.isna(v) else float(v) for v in market],
+                "top": [{"code": code, "name": name,
+                         "main_net": [value(code, m) for m in minutes]}
+                        for code, name in zip(top["code"], top["name"])]}

@@ -36,6 +36,7 @@ from findata_assets.report import text as txt
 from findata_assets.report.fonts import cjk_font
 from findata_assets.report.keys import CHART_DIR, PAGE_NAME, report_key, report_prefix
 from findata_assets.storage.intraday import IntradayStore
+from findata_assets.storage.intraday_reads import IntradayReads
 from findata_assets.trading_calendar import TZ
 
 REPORT_ASSET = "fund_flow_report"
@@ -51,7 +52,8 @@ def object_location(store, key: str) -> str:
 def build_report(row: dict, store, lang: str, expiry_s: int, synthetic: bool = False,
                  font_file: str = "", intraday: dict | None = None) -> dict:
     """Render and upload one day's report; returns the metadata to record. `intraday`: the
-    day's path from the intraday table (IntradayStore.day_series), drawn when given."""
+    day's path from the intraday minutes (IntradayReads.day_series: the warehouse, or the
+    day's Parquet file once the warehouse no longer holds it), drawn when given."""
     trade_date = row["trade_date"]
     d = json.loads(row["digest_json"])
     if intraday:
@@ -111,7 +113,8 @@ def _report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         yield skipped(context, f"skipped: no {ANALYSIS_ASSET} stored for {trade_date} "
                                f"(materialize {ANALYSIS_ASSET} for that day first)")
         return
-    series = IntradayStore(warehouse.get_warehouse()).day_series(trade_date)
+    series = IntradayReads(IntradayStore(warehouse.get_warehouse()),
+                           object_store.get_store()).day_series(trade_date)
     metadata = build_report(row, object_store.get_store(), report_settings.lang,
                             report_settings.url_expiry_s,
                             synthetic=served_synthetic(context, trade_date),
