@@ -44,7 +44,6 @@ def session_minutes(count: int, day: dt.date = DAY) -> list[dt.datetime]:
 def fake_day(stocks: int, minutes: int, kind: str = "stock", day: dt.date = DAY) -> list[tuple]:
     """The fake universe's 1d table(s) of a family (全部股票; the three board types) at each
     minute, parsed as the platform parses the API, as rows in history.FILE_COLUMNS order."""
-    from findata_assets.eastmoney import catalog
     from findata_assets.eastmoney.parsing import parse_table
     from findata_assets.eastmoney.snapshot import Snapshot
     from findata_assets.fake_eastmoney.server import FakeEastmoneyServer

@@ -204,3 +204,27 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def platform_stores(monkeypatch: pytest.MonkeyPatch, mysql_url: str, s3_env: dict[str, str],
+                    dagster_home: Path, tmp_path: Path):
+    """(IntradayStore, archive) of the platform on this test's MariaDB database, S3 bucket and
+    DAGSTER_HOME, set in the environment as a user sets them (the reader and the code location
+    read the same)."""
+    from findata_assets import reader
+    from findata_assets.settings import Settings
+    from findata_assets.storage.intraday import IntradayStore
+    from findata_assets.storage.object_store import object_store_from_settings
+    from findata_assets.storage.warehouse import Warehouse
+
+    env = {"FINDATA_HOME": str(tmp_path / "home"), "FINDATA_DATABASE_URL": mysql_url,
+           "FINDATA_PARTITIONS_START": "2026-11-02", **s3_env}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reader.reset()
+    settings = Settings.from_env(os.environ)
+    warehouse = Warehouse(settings.database_url)
+    yield IntradayStore(warehouse), object_store_from_settings(settings)
+    reader.reset()
+    warehouse.dispose()

@@ -5,7 +5,6 @@ days (Parquet) and the live day (warehouse) reads as one."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 import pandas as pd
@@ -14,11 +13,7 @@ import pytest
 from findata_assets import reader
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.location import build_definitions
-from findata_assets.settings import Settings
-from findata_assets.storage.intraday import IntradayStore
 from findata_assets.storage.intraday_reads import IntradayReads
-from findata_assets.storage.object_store import object_store_from_settings
-from findata_assets.storage.warehouse import Warehouse
 from findata_assets_tests.intraday_rows import store_day
 
 pytestmark = pytest.mark.integration
@@ -34,15 +29,8 @@ def _live_day() -> dt.date:
 
 
 @pytest.fixture
-def stored(monkeypatch, mysql_url, s3_env, dagster_home, tmp_path):
-    env = {"FINDATA_HOME": str(tmp_path / "home"), "FINDATA_DATABASE_URL": mysql_url,
-           "FINDATA_PARTITIONS_START": "2026-11-02", **s3_env}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reader.reset()
-    settings = Settings.from_env(os.environ)
-    warehouse = Warehouse(settings.database_url)
-    intraday = IntradayStore(warehouse)
+def stored(platform_stores):
+    intraday, _ = platform_stores
     for day in [*CLOSED, _live_day()]:
         store_day(intraday, day, CODES, MINUTES)
     job = build_definitions().resolve_job_def("intraday_history_job")
@@ -51,9 +39,7 @@ def stored(monkeypatch, mysql_url, s3_env, dagster_home, tmp_path):
             assert job.execute_in_process(
                 partition_key=day.isoformat(), instance=instance,
                 asset_selection=[dg.AssetKey("stock_flow_intraday_history")]).success
-    yield intraday, object_store_from_settings(settings)
-    reader.reset()
-    warehouse.dispose()
+    return platform_stores
 
 
 def test_a_closed_day_reads_the_same_from_parquet_and_from_the_warehouse(stored):

@@ -7,7 +7,6 @@ latest materialization survive; what went from the warehouse still reads from Pa
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 import pandas as pd
@@ -19,12 +18,8 @@ from findata_assets.cli.main import main as cli_main
 from findata_assets.defs.location import build_definitions
 from findata_assets.defs.metadata_keys import POLICY_TAG
 from findata_assets.housekeeping.plan import carry_out, make_plan
-from findata_assets.settings import Settings
 from findata_assets.settings.retention import RetentionSettings
 from findata_assets.storage import intraday_history as history
-from findata_assets.storage.intraday import IntradayStore
-from findata_assets.storage.object_store import object_store_from_settings
-from findata_assets.storage.warehouse import Warehouse
 from findata_assets_tests.intraday_rows import store_day
 
 pytestmark = pytest.mark.integration
@@ -44,23 +39,15 @@ def _snapshot_key(table: str, day: dt.date, second: int, lane: str | None,
 
 
 @pytest.fixture
-def platform(monkeypatch, mysql_url, s3_env, dagster_home, tmp_path):
-    env = {"FINDATA_HOME": str(tmp_path / "home"), "FINDATA_DATABASE_URL": mysql_url,
-           "FINDATA_PARTITIONS_START": "2026-11-02", **s3_env}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reader.reset()
-    settings = Settings.from_env(os.environ)
-    warehouse = Warehouse(settings.database_url)
-    intraday, archive = IntradayStore(warehouse), object_store_from_settings(settings)
+def platform(platform_stores):
+    intraday, _ = platform_stores
     for day in (VERIFIED, TRUNCATED, MISSING, DIFFERS):
         store_day(intraday, day, CODES, MINUTES)
-    yield intraday, archive
-    reader.reset()
-    warehouse.dispose()
+    return platform_stores
 
 
-def _history_run(instance, day: dt.date, policy: str | None) -> dg.ExecuteInProcessResult:
+def history_run(instance, day: dt.date, policy: str | None) -> dg.ExecuteInProcessResult:
+    """The day's stock history file materialized in a run of `policy`'s lane."""
     job = build_definitions().resolve_job_def("intraday_history_job")
     return job.execute_in_process(partition_key=day.isoformat(), instance=instance,
                                   asset_selection=[HISTORY], raise_on_error=False,
@@ -82,16 +69,16 @@ def _archive_snapshots(archive) -> dict[str, set[str]]:
     return {"deletable": deletable, "kept": kept}
 
 
-def test_housekeeping_deletes_exactly_what_its_dry_run_listed(platform, capsys):
+def test_housekeeping_deletes_exactly_what_its_dry_run_listed(platform, capsys, monkeypatch):
     intraday, archive = platform
     snapshots = _archive_snapshots(archive)
     with dg.DagsterInstance.get() as instance:
-        full = _history_run(instance, VERIFIED, "full")
-        superseded = _history_run(instance, VERIFIED, "quick")
-        latest = _history_run(instance, VERIFIED, "quick")
-        failed = _history_run(instance, NO_DATA, "quick")  # no minute anywhere: fails
+        full = history_run(instance, VERIFIED, "full")
+        superseded = history_run(instance, VERIFIED, "quick")
+        latest = history_run(instance, VERIFIED, "quick")
+        failed = history_run(instance, NO_DATA, "quick")  # no minute anywhere: fails
         for day in (TRUNCATED, DIFFERS):
-            assert _history_run(instance, day, "incremental").success
+            assert history_run(instance, day, "incremental").success
         assert full.success and superseded.success and latest.success and not failed.success
         before = reader.intraday("600123", VERIFIED)
         # a truncated file, and one whose values differ from the warehouse
@@ -153,7 +140,7 @@ def test_housekeeping_deletes_exactly_what_its_dry_run_listed(platform, capsys):
     # the CLI's dry run prints the same plan and deletes nothing
     for name, value in (("FINDATA_RETENTION_WAREHOUSE_DAYS", "2"),
                         ("FINDATA_RETENTION_SNAPSHOT_DAYS", "5")):
-        os.environ[name] = value
+        monkeypatch.setenv(name, value)
     capsys.readouterr()
     assert cli_main(["housekeeping", "--dry-run"]) == 0
     out = capsys.readouterr().out

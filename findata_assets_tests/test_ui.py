@@ -17,32 +17,20 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney import catalog
 from findata_assets.storage.warehouse import Warehouse
-from findata_assets_tests import services
+from findata_assets_tests.ui_support import (LOAD_S, dagster_webserver, headless_chromium,
+                                             require_browser, screenshot_folder, show)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-ERROR_TEXTS = ("Unexpected GraphQL error", "Something went wrong", "Page not found",
-               "An unexpected error", "Could not load", "PythonError")
-LOAD_S = 60
-
-
-def _require_browser() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
-    if missing:  # run_tests.sh installs them (as root); say what to do otherwise
-        pytest.skip(f"no {', '.join(missing)}: apt-get install chromium chromium-driver")
-
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
     """(base URL, environment, home) of a webserver over an instance after one full refresh."""
-    _require_browser()
+    require_browser()
     home = tmp_path_factory.mktemp("ui")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FINDATA_", "AWS_"))}
     env.update(FINDATA_HOME=str(home / ".findata"), DAGSTER_HOME=str(home / "dagster"))
@@ -51,83 +39,24 @@ def ui(tmp_path_factory):
     full = subprocess.run([sys.executable, "-m", "findata_assets.run", "full", "--offline"],
                           env=env, cwd=home, capture_output=True, text=True, timeout=300)
     assert full.returncode == 0, full.stdout + full.stderr
-    [port] = services.pick_ports(1)
-    webserver = Path(sys.executable).parent / "dagster-webserver"
-    log = open(home / "webserver.log", "w")
-    proc = subprocess.Popen([str(webserver), "-m", "findata_assets.definitions", "-h", "127.0.0.1",
-                             "-p", str(port)], env=env, cwd=home, stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (home / "webserver.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("dagster-webserver did not answer in 120 s")
+    with dagster_webserver(env, home) as base:
         yield base, env, home
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser(ui):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--window-size=1600,1000", f"--user-data-dir={ui[2] / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(LOAD_S)
-    try:
+    with headless_chromium(ui[2] / "chromium") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
-    folder = os.environ.get("FINDATA_TEST_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return screenshot_folder(tmp_path_factory.mktemp("screenshots"))
 
 
 def visit(driver, ui, shots: Path, name: str, path: str, *expected: str) -> str:
-    """Open `path`, wait until every `expected` text shows, screenshot; the page's text.
-    Fails on an error page, and on a view that never shows what it is for."""
-    from selenium.webdriver.common.by import By
-
-    driver.get(ui[0] + path)
-    deadline = time.monotonic() + LOAD_S
-    text = ""
-    while time.monotonic() < deadline:
-        for button in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
-            button.click()  # Dagster's first-visit newsletter dialog
-        text = driver.find_element(By.TAG_NAME, "body").text
-        errors = [e for e in ERROR_TEXTS if e in text]
-        assert not errors, f"{path}: error page ({errors}):\n{text[:2000]}"
-        if all(e in text for e in expected):
-            break
-        time.sleep(0.5)
-    driver.save_screenshot(str(shots / f"{name}.png"))
-    missing = [e for e in expected if e not in text]
-    assert not missing, f"{path}: never showed {missing}:\n{text[:3000]}"
-    return text
+    """Open `path` of the UI, as ui_support.show."""
+    return show(driver, ui[0] + path, shots, name, *expected)
 
 
 def _warehouse(ui) -> Warehouse:
