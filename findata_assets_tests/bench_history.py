@@ -30,7 +30,6 @@ from findata_assets.storage import intraday_history as history
 from findata_assets.storage.object_store import LocalObjectStore
 
 DAY = dt.date(2026, 11, 30)
-VALUES = 12  # price, change_pct, main_net ... small_pct
 
 
 def session_minutes(count: int, day: dt.date = DAY) -> list[dt.datetime]:
@@ -70,15 +69,24 @@ def fake_day(stocks: int, minutes: int, kind: str = "stock", day: dt.date = DAY)
 
 
 def synthetic_day(stocks: int, minutes: int, seed: int = 0) -> list[tuple]:
+    """Every value new each minute (pessimistic for compression), in the API's ranges: prices and
+    shares with two decimals, shares within +-30 %, money in yuan with two decimals; one NULL in
+    17 cells."""
+    from findata_assets.storage.intraday import FLOW_COLUMNS
+
     rng = random.Random(seed)
     codes = [f"{600000 + i:06d}" if i % 2 else f"{1 + i:06d}" for i in range(stocks)]
-    base = [[rng.uniform(-5e8, 5e8) for _ in range(VALUES)] for _ in codes]
+    names = [c for c in FLOW_COLUMNS if c != "name"]
+    prices = [rng.uniform(2, 200) for _ in codes]
     rows = []
     for m, minute in enumerate(session_minutes(minutes)):
         fetched = minute + dt.timedelta(seconds=5)
         for i, code in enumerate(codes):
-            values = [None if (i + m + j) % 17 == 0 else round(b * (1 + m / 1000), 2)
-                      for j, b in enumerate(base[i])]
+            prices[i] *= 1 + rng.uniform(-0.005, 0.005)
+            values = [round(prices[i], 2) if c == "price" else
+                      round(rng.uniform(-30, 30), 2) if c.endswith("_pct") else
+                      round(rng.uniform(-5e8, 5e8), 2) for c in names]
+            values = [None if (i + m + j) % 17 == 0 else v for j, v in enumerate(values)]
             rows.append((code, minute, None, f"股票{i}", *values, fetched))
     return rows
 

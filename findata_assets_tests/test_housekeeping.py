@@ -155,3 +155,19 @@ def test_a_bad_retention_setting_is_one_line_naming_it(platform, monkeypatch, ca
     err = capsys.readouterr().err.strip()
     assert err == ("error: FINDATA_RETENTION_SNAPSHOT_DAYS must be a whole number (days), "
                    "got 'thirty'")
+
+
+def test_a_file_replaced_after_the_plan_keeps_its_day(platform):
+    intraday, archive = platform
+    with dg.DagsterInstance.get() as instance:
+        assert history_run(instance, VERIFIED, None).success
+        plan = make_plan(instance, intraday, archive, RETENTION, dt.datetime.now(tc.TZ))
+        assert [d.day for d in plan.warehouse.delete] == [VERIFIED]
+        changed = [list(r) for r in intraday.read_day("stock", VERIFIED, history.FILE_COLUMNS)]
+        changed[0][history.FILE_COLUMNS.index("price")] = 0.01
+        history.write_day(archive, "stock", VERIFIED, history.to_arrow(changed))
+        logged = []
+        result = carry_out(plan, instance, intraday, archive, logged.append)
+    assert result.warehouse.deleted_rows == 0 and VERIFIED in intraday.stored_days("stock")
+    assert any(f"kept stock_flow_intraday {VERIFIED}" in m and "changed since it was verified"
+               in m for m in logged), logged

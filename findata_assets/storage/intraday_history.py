@@ -3,7 +3,7 @@
     history/stock_flow_intraday/trade_date=2026-12-01/part-0.parquet
 
 A Hive-style layout (the day is the `trade_date=` folder, as Spark, Trino, DuckDB, Polars and
-pyarrow.dataset read it), zstd-compressed (floats byte-stream-split). Both research reads must
+pyarrow.dataset read it), zstd-compressed (see `encode` for the encodings). Both research reads must
 skip most of the file by row-group statistics alone (no reader uses page indexes): one stock's
 day and one minute of the market. So a row group is a tile of CODES_PER_GROUP codes by one
 half hour, its rows sorted by (code, minute): one stock's day reads 9 small groups, one minute
@@ -34,6 +34,7 @@ HISTORY_PREFIX = "history"
 FILE_COLUMNS = tuple(c for c in COLUMNS if c != "trade_date")  # the path holds the day
 CODES_PER_GROUP = 200  # x one half hour: ~6,000 rows a group, 243 groups in a stock day
 CONTENT_TYPE = "application/vnd.apache.parquet"
+ZSTD_LEVEL = 9  # written once a day: 3% smaller than the default level for ~1 s more
 _STRINGS = ("code", "board", "name")
 _TIMES = ("minute", "fetched_at")
 
@@ -87,15 +88,18 @@ def _tile_bounds(table) -> list[tuple[int, int]]:
 
 
 def encode(table) -> bytes:
-    """The file: one row group per tile, with statistics."""
+    """The file: one row group per tile, with statistics. Prices and shares (two decimals in a
+    narrow range: a few thousand distinct values a tile) are dictionary-encoded, money (nearly
+    every value distinct) byte-stream-split, so zstd finds the repeating exponent bytes:
+    82 -> 40 B/row on the fake's real-size day (BENCHMARKS.md)."""
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
     floats = [f.name for f in table.schema if f.name not in _STRINGS + _TIMES]
-    # byte-stream-split floats: zstd then finds the repeating exponent bytes (82 -> 51 B/row on
-    # a synthetic real-size day, BENCHMARKS.md)
-    with pq.ParquetWriter(sink, table.schema, compression="zstd", write_statistics=True,
-                          use_dictionary=list(_STRINGS), use_byte_stream_split=floats) as writer:
+    narrow = [c for c in floats if c == "price" or c.endswith("_pct")]
+    with pq.ParquetWriter(sink, table.schema, compression="zstd", compression_level=ZSTD_LEVEL,
+                          write_statistics=True, use_dictionary=[*_STRINGS, *narrow],
+                          use_byte_stream_split=[c for c in floats if c not in narrow]) as writer:
         for offset, length in _tile_bounds(table) or [(0, 0)]:
             writer.write_table(table.slice(offset, length), row_group_size=max(length, 1))
     return sink.getvalue()
@@ -223,6 +227,13 @@ def record_verified(store: ObjectStore, kind: str, day: dt.date, body: bytes, ro
               "sha256": hashlib.sha256(body).hexdigest(), "verified_against": against,
               "verified_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     store.put_bytes(verified_key(kind, day), json.dumps(record).encode(), "application/json")
+
+
+def file_sha256(store: ObjectStore, kind: str, day: dt.date) -> str:
+    key = history_key(kind, day)
+    if not store.exists(key):
+        raise HistoryFileError(f"{key}: missing")
+    return hashlib.sha256(store.get_bytes(key)).hexdigest()
 
 
 def check_verified(store: ObjectStore, kind: str, day: dt.date) -> int:
