@@ -10,6 +10,7 @@ import os
 import dagster as dg
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from findata_assets.cli.main import run_policy
 from findata_assets.defs.location import build_definitions
@@ -214,3 +215,33 @@ def test_two_runs_storing_the_same_minute_at_once_end_with_the_newer_fetch(mysql
         assert store.replace_minute_if_newer("stock", DAY, minute, None,
                                              rows(minute, older, 3.0), older) is None
     store.warehouse.dispose()
+
+
+def test_a_table_stores_from_an_archive_object_written_before_compression(drifting):
+    """The table step re-run from the archive (a retry, a table-only materialization) reads an
+    old plain-JSON snapshot: here the latest raw materialization names one."""
+    drifting.set_now(dt.datetime(2026, 11, 30, 10, 30, 5))
+    assert all(o.success for o in run_policy("quick"))
+    warehouse, archive = _stores()
+    [key] = archive.list_keys(f"raw/{ALL_1D.name}/{DAY.isoformat()}/")
+    snapshot = decode(key, archive.get_bytes(key))
+    main_net = ALL_1D.period.columns["main_net"]
+    code = snapshot.rows[0]["f12"]
+    snapshot.rows[0][main_net] = 123456.78  # so the stored table shows where it came from
+    snapshot.fetched_at = snapshot.fetched_at.replace(second=30)
+    legacy_key = f"raw/{ALL_1D.name}/{DAY.isoformat()}/{snapshot.fetched_at:%Y%m%dT%H%M%S.%f}.json"
+    archive.put_bytes(legacy_key, orjson.dumps(snapshot.to_json()), "application/json")
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key="stock_flow_raw", partition=ALL_1D.partition_key,
+            metadata={"archive_key": legacy_key}))
+        result = build_definitions().resolve_job_def("stock_flow_job").execute_in_process(
+            instance=instance, partition_key=ALL_1D.partition_key,
+            asset_selection=[dg.AssetKey("stock_flow")])
+    assert result.success
+    table = warehouse.table(ALL_1D)
+    with warehouse.engine.connect() as conn:
+        stored = conn.execute(sa.select(table.c.main_net).where(
+            table.c.trade_date == DAY, table.c.code == code)).scalar()
+    assert stored == 123456.78
+    warehouse.dispose()
