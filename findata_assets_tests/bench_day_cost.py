@@ -1,7 +1,7 @@
 """The cost of a trading day, per store, before and after housekeeping (issue 20).
 
     python -m findata_assets_tests.bench_day_cost [--quick 3] [--incremental 2]
-        [--latency-ms 20] [--json FILE]
+        [--latency-ms 20] [--scale 1] [--workdir DIR] [--json FILE]
 
 Measured per run, times the day's run counts (241 quick, 48 incremental, 1 full), at real size
 (the fake's 5,290 stocks, scale 1) on MariaDB, SeaweedFS and a SQLite DAGSTER_HOME set up as
@@ -22,6 +22,7 @@ bench.py sets them up:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -91,6 +92,15 @@ def delta(after: dict[str, Counter], before: dict[str, Counter]) -> dict[str, di
                     for k in set(after[store]) | set(before[store])} for store in after}
 
 
+@contextlib.contextmanager
+def _restored(environ: dict[str, str]):
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+
+
 def run_day(args) -> dict:
     import dagster as dg
 
@@ -105,9 +115,10 @@ def run_day(args) -> dict:
     from findata_assets.storage.warehouse import Warehouse
 
     day = tc.previous_trading_day(dt.datetime.now(tc.TZ).date())
-    workdir = Path(tempfile.mkdtemp(prefix="findata-day-cost-"))
-    with bench.session(workdir, concurrency=8, timeout_s=900) as s:
-        s.fake = bench.FakeApi(workdir, args.latency_ms, 1.0, 0,
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="findata-day-cost-"))
+    saved = dict(os.environ)  # this process reads the stores as the CLI runs do: put it back
+    with bench.session(workdir, concurrency=8, timeout_s=900) as s, _restored(saved):
+        s.fake = bench.FakeApi(workdir, args.latency_ms, args.scale, 0,
                                extra_args=("--trade-date", day.isoformat())).start()
         os.environ.update(s.env())
         settings = Settings.from_env(os.environ)
@@ -132,7 +143,7 @@ def run_day(args) -> dict:
         started = time.perf_counter()
         stored_rows = {}
         for kind in ("stock", "sector"):
-            rows = fake_day(5290, 241, kind=kind, day=day)
+            rows = fake_day(round(5290 * args.scale), 241, kind=kind, day=day)
             stored_rows[kind] = len(rows)
             by_minute: dict = {}
             for row in rows:
@@ -210,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", type=int, default=3)
     parser.add_argument("--incremental", type=int, default=2)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--scale", type=float, default=1.0, help="universe size, 1 = real")
+    parser.add_argument("--workdir", help="keep the services' files here (default: a temp dir)")
     parser.add_argument("--json", help="also write the measurements and summary here")
     args = parser.parse_args(argv)
     measured = run_day(args)

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         history.verify(store, "stock", DAY, expected)
         verify_s = time.perf_counter() - started
-        minute = session_minutes(args.minutes)[60]
+        minute = session_minutes(args.minutes)[min(60, args.minutes - 1)]
         body = store.get_bytes(written.key)
         days = trading_days_before(DAY, args.days)
         for day in days:  # the same file under each date: a range of closed days

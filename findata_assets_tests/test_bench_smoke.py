@@ -70,3 +70,26 @@ def test_bench_smoke(mariadb_url, tmp_path, monkeypatch):
             assert cur.fetchall() == ()
     finally:
         conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_the_day_cost_and_history_benchmarks_run(mariadb_url, tmp_path, monkeypatch, capsys):
+    """bench_day_cost and bench_history on a tiny universe: they run, and what they report adds
+    up (housekeeping left less than the day added, the history file read back)."""
+    from findata_assets_tests import bench_day_cost, bench_history
+
+    monkeypatch.setenv(bench.services.ENV_TEST_MYSQL_URL, mariadb_url)
+    out = tmp_path / "day.json"
+    assert bench_day_cost.main(["--quick", "1", "--incremental", "1", "--latency-ms", "0",
+                                "--scale", str(SCALE), "--workdir", str(tmp_path / "work"),
+                                "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert 0 < summary["steady_total"] < summary["before_total"]
+    intraday = "warehouse: intraday day"  # InnoDB keeps a table's first extent (1 MB) when empty
+    assert summary["steady"][intraday] < summary["before"][intraday]
+    assert summary["history_bytes"] > 0
+    assert bench_history.main(["--stocks", "40", "--minutes", "20", "--days", "3",
+                               "--repeat", "1"]) == 0
+    assert "one_stock_3_days_s" in capsys.readouterr().out
