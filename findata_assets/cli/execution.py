@@ -165,11 +165,12 @@ def outcome_of(result: dg.JobExecutionResult, job_name: str, seconds: float,
             trade_date=metadata.get(keys.TRADE_DATE, ""),
             store_seconds=float(metadata.get(keys.STORE_SECONDS, 0.0))))
     if not result.success:
-        outcome.error = _failure_summary(result)
+        outcome.error = failure_summary(result)
     return outcome
 
 
-def _failure_summary(result: dg.ExecuteInProcessResult) -> str:
+def failure_summary(result: dg.ExecuteInProcessResult) -> str:
+    """The failed step and its root cause, in one line."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error:
             error = event.step_failure_data.error

@@ -58,24 +58,20 @@ def _dry_run(instance, settings) -> int:
 
 
 def _run(instance) -> int:
-    import dagster as dg
-
+    from findata_assets.cli.execution import failure_summary
     from findata_assets.defs.housekeeping.definitions import HOUSEKEEPING_JOB_NAME
     from findata_assets.defs.location import location
 
     job = location().resolve_job_def(HOUSEKEEPING_JOB_NAME)
-    result = job.execute_in_process(  # its INFO lines are the deletions, logged with counts
+    result = job.execute_in_process(  # quiet console: the run's own log lines are printed below
         instance=instance, raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
-    for event in result.all_events:
-        if event.event_type == dg.DagsterEventType.STEP_OUTPUT:
-            for name, value in event.event_specific_data.metadata.items():
-                print(f"{name}: {value.value}")
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    for record in instance.all_logs(result.run_id):
+        if record.dagster_event is None and record.step_key == "housekeeping":
+            print(record.user_message)  # the plan, then every deletion with its counts
     if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        why = failure.event_specific_data.error.message.strip().splitlines()[-1] \
-            if failure else "see the run's log"
-        print(f"error: housekeeping run {result.run_id} failed: {why}", file=sys.stderr)
+        print(f"error: housekeeping run {result.run_id} failed: {failure_summary(result)}",
+              file=sys.stderr)
         return 1
-    print(f"housekeeping run {result.run_id}: done")
+    print(f"housekeeping run {result.run_id}: done (its log and metadata are in the UI)")
     return 0

@@ -20,14 +20,15 @@ def warehouse_unavailable(warehouse: Warehouse, exc: BaseException,
         f"{consequence}: check {ENV_DATABASE_URL} and that the server is up")
 
 
-def check_stores(warehouse: Warehouse, store: ObjectStore) -> None:
+def check_stores(warehouse: Warehouse, store: ObjectStore,
+                 consequence: str = "nothing was fetched") -> None:
     try:
         warehouse.ping()
     except Exception as exc:  # noqa: BLE001 - any driver error means "not usable"
-        raise warehouse_unavailable(warehouse, exc, "nothing was fetched") from None
+        raise warehouse_unavailable(warehouse, exc, consequence) from None
     try:
         store.ping()
     except Exception as exc:  # noqa: BLE001
         raise StoreUnavailableError(
-            f"the object store {store.describe()} is not usable ({exc}); nothing was fetched: "
+            f"the object store {store.describe()} is not usable ({exc}); {consequence}: "
             f"check {ENV_S3_ENDPOINT}, {ENV_S3_BUCKET} and the AWS_* keys") from None

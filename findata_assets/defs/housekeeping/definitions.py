@@ -13,6 +13,7 @@ from findata_assets.housekeeping.plan import carry_out, make_plan
 from findata_assets.settings import FindataSettings
 from findata_assets.settings.retention import RetentionSettings
 from findata_assets.storage.intraday import IntradayStore
+from findata_assets.storage.preflight import check_stores
 
 HOUSEKEEPING_JOB_NAME = "housekeeping_job"
 HOUSEKEEPING_CRON = "0 17 * * 1-5"  # after the history files (15:30) and any late backfill
@@ -29,6 +30,7 @@ def _housekeeping_op(retention: RetentionSettings) -> dg.OpDefinition:
     def housekeeping(context: dg.OpExecutionContext, config: HousekeepingConfig,
                      warehouse: WarehouseResource, object_store: ObjectStoreResource):
         intraday, archive = IntradayStore(warehouse.get_warehouse()), object_store.get_store()
+        check_stores(intraday.warehouse, archive, "nothing was deleted")  # one clear line
         plan = make_plan(context.instance, intraday, archive, retention)
         for line in plan.summary_lines():
             context.log.info(("dry run: " if config.dry_run else "plan: ") + line)
