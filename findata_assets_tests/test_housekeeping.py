@@ -171,3 +171,17 @@ def test_a_file_replaced_after_the_plan_keeps_its_day(platform):
     assert result.warehouse.deleted_rows == 0 and VERIFIED in intraday.stored_days("stock")
     assert any(f"kept stock_flow_intraday {VERIFIED}" in m and "changed since it was verified"
                in m for m in logged), logged
+
+
+def test_a_warehouse_that_is_down_deletes_nothing_and_says_so_in_one_line(
+        platform_stores, monkeypatch, capsys):
+    from findata_assets_tests.services import pick_ports
+
+    [port] = pick_ports(1)  # nothing listens there
+    monkeypatch.setenv("FINDATA_DATABASE_URL", f"mysql+pymysql://root:sekret@127.0.0.1:{port}/x")
+    monkeypatch.setenv("FINDATA_DATABASE_TIMEOUT_S", "3")
+    for argv in (["housekeeping", "--dry-run"], ["housekeeping"]):
+        assert cli_main(argv) in (1, 2)
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "does not answer" in err and "nothing was deleted" in err, err
+        assert "FINDATA_DATABASE_URL" in err and "sekret" not in err
