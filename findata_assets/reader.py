@@ -135,9 +135,9 @@ def _family_of(code: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _archive():
-    from findata_assets.storage.object_store import object_store_from_settings
+    from findata_assets.defs.storage.resources import object_store_from_settings
 
-    return object_store_from_settings(_settings())
+    return object_store_from_settings(_settings(), create_bucket=False)  # reads: no new bucket
 
 
 def _intraday_reads():
@@ -192,6 +192,21 @@ def intraday_market(day: DateLike, minute: Optional[str] = None, boards: bool = 
     frame = frame.sort_values(["trade_date", "minute", "main_net"], ascending=[True, True, False],
                               na_position="last", kind="stable", ignore_index=True)
     return _intraday_frame(frame, lang)
+
+
+def last_minute(day: DateLike, boards: bool = False) -> Optional[str]:
+    """The last minute (HH:MM) stored for a day, of the stocks (boards=True: the boards); None
+    when the day has none."""
+    [date] = _trading_days(day, None)
+    with _reading():
+        minute = _intraday_reads().last_minute("sector" if boards else "stock", date)
+    return minute.strftime("%H:%M") if minute else None
+
+
+def trading_days(day: DateLike, end: DateLike = None) -> list[dt.date]:
+    """The trading days in [day, end] (just `day` without `end`), as the intraday reads take
+    them."""
+    return _trading_days(day, end)
 
 
 def report(day: DateLike) -> str:

@@ -103,3 +103,12 @@ def test_the_reports_intraday_series_is_the_same_from_either_home(stored):
         day, dt.time(10, 0), tzinfo=tc.TZ)).day_series(day)
     assert from_file == from_sql
     assert len(from_file["minutes"]) == MINUTES and len(from_file["top"]) == 5
+
+
+def test_show_prints_each_days_last_minute_by_default(stored, capsys):
+    from findata_assets.cli.main import main as cli_main
+
+    assert cli_main(["show", "intraday", "market", "--date", CLOSED[0].isoformat(),
+                     "--end", CLOSED[1].isoformat(), "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "(6 rows)" in out and out.count("09:35") == 6  # 3 rows of each day, its last minute

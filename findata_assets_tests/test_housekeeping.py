@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+import orjson
 import pandas as pd
 import pytest
 
@@ -17,6 +18,8 @@ from findata_assets import trading_calendar as tc
 from findata_assets.cli.main import main as cli_main
 from findata_assets.defs.location import build_definitions
 from findata_assets.defs.metadata_keys import POLICY_TAG
+from findata_assets.eastmoney import catalog
+from findata_assets.eastmoney.snapshot import Snapshot, archive_key, encode
 from findata_assets.housekeeping.plan import carry_out, make_plan
 from findata_assets.settings.retention import RetentionSettings
 from findata_assets.storage import intraday_history as history
@@ -32,10 +35,25 @@ RETENTION = RetentionSettings(run_days=14, snapshot_days=5, warehouse_days=2)
 HISTORY = dg.AssetKey("stock_flow_intraday_history")
 
 
-def _snapshot_key(table: str, day: dt.date, second: int, lane: str | None,
-                  suffix: str = ".json.zst") -> str:
-    stamp = dt.datetime.combine(day, dt.time(10, 0, second)).strftime("%Y%m%dT%H%M%S.%f")
-    return f"raw/{table}/{day}/{stamp}{'.' + lane if lane else ''}{suffix}"
+def _snapshot(table: str, day: dt.date, second: int, lane: str | None, minute: dt.time,
+              suffix: str = ".json.zst", shared_with: tuple[str, ...] = ()) -> Snapshot:
+    """A snapshot of `table` fetched at 10:00:<second>, its data minute `minute`."""
+    spec = catalog.TABLES_BY_NAME[table]
+    fetched = dt.datetime.combine(day, dt.time(10, 0, second), tzinfo=tc.TZ)
+    return Snapshot(table=table, kind=spec.kind, group_key=spec.group.key,
+                    period_key=spec.period.key, url="", params={}, fetched_at=fetched,
+                    updated_at=dt.datetime.combine(day, minute, tzinfo=tc.TZ), trade_date=day,
+                    total=0, page_size=100, pages=1, requests=1, shared_with=list(shared_with),
+                    rows=[], lane=lane or "unknown")
+
+
+def _put(archive, snapshot: Snapshot, suffix: str = ".json.zst") -> str:
+    key = archive_key(snapshot)
+    if snapshot.lane == "unknown":  # a key from before keys named their lane
+        key = key.replace(".unknown.json.zst", suffix)
+    body = encode(snapshot) if key.endswith(".zst") else orjson.dumps(snapshot.to_json())
+    archive.put_bytes(key, body, "application/json")
+    return key
 
 
 @pytest.fixture
@@ -56,16 +74,21 @@ def history_run(instance, day: dt.date, policy: str | None) -> dg.ExecuteInProce
 
 def _archive_snapshots(archive) -> dict[str, set[str]]:
     """Snapshots of every kind of lane, old and new; what retention may delete and what not."""
-    deletable = {_snapshot_key("stock_flow_all_1d", VERIFIED, 1, "quick"),
-                 _snapshot_key("stock_flow_all_1d", VERIFIED, 2, "quick"),
-                 _snapshot_key("stock_flow_sh_a_1d", VERIFIED, 3, "incremental")}
-    kept = {_snapshot_key("stock_flow_all_1d", VERIFIED, 4, "full"),
-            _snapshot_key("stock_flow_all_1d", VERIFIED, 5, "manual"),
-            _snapshot_key("stock_flow_all_1d", VERIFIED, 6, None, ".json"),  # before lanes
-            _snapshot_key("stock_flow_all_1d", TRUNCATED, 1, "quick"),  # history not verified
-            _snapshot_key("stock_flow_all_1d", dt.datetime.now(tc.TZ).date(), 1, "quick")}
-    for key in deletable | kept:
-        archive.put_bytes(key, b'{"table": "stock_flow_all_1d"}' * 10, "application/json")
+    all_1d, sh_a, all_5d = "stock_flow_all_1d", "stock_flow_sh_a_1d", "stock_flow_all_5d"
+    in_file = dt.time(9, 31)  # store_day stores 09:30-09:33
+    deletable = {_put(archive, _snapshot(all_1d, VERIFIED, 1, "quick", in_file)),
+                 _put(archive, _snapshot(all_1d, VERIFIED, 2, "quick", in_file)),
+                 # a market's today table from the same pages as 全部股票: its rows are those
+                 _put(archive, _snapshot(sh_a, VERIFIED, 3, "incremental", in_file,
+                                         shared_with=(all_1d,)))}
+    kept = {_put(archive, _snapshot(all_1d, VERIFIED, 4, "full", in_file)),
+            _put(archive, _snapshot(all_1d, VERIFIED, 5, "manual", in_file)),
+            _put(archive, _snapshot(all_1d, VERIFIED, 6, None, in_file), ".json"),
+            _put(archive, _snapshot(all_1d, VERIFIED, 7, "quick", dt.time(14, 0))),  # not filed
+            _put(archive, _snapshot(sh_a, VERIFIED, 8, "incremental", in_file)),  # fetched apart
+            _put(archive, _snapshot(all_5d, VERIFIED, 9, "incremental", in_file)),
+            _put(archive, _snapshot(all_1d, TRUNCATED, 1, "quick", in_file)),  # not verified
+            _put(archive, _snapshot(all_1d, dt.datetime.now(tc.TZ).date(), 1, "quick", in_file))}
     return {"deletable": deletable, "kept": kept}
 
 
@@ -101,11 +124,18 @@ def test_housekeeping_deletes_exactly_what_its_dry_run_listed(platform, capsys, 
         assert set(dry.runs.run_ids) == {superseded.run_id}
         assert lines[0].startswith("warehouse: 1 intraday day(s) to delete, 1,200 rows")
         assert any(line.startswith("archive: 3 raw snapshots to delete (incremental 1, quick 2)")
-                   for line in lines)
+                   for line in lines), lines
+        assert dry.snapshots.kept["its minute is not in the day's history file"] == 1
+        assert dry.snapshots.kept["not in the intraday history (fetched apart from its source)"] \
+            == 1
 
         # the real run, planned again: the same; then it deletes exactly that
         plan = make_plan(instance, intraday, archive, RETENTION, now)
-        assert plan.summary_lines() == lines
+        # (the same plan; byte figures of InnoDB are estimates that its statistics move)
+        assert [(d.kind, d.day, d.rows) for d in plan.warehouse.delete] == [
+            (d.kind, d.day, d.rows) for d in dry.warehouse.delete]
+        assert plan.snapshots.delete == dry.snapshots.delete
+        assert plan.runs.run_ids == dry.runs.run_ids
         logged = []
         result = carry_out(plan, instance, intraday, archive, logged.append)
 
@@ -133,8 +163,7 @@ def test_housekeeping_deletes_exactly_what_its_dry_run_listed(platform, capsys, 
         # the next run may delete the days whose files are now verified, and nothing else
         again = make_plan(instance, intraday, archive, RETENTION, now)
         assert [d.day for d in again.warehouse.delete] == [TRUNCATED, MISSING, DIFFERS]
-        assert set(again.snapshots.delete) == {_snapshot_key("stock_flow_all_1d", TRUNCATED, 1,
-                                                             "quick")}
+        assert [k.split("/")[2] for k in again.snapshots.delete] == [str(TRUNCATED)]
         assert not again.runs.runs
 
     # the CLI's dry run prints the same plan and deletes nothing
@@ -185,3 +214,51 @@ def test_a_warehouse_that_is_down_deletes_nothing_and_says_so_in_one_line(
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert "does not answer" in err and "nothing was deleted" in err, err
         assert "FINDATA_DATABASE_URL" in err and "sekret" not in err
+
+
+def test_a_deletion_cut_short_is_finished_and_the_file_never_shrinks(platform):
+    intraday, archive = platform
+    with dg.DagsterInstance.get() as instance:
+        assert history_run(instance, VERIFIED, None).success
+        record = history.verified_record(archive, "stock", VERIFIED)
+        # a housekeeping run killed halfway through the day's deletion
+        archive.put_bytes(history.deleting_key("stock", VERIFIED), b"1200 rows\n")
+        table = intraday.table("stock")
+        with intraday.warehouse.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.trade_date == VERIFIED,
+                                              table.c.minute < dt.datetime.combine(
+                                                  VERIFIED, dt.time(9, 32))))
+        plan = make_plan(instance, intraday, archive, RETENTION, dt.datetime.now(tc.TZ))
+        [resumed] = [d for d in plan.warehouse.delete if d.day == VERIFIED]
+        assert resumed.resume and resumed.rows == 600
+        result = carry_out(plan, instance, intraday, archive, lambda _m: None)
+        assert result.warehouse.deleted_rows == 600
+        assert VERIFIED not in intraday.stored_days("stock")
+        assert not archive.exists(history.deleting_key("stock", VERIFIED))
+        assert history.check_verified(archive, "stock", VERIFIED) == record  # untouched
+        # materialized again with the warehouse empty: the verified file is kept as it is
+        again = history_run(instance, VERIFIED, None)
+        assert again.success
+        [event] = again.asset_materializations_for_node("stock_flow_intraday_history")
+        assert event.metadata["kept"].value is True
+        assert history.check_verified(archive, "stock", VERIFIED) == record
+
+
+def test_a_warehouse_day_changed_after_its_file_was_verified_is_kept_not_refiled(platform):
+    intraday, archive = platform
+    with dg.DagsterInstance.get() as instance:
+        assert history_run(instance, VERIFIED, None).success
+        record = history.verified_record(archive, "stock", VERIFIED)
+        table = intraday.table("stock")
+        with intraday.warehouse.engine.begin() as conn:  # one minute fewer: the rows changed
+            conn.execute(table.delete().where(table.c.trade_date == VERIFIED,
+                                              table.c.minute == dt.datetime.combine(
+                                                  VERIFIED, dt.time(9, 30))))
+        plan = make_plan(instance, intraday, archive, RETENTION, dt.datetime.now(tc.TZ))
+        assert VERIFIED not in [d.day for d in plan.warehouse.delete]
+        logged = []
+        carry_out(plan, instance, intraday, archive, logged.append)
+    assert VERIFIED in intraday.stored_days("stock")
+    assert history.check_verified(archive, "stock", VERIFIED) == record  # not replaced
+    assert any(f"kept stock_flow_intraday {VERIFIED}" in m and "not written again" in m
+               for m in logged), logged

@@ -52,18 +52,23 @@ def _print(title: str, view, zh: bool) -> None:
 
 
 def _show_intraday(args) -> int:
+    import pandas as pd
+
     from findata_assets import reader
 
     if not args.date:
         raise ValueError("show intraday needs --date YYYY-MM-DD (the first day)")
     what = args.period
     if what in ("market", "boards"):
-        frame = reader.intraday_market(args.date, minute=args.minute, boards=what == "boards",
-                                       end=args.end)
-        if args.minute is None and not frame.empty:  # each day at its last stored minute
-            frame = frame[frame["minute"] == frame.groupby("trade_date")["minute"]
-                          .transform("max")]
-        frame = frame.groupby("trade_date", sort=True).head(args.top)
+        boards = what == "boards"
+        frames = []
+        for day in reader.trading_days(args.date, args.end):  # each day at one minute
+            minute = args.minute or reader.last_minute(day, boards)  # default: its last
+            if minute:
+                frames.append(reader.intraday_market(day, minute=minute, boards=boards)
+                              .head(args.top))
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=_INTRADAY_COLUMNS)
     else:
         frame = reader.intraday(what, args.date, end=args.end).tail(args.top)
     span = args.date + (f"...{args.end}" if args.end else "")

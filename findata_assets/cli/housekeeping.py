@@ -22,13 +22,15 @@ def add_commands(sub) -> None:
 def run_command(args) -> int:
     from findata_assets import settings as findata_settings
     from findata_assets.cli.instance import open_instance
+    from findata_assets.storage.object_store import ObjectStoreError
     from findata_assets.storage.preflight import StoreUnavailableError
 
     try:
         settings = findata_settings.load()
         with open_instance() as instance:
             return _dry_run(instance, settings) if args.dry_run else _run(instance)
-    except (findata_settings.SettingsError, StoreUnavailableError, ValueError) as exc:
+    except (findata_settings.SettingsError, StoreUnavailableError, ObjectStoreError,
+            ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -38,15 +40,17 @@ def _dry_run(instance, settings) -> int:
 
     from findata_assets.housekeeping.plan import make_plan
     from findata_assets.storage.intraday import IntradayStore
-    from findata_assets.storage.object_store import object_store_from_settings
-    from findata_assets.storage.preflight import warehouse_unavailable
+    from findata_assets.defs.storage.resources import object_store_from_settings
+    from findata_assets.storage.preflight import check_stores, warehouse_unavailable
     from findata_assets.storage.warehouse import Warehouse
 
     warehouse = Warehouse(settings.stores.database_url,
                           timeout_s=settings.stores.database_timeout_s)
+    # a dry run writes nothing: a missing bucket is an error, not one created
+    archive = object_store_from_settings(settings.stores, create_bucket=False)
     try:
-        plan = make_plan(instance, IntradayStore(warehouse),
-                         object_store_from_settings(settings.stores), settings.retention)
+        check_stores(warehouse, archive, "nothing was deleted")
+        plan = make_plan(instance, IntradayStore(warehouse), archive, settings.retention)
     except sa.exc.OperationalError as exc:
         raise warehouse_unavailable(warehouse, exc, "nothing was deleted") from None
     finally:

@@ -85,6 +85,10 @@ POLICY_K8S: dict[str, PodSettings] = {
                                ttl_seconds_after_finished=6 * 3_600, active_deadline_seconds=1_800),
     "full": PodSettings("500m", "768Mi", "2", "2Gi",
                         ttl_seconds_after_finished=7 * 86_400, active_deadline_seconds=7_200),
+    # the after-close jobs (history files, housekeeping): a real-size day of intraday rows is
+    # held in memory to write and verify its Parquet file (~1.6 GB peak measured)
+    "daily": PodSettings("250m", "1Gi", "1", "4Gi",
+                         ttl_seconds_after_finished=7 * 86_400, active_deadline_seconds=4 * 3_600),
 }
 
 # Runs without a policy tag (launched from the UI, backfills): the launcher's `resources` and

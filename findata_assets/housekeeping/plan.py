@@ -58,10 +58,11 @@ class HousekeepingPlan:
 def make_plan(instance: dg.DagsterInstance, intraday: IntradayStore, archive: ObjectStore,
               retention: RetentionSettings, now: dt.datetime | None = None) -> HousekeepingPlan:
     now = (now or dt.datetime.now(tc.TZ)).astimezone(tc.TZ)
+    warehouse = warehouse_days.plan(intraday, archive, now.date(), retention.warehouse_days)
+    unsound = frozenset((d.kind, d.day) for d in warehouse.kept_unverified)
     return HousekeepingPlan(
-        now=now,
-        warehouse=warehouse_days.plan(intraday, archive, now.date(), retention.warehouse_days),
-        snapshots=archive_snapshots.plan(archive, now.date(), retention.snapshot_days),
+        now=now, warehouse=warehouse,
+        snapshots=archive_snapshots.plan(archive, now.date(), retention.snapshot_days, unsound),
         runs=dagster_runs.plan(instance, now, retention.run_days))
 
 

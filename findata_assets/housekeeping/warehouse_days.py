@@ -1,8 +1,11 @@
-"""Retention of the intraday tables in the warehouse: the live day and the last N closed trading
-days stay; an older day goes only once its Parquet file holds the same rows, value for value,
+"""Retention of the intraday tables in the warehouse: today and the N trading days before it
+stay; an older day goes only once its Parquet file holds the same rows, value for value,
 compared now (not trusted from the day it was written). A file that is missing, truncated or
-differs keeps the day; a real run rebuilds that file from the warehouse rows, so the next run
-can delete the day after verifying the new file.
+differs keeps the day, and a real run writes that file again from the warehouse rows (the next
+run deletes the day after verifying the new file), except where that could lose rows: a file
+still as it was verified is never replaced (the warehouse changed since: an operator decides),
+nor by fewer rows than it was verified with. A deletion cut short (a minute per transaction) is
+marked in the bucket and finished by the next run.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ class WarehouseDay:
     bytes: int  # estimated from the table's mean row size
     reason: str = ""  # why kept: the file's one-line problem
     file_sha256: str = ""  # of the file as the plan verified it
+    newest_fetch: object = None  # the day's max(fetched_at) when the plan compared it
+    resume: bool = False  # a deletion cut short: the rest of the day goes
 
     @property
     def table(self) -> str:
@@ -64,12 +69,18 @@ def plan(intraday: IntradayStore, archive: ObjectStore, today: dt.date,
             if day >= oldest:
                 continue
             rows, size = intraday.day_size(kind, day)
-            candidate = WarehouseDay(kind, day, rows, size)
+            candidate = WarehouseDay(kind, day, rows, size, newest_fetch=intraday.newest_fetch(
+                kind, day))
             try:
-                history.verify(archive, kind, day, _warehouse_table(intraday, kind, day))
-                candidate.file_sha256 = history.file_sha256(archive, kind, day)
+                if archive.exists(history.deleting_key(kind, day)):
+                    candidate.resume = True  # the file was verified before the deletion began
+                    candidate.file_sha256 = history.check_verified(archive, kind, day)["sha256"]
+                else:
+                    candidate.file_sha256 = history.verified_sha256(
+                        archive, kind, day, _warehouse_table(intraday, kind, day))[1]
             except history.HistoryFileError as exc:
-                candidate.reason = str(exc)
+                candidate.reason = ("a deletion was cut short and " if candidate.resume
+                                    else "") + str(exc)
                 result.kept_unverified.append(candidate)
                 continue
             result.delete.append(candidate)
@@ -89,8 +100,9 @@ def _changed_since_plan(intraday: IntradayStore, archive: ObjectStore,
     if sha != day.file_sha256:
         return f"{history.history_key(day.kind, day.day)} changed since it was verified"
     rows, _ = intraday.day_size(day.kind, day.day)
-    if rows != day.rows:
-        return f"{rows:,} rows now, {day.rows:,} when its file was verified"
+    if rows != day.rows or intraday.newest_fetch(day.kind, day.day) != day.newest_fetch:
+        return (f"its rows changed since the plan compared them ({rows:,} rows now, "
+                f"{day.rows:,} then)")
     return ""
 
 
@@ -113,13 +125,21 @@ def apply(intraday: IntradayStore, archive: ObjectStore, planned: WarehousePlan,
         if changed:
             log(f"kept {day.table} {day.day} in the warehouse: {changed}")
             continue
+        marker = history.deleting_key(day.kind, day.day)
+        archive.put_bytes(marker, f"{day.rows} rows\n".encode(), "text/plain")
         deleted = intraday.delete_day(day.kind, day.day)
+        archive.delete_keys([marker])
         result.deleted_rows += deleted
         result.deleted_days.append(f"{day.table} {day.day}")
         log(f"deleted {day.table} {day.day} from the warehouse: {deleted:,} rows "
-            f"(~{day.bytes / 1e6:.1f} MB), its Parquet verified value for value")
+            f"(~{day.bytes / 1e6:.1f} MB), its Parquet verified "
+            + ("before a deletion cut short" if day.resume else "value for value"))
     for day in planned.kept_unverified:
-        log(f"kept {day.table} {day.day} in the warehouse: {day.reason}; rebuilding the file")
+        why_not = _why_not_rebuild(archive, day)
+        if why_not:
+            log(f"kept {day.table} {day.day} in the warehouse: {day.reason}; {why_not}")
+            continue
+        log(f"kept {day.table} {day.day} in the warehouse: {day.reason}; writing the file again")
         written = history.write_and_verify(archive, day.kind, day.day,
                                            _warehouse_table(intraday, day.kind, day.day),
                                            intraday.warehouse.describe())
@@ -127,3 +147,20 @@ def apply(intraday: IntradayStore, archive: ObjectStore, planned: WarehousePlan,
         log(f"rebuilt {written.key}: {written.rows:,} rows, verified; the day goes at the next "
             "housekeeping")
     return result
+
+
+def _why_not_rebuild(archive: ObjectStore, day: WarehouseDay) -> str:
+    """Why the file must not be written from the warehouse rows; "" when it may."""
+    if day.resume:
+        return "not written again: a deletion of the day was cut short (see its marker)"
+    try:
+        history.check_verified(archive, day.kind, day.day)
+        return (f"not written again: the file is as it was verified, so the warehouse day "
+                f"changed since; materialize {day.table}_history for {day.day} to file it anew")
+    except history.HistoryFileError:
+        pass
+    try:
+        history.refuse_shrinking(archive, day.kind, day.day, day.rows, "the warehouse")
+    except history.HistoryFileError as exc:
+        return str(exc)
+    return ""

@@ -202,6 +202,12 @@ class IntradayStore:
                     "table_name = :name"), {"name": t.name}).scalar()
         return int(rows), int(rows * float(per_row or 0))
 
+    def newest_fetch(self, kind: str, day: dt.date) -> Optional[dt.datetime]:
+        t = self.table(kind)
+        with self.warehouse.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(t.c.fetched_at)).where(
+                t.c.trade_date == day)).scalar()
+
     def delete_day(self, kind: str, day: dt.date) -> int:
         """Delete a day's rows, a minute per transaction (small undo logs, short locks)."""
         t = self.table(kind)

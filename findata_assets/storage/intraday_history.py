@@ -126,8 +126,9 @@ def write_and_verify(store: ObjectStore, kind: str, day: dt.date, table,
                      against: str) -> Written:
     """Write the day's file, read it back and compare with `table`, record the verification."""
     written = write_day(store, kind, day, table)
-    verify(store, kind, day, table)
-    record_verified(store, kind, day, store.get_bytes(written.key), written.rows, against)
+    table_read, body = _read(store, kind, day)
+    _compare(written.key, table_read, table)
+    record_verified(store, kind, day, body, written.rows, against)
     return written
 
 
@@ -137,6 +138,10 @@ class HistoryFileError(ValueError):
 
 def read_file(store: ObjectStore, kind: str, day: dt.date):
     """The day's whole file as an Arrow table; HistoryFileError when it is not a readable file."""
+    return _read(store, kind, day)[0]
+
+
+def _read(store: ObjectStore, kind: str, day: dt.date):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -145,7 +150,7 @@ def read_file(store: ObjectStore, kind: str, day: dt.date):
         raise HistoryFileError(f"{key}: missing")
     body = store.get_bytes(key)
     try:
-        return pq.read_table(pa.BufferReader(body))
+        return pq.read_table(pa.BufferReader(body)), body
     except (pa.ArrowInvalid, OSError) as exc:
         raise HistoryFileError(f"{key}: not a readable Parquet file ({len(body):,} bytes, "
                                f"truncated?): {exc}") from None
@@ -154,15 +159,24 @@ def read_file(store: ObjectStore, kind: str, day: dt.date):
 def verify(store: ObjectStore, kind: str, day: dt.date, expected) -> int:
     """The file holds exactly `expected` (to_arrow of the warehouse rows), value for value, NULL
     for NULL; returns the row count, or raises HistoryFileError naming the first difference."""
-    table = read_file(store, kind, day)
-    key = history_key(kind, day)
+    return verified_sha256(store, kind, day, expected)[0]
+
+
+def verified_sha256(store: ObjectStore, kind: str, day: dt.date, expected) -> tuple[int, str]:
+    """verify, and the SHA-256 of the very bytes compared: (rows, sha256)."""
+    table, body = _read(store, kind, day)
+    _compare(history_key(kind, day), table, expected)
+    return table.num_rows, hashlib.sha256(body).hexdigest()
+
+
+def _compare(key: str, table, expected) -> None:
     if table.schema.names != list(FILE_COLUMNS):
         raise HistoryFileError(f"{key}: columns {table.schema.names}, expected {FILE_COLUMNS}")
     if table.num_rows != expected.num_rows:
         raise HistoryFileError(f"{key}: {table.num_rows:,} rows, the warehouse has "
                                f"{expected.num_rows:,}")
     if table.equals(expected):  # Arrow's own comparison: nulls equal nulls
-        return table.num_rows
+        return
     codes, minutes = expected.column("code"), expected.column("minute")
     for name in FILE_COLUMNS:  # only on a mismatch: find the first cell that differs
         got, want = table.column(name).to_pylist(), expected.column(name).to_pylist()
@@ -236,17 +250,72 @@ def file_sha256(store: ObjectStore, kind: str, day: dt.date) -> str:
     return hashlib.sha256(store.get_bytes(key)).hexdigest()
 
 
-def check_verified(store: ObjectStore, kind: str, day: dt.date) -> int:
-    """The day's file is the one verified (same bytes as when its record was written) and
-    readable; returns its row count, or raises HistoryFileError saying why not."""
-    key, record_key = history_key(kind, day), verified_key(kind, day)
-    if not store.exists(record_key):
-        raise HistoryFileError(f"{key}: never verified (no {record_key})")
-    record = json.loads(store.get_bytes(record_key))
+def verified_record(store: ObjectStore, kind: str, day: dt.date) -> Optional[dict]:
+    key = verified_key(kind, day)
+    return json.loads(store.get_bytes(key)) if store.exists(key) else None
+
+
+def check_verified(store: ObjectStore, kind: str, day: dt.date) -> dict:
+    """The day's file is the one verified (same bytes as when its record was written); returns
+    the record (rows, sha256, ...), or raises HistoryFileError saying why not."""
+    key, record = history_key(kind, day), verified_record(store, kind, day)
+    if record is None:
+        raise HistoryFileError(f"{key}: never verified (no {verified_key(kind, day)})")
     if not store.exists(key):
         raise HistoryFileError(f"{key}: missing")
     body = store.get_bytes(key)
     if len(body) != record["bytes"] or hashlib.sha256(body).hexdigest() != record["sha256"]:
         raise HistoryFileError(f"{key}: changed since it was verified ({len(body):,} bytes, "
                                f"verified {record['bytes']:,})")
-    return record["rows"]
+    return record
+
+
+def refuse_shrinking(store: ObjectStore, kind: str, day: dt.date, rows: int,
+                     source: str) -> None:
+    """A verified file is never replaced by fewer rows (a warehouse day half deleted, an
+    archive whose quick snapshots retention removed): HistoryFileError instead."""
+    record = verified_record(store, kind, day)
+    if record is not None and rows < record["rows"]:
+        raise HistoryFileError(f"{history_key(kind, day)}: verified with {record['rows']:,} rows,"
+                               f" {source} holds {rows:,}: the file is kept, not replaced")
+
+
+def invalidate(store: ObjectStore, kind: str, day: dt.date) -> bool:
+    """Forget the day's verification (its rows changed in the warehouse); True if there was one:
+    readers go back to the warehouse and retention keeps the day until the file is written
+    again."""
+    key = verified_key(kind, day)
+    if not store.exists(key):
+        return False
+    store.delete_keys([key])
+    return True
+
+
+def file_minutes(store: ObjectStore, kind: str, day: dt.date) -> set[dt.datetime]:
+    """The distinct minutes the day's file holds (its minute column only)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    filesystem, path = store.arrow_path(history_key(kind, day))
+    with filesystem.open_input_file(path) as source:
+        minutes = pq.read_table(source, columns=["minute"]).column("minute")
+    return set(pc.unique(minutes).to_pylist())
+
+
+def last_minute(store: ObjectStore, kind: str, day: dt.date) -> Optional[dt.datetime]:
+    """The file's last minute, from its row groups' statistics (the footer only)."""
+    import pyarrow.parquet as pq
+
+    filesystem, path = store.arrow_path(history_key(kind, day))
+    with filesystem.open_input_file(path) as source:
+        metadata = pq.ParquetFile(source).metadata
+    column = FILE_COLUMNS.index("minute")
+    ends = [metadata.row_group(i).column(column).statistics for i in range(
+        metadata.num_row_groups)]
+    return max((s.max for s in ends if s is not None and s.has_min_max), default=None)
+
+
+def deleting_key(kind: str, day: dt.date) -> str:
+    """Present while retention deletes the day from the warehouse (a minute per transaction):
+    a deletion cut short is finished, not mistaken for a warehouse that differs."""
+    return history_key(kind, day).rsplit("/", 1)[0] + "/_deleting_from_warehouse"

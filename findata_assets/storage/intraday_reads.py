@@ -53,9 +53,17 @@ class IntradayReads:
         self.intraday, self.archive, self._now = intraday, archive, now
 
     def home_of(self, kind: str, day: dt.date) -> Home:
-        if is_closed(day, self._now) and self.archive.exists(history.history_key(kind, day)):
+        """A closed day whose file was verified is read from it (a file written but not
+        verified, or whose day changed in the warehouse since, is not)."""
+        if is_closed(day, self._now) and self.archive.exists(history.verified_key(kind, day)):
             return "parquet"
         return "warehouse"
+
+    def last_minute(self, kind: str, day: dt.date) -> Optional[dt.datetime]:
+        """The day's last stored minute: the file's statistics, or an index end: no rows read."""
+        if self.home_of(kind, day) == "parquet":
+            return history.last_minute(self.archive, kind, day)
+        return self.intraday.minute_span(kind, day)[1]
 
     def frame(self, kind: str, days: Iterable[dt.date], code: Optional[str] = None,
               at: Optional[dt.time] = None) -> pd.DataFrame:

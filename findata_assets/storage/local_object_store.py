@@ -108,7 +108,10 @@ class LocalObjectStore:
             folders.add(path.parent)
         for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
             while folder != self.root and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+                try:
+                    folder.rmdir()
+                except OSError:  # a writer put a file in it meanwhile: the folder stays
+                    break
                 folder = folder.parent
         return len(keys)
 

@@ -8,6 +8,7 @@ import datetime as dt
 import dagster as dg
 
 from findata_assets import trading_calendar as tc
+from findata_assets.deploy.k8s import k8s_run_tags
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.housekeeping.plan import carry_out, make_plan
 from findata_assets.settings import FindataSettings
@@ -44,7 +45,8 @@ def _housekeeping_op(retention: RetentionSettings) -> dg.OpDefinition:
 
 
 def definitions(settings: FindataSettings) -> dg.Definitions:
-    @dg.job(name=HOUSEKEEPING_JOB_NAME, tags={"findata/lane": "housekeeping"},
+    @dg.job(name=HOUSEKEEPING_JOB_NAME,
+            tags={"findata/lane": "housekeeping", **k8s_run_tags("daily")},
             description="Retention: warehouse intraday days whose Parquet is verified, old "
                         "quick/incremental snapshots, old succeeded high-frequency runs.")
     def housekeeping_job():

@@ -13,7 +13,9 @@ import dagster as dg
 from findata_assets import cancellation
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import FAMILIES
+from findata_assets.defs.storage.column_schemas import intraday_table_schema, with_schema
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import TABLES, IntradayStore
 from findata_assets.storage.intraday_feed import feed_day
 
@@ -31,7 +33,7 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
     @dg.asset(
         name=TABLES[kind], group_name=GROUP_NAME, partitions_def=partitions_def,
         deps=[dg.AssetDep(family.raw_key, partition_mapping=dg.AllPartitionMapping())],
-        kinds={"python", "sql"},
+        kinds={"python", "sql"}, metadata=with_schema(intraday_table_schema(kind)),
         description=f"Per trading day: the intraday path of {what}, one row per (minute of the "
                     f"data, code) with the 1d columns, from every archived 1d snapshot of the "
                     f"day. A minute taken again replaces that minute; lunch and after-close "
@@ -45,6 +47,10 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         wh, store = warehouse.get_warehouse(), object_store.get_store()
         intraday = IntradayStore(wh)
         result = feed_day(intraday, store, kind, day, rebuild=config.rebuild)
+        if result.written and history.invalidate(store, kind, day):
+            context.log.info(f"{day}'s history file no longer matches the warehouse: its "
+                             f"verification is withdrawn (readers use the warehouse, retention "
+                             f"keeps the day) until {TABLES[kind]}_history is materialized again")
         minutes = intraday.minutes(kind, day)
         context.log.info(f"{TABLES[kind]} {day}: {len(result.written)} minute(s) written "
                          f"({result.rows:,} rows) from {result.snapshots_read} snapshot(s) read")

@@ -10,7 +10,9 @@ import datetime as dt
 import dagster as dg
 
 from findata_assets import trading_calendar as tc
+from findata_assets.deploy.k8s import k8s_run_tags
 from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.storage.column_schemas import history_file_schema, with_schema
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import TABLES, IntradayStore
@@ -30,6 +32,7 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
     @dg.asset(
         name=history_asset_name(kind), group_name=GROUP_NAME, partitions_def=partitions_def,
         deps=[dg.AssetDep(TABLES[kind])], kinds={"python", "parquet"},
+        metadata=with_schema(history_file_schema(kind)),
         description=f"Per closed trading day: {TABLES[kind]} as one Parquet file "
                     f"(history/{TABLES[kind]}/trade_date=YYYY-MM-DD/part-0.parquet, zstd, row "
                     f"groups of 200 codes x a half hour), written from the warehouse (or, once "
@@ -47,6 +50,11 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         wh, store = warehouse.get_warehouse(), object_store.get_store()
         rows, source = IntradayStore(wh).read_day(kind, day, history.FILE_COLUMNS), wh.describe()
         if not rows:  # deleted from the warehouse by retention, or never stored there
+            kept = _already_filed(store, kind, day)
+            if kept is not None:
+                context.log.info(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}; "
+                                 f"its file is as it was verified: kept, not rebuilt")
+                return kept
             rows, feed = day_rows(store, kind, day, history.FILE_COLUMNS)
             source = f"the archived snapshots in {store.describe()} ({feed.snapshots_read} read)"
             context.log.info(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}: "
@@ -55,6 +63,10 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             raise dg.Failure(f"no minute of {day} for {TABLES[kind]}: neither {wh.describe()} "
                              f"nor the archive {store.describe()} holds one (was {day} "
                              "collected?)")
+        try:  # never replace a verified file by fewer rows
+            history.refuse_shrinking(store, kind, day, len(rows), source)
+        except history.HistoryFileError as exc:
+            raise dg.Failure(str(exc)) from None
         # read back and compared before it counts: never trust a write
         written = history.write_and_verify(store, kind, day, history.to_arrow(rows), source)
         context.log.info(f"{written.key}: {written.rows:,} rows, {written.bytes:,} bytes "
@@ -68,12 +80,26 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
     return _history
 
 
+def _already_filed(store, kind: str, day: dt.date):
+    """The materialization of a file that is still as it was verified; None if there is none."""
+    try:
+        record = history.check_verified(store, kind, day)
+    except history.HistoryFileError:
+        return None
+    return dg.MaterializeResult(metadata={
+        keys.TRADE_DATE: day.isoformat(), keys.ARCHIVE: store.describe(),
+        "parquet_key": record["key"], "rows": record["rows"], "dagster/row_count": record["rows"],
+        "bytes": record["bytes"], "bytes_per_row": round(record["bytes"] / record["rows"], 1),
+        "verified_against": record["verified_against"], "kept": True})
+
+
 def build_history_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     return [_build(kind, partitions_def) for kind in TABLES]
 
 
 history_job = dg.define_asset_job(
     name=HISTORY_JOB_NAME, selection=[history_asset_name(k) for k in TABLES],
+    tags=k8s_run_tags("daily"),  # pod size where runs are pods (read by dagster-k8s only)
     description="A closed day's intraday tables as Parquet files in the object store.")
 
 
