@@ -11,6 +11,8 @@ setup(
         "dagster-webserver>=1.13,<1.14",
         "dagster-postgres>=0.29,<0.30",
         "dagster-k8s>=0.29,<0.30",
+        "dagster-aws>=0.29,<0.30",  # the S3 resource the archive's store is built on
+        "dagster-dg-cli>=1.13,<1.14",  # dg dev, dg list defs, dg check defs
         "httpx>=0.27,<1",
         "sqlalchemy>=2.0,<3",
         "pymysql>=1.1,<2",

@@ -106,14 +106,15 @@ def object_store(kind: str):
         if kind == "local":
             yield LocalObjectStore(tmp)
             return
-        from findata_assets.storage.object_store import S3ObjectStore
+        from findata_assets.defs.storage.resources import ObjectStoreResource
         from findata_assets_tests.services import WeedS3Server
 
         server = WeedS3Server(Path(tmp) / "weed").start()
         try:
-            yield S3ObjectStore(server.endpoint, f"bench-{uuid.uuid4().hex[:8]}",
-                                access_key_id=server.access_key,
-                                secret_access_key=server.secret_key, region=server.region)
+            yield ObjectStoreResource(
+                endpoint_url=server.endpoint, bucket=f"bench-{uuid.uuid4().hex[:8]}",
+                aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key,
+                region_name=server.region).get_store()
         finally:
             server.stop()
 

@@ -124,7 +124,7 @@ def test_every_code_path_builds_the_stores_from_the_same_settings(tmp_path):
         warehouse, store = resources["warehouse"], resources["object_store"]
         assert warehouse.timeout_s == 7
         assert isinstance(warehouse.database_url, dg.EnvVar)  # the password stays in the env
-        assert isinstance(store.secret_access_key, dg.EnvVar) and store.bucket == "findata"
+        assert isinstance(store.aws_secret_access_key, dg.EnvVar) and store.bucket == "findata"
 
 
 def test_asset_kinds_do_not_name_a_storage_server(defs):

@@ -11,13 +11,25 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from findata_assets.defs.storage.resources import ObjectStoreResource, object_store_from_settings
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import (
-    LocalObjectStore, ObjectNotFoundError, ObjectStoreError, S3ObjectStore,
-    object_store_from_settings, validate_key)
+    LocalObjectStore, ObjectNotFoundError, ObjectStoreError, S3ObjectStore, validate_key)
 
 KEY = "raw/stock_flow_all_1d/2026-03-02/20260302T150003.123456.json"
 BODY = json.dumps({"表": "全部股票今日资金流向", "rows": [1, 2, 3]}, ensure_ascii=False).encode()
+
+
+def s3_store(endpoint: str, bucket: str, access_key: str, secret_key: str,
+             **store_options) -> S3ObjectStore:
+    """The store as the platform builds it: dagster-aws's S3Resource, then our bucket layer."""
+    attempts = store_options.pop("max_attempts", 5)
+    store = ObjectStoreResource(endpoint_url=endpoint, bucket=bucket, aws_access_key_id=access_key,
+                                aws_secret_access_key=secret_key, region_name="us-east-1",
+                                max_attempts=attempts).get_store()
+    for name, value in store_options.items():
+        setattr(store, name, value)
+    return store
 
 
 def _download(url: str) -> bytes:
@@ -30,8 +42,7 @@ def store(request, tmp_path):
     if request.param == "s3":
         server = request.getfixturevalue("s3_server")
         bucket = request.getfixturevalue("s3_bucket")
-        return S3ObjectStore(server.endpoint, bucket, access_key_id=server.access_key,
-                             secret_access_key=server.secret_key, region=server.region)
+        return s3_store(server.endpoint, bucket, server.access_key, server.secret_key)
     return LocalObjectStore(tmp_path / "archive")
 
 
@@ -107,22 +118,20 @@ def test_s3_bucket_is_created_on_first_use(s3_server, s3_bucket):
     client = s3_server.client()
     names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     assert s3_bucket not in names
-    store = S3ObjectStore(s3_server.endpoint, s3_bucket, access_key_id=s3_server.access_key,
-                          secret_access_key=s3_server.secret_key)
+    store = s3_store(s3_server.endpoint, s3_bucket, s3_server.access_key, s3_server.secret_key)
     store.put_bytes("x/y.txt", b"hello", "text/plain")
     client.head_bucket(Bucket=s3_bucket)
     head = client.head_object(Bucket=s3_bucket, Key="x/y.txt")
     assert head["ContentType"] == "text/plain"
     # a second store on the same (now existing) bucket: BucketAlreadyOwnedByYou is fine
-    again = S3ObjectStore(s3_server.endpoint, s3_bucket, access_key_id=s3_server.access_key,
-                          secret_access_key=s3_server.secret_key)
+    again = s3_store(s3_server.endpoint, s3_bucket, s3_server.access_key, s3_server.secret_key)
     again.ensure_bucket()
     assert again.get_bytes("x/y.txt") == b"hello"
 
 
 def test_s3_concurrent_bucket_creation(s3_server, s3_bucket):
-    stores = [S3ObjectStore(s3_server.endpoint, s3_bucket, access_key_id=s3_server.access_key,
-                            secret_access_key=s3_server.secret_key) for _ in range(4)]
+    stores = [s3_store(s3_server.endpoint, s3_bucket, s3_server.access_key,
+                       s3_server.secret_key) for _ in range(4)]
     errors = []
 
     def create(store):
@@ -140,15 +149,15 @@ def test_s3_concurrent_bucket_creation(s3_server, s3_bucket):
 
 
 def test_s3_without_bucket_creation_fails_clearly(s3_server, s3_bucket):
-    store = S3ObjectStore(s3_server.endpoint, s3_bucket, access_key_id=s3_server.access_key,
-                          secret_access_key=s3_server.secret_key, create_bucket=False)
+    store = s3_store(s3_server.endpoint, s3_bucket, s3_server.access_key, s3_server.secret_key,
+                     create_bucket=False)
     with pytest.raises(ObjectStoreError, match=s3_bucket):
         store.put_bytes("a.txt", b"x")
 
 
 def test_s3_list_keys_paginates(s3_server, s3_bucket):
-    store = S3ObjectStore(s3_server.endpoint, s3_bucket, access_key_id=s3_server.access_key,
-                          secret_access_key=s3_server.secret_key, list_page_size=7)
+    store = s3_store(s3_server.endpoint, s3_bucket, s3_server.access_key, s3_server.secret_key,
+                     list_page_size=7)
     requests = []
     store.client.meta.events.register(
         "before-call.s3.ListObjectsV2", lambda **kwargs: requests.append(kwargs["params"]))
@@ -161,8 +170,7 @@ def test_s3_list_keys_paginates(s3_server, s3_bucket):
 
 
 def test_s3_presigned_url_is_path_style_and_expires(s3_server, s3_bucket):
-    store = S3ObjectStore(s3_server.endpoint, s3_bucket, access_key_id=s3_server.access_key,
-                          secret_access_key=s3_server.secret_key)
+    store = s3_store(s3_server.endpoint, s3_bucket, s3_server.access_key, s3_server.secret_key)
     store.put_bytes(KEY, BODY, "application/json")
     url = store.url_for(KEY, expires_s=120)
     parts = urlsplit(url)
@@ -177,9 +185,8 @@ def test_s3_presigned_url_is_path_style_and_expires(s3_server, s3_bucket):
 
 def test_s3_errors_name_the_bucket_and_never_the_secret(s3_bucket):
     # nothing listens on port 9 (discard) of loopback: connection refused, quickly
-    store = S3ObjectStore("http://127.0.0.1:9", s3_bucket, access_key_id="AKIATEST",
-                          secret_access_key="never-shown-secret", max_attempts=1,
-                          connect_timeout_s=1, read_timeout_s=1)
+    store = s3_store("http://127.0.0.1:9", s3_bucket, "AKIATEST", "never-shown-secret",
+                     max_attempts=1)
     with pytest.raises(ObjectStoreError) as excinfo:
         store.put_bytes("a/b.json", b"{}")
     message = str(excinfo.value)

@@ -166,15 +166,17 @@ def prepare_bucket(endpoint: str, bucket: str, access_key: str, secret_key: str,
                    region: str = "us-east-1", wait_s: float = 120.0,
                    log: Callable[[str], None] = print) -> str:
     """Create the bucket when missing; returns "created" or "exists"."""
-    from findata_assets.storage.object_store import ObjectStoreError, S3ObjectStore
+    from findata_assets.defs.storage.resources import ObjectStoreResource
+    from findata_assets.storage.object_store import ObjectStoreError
 
     if not bucket:
         raise PrepareError("FINDATA_S3_BUCKET is empty")
     if not access_key or not secret_key:
         raise PrepareError("S3 keys missing: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the "
                            "FINDATA_S3_ADMIN_* pair)")
-    store = S3ObjectStore(endpoint, bucket, access_key_id=access_key, secret_access_key=secret_key,
-                          region=region, max_attempts=2, read_timeout_s=15)
+    store = ObjectStoreResource(endpoint_url=endpoint, bucket=bucket, region_name=region,
+                                aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                                max_attempts=2).get_store()
     if _retry(f"S3 {endpoint}", store.bucket_exists, wait_s, log):
         log(f"S3: bucket {bucket!r} exists at {endpoint}")
         return "exists"

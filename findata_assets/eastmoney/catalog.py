@@ -200,6 +200,7 @@ class Column:
     label_zh: str
     description: str
     nullable: bool = True
+    unit: str = ""  # yuan, percent, ... ("" for names, codes and times)
 
 
 # One schema shared by all 41 tables; stock tables leave the top-stock columns NULL.
@@ -207,23 +208,44 @@ COLUMNS: tuple[Column, ...] = (
     Column("trade_date", "date", "交易日", "trading day the snapshot belongs to (Asia/Shanghai)", False),
     Column("code", "code", "代码", "security or board code", False),
     Column("name", "text", "名称", "security or board name"),
-    Column("rank", "int", "排名", "rank by main net inflow within this table, 1 = largest", False),
-    Column("price", "float", "最新价", "latest price in yuan (board index level for sectors)"),
-    Column("change_pct", "float", "涨跌幅", "price change over the period, percent"),
-    Column("main_net", "float", "主力净流入-净额", "main net inflow (super-large + large), yuan"),
-    Column("main_pct", "float", "主力净流入-净占比", "main net inflow share of turnover, percent"),
-    Column("super_large_net", "float", "超大单净流入-净额", "super-large orders net inflow, yuan"),
-    Column("super_large_pct", "float", "超大单净流入-净占比", "super-large orders share, percent"),
-    Column("large_net", "float", "大单净流入-净额", "large orders net inflow, yuan"),
-    Column("large_pct", "float", "大单净流入-净占比", "large orders share, percent"),
-    Column("medium_net", "float", "中单净流入-净额", "medium orders net inflow, yuan"),
-    Column("medium_pct", "float", "中单净流入-净占比", "medium orders share, percent"),
-    Column("small_net", "float", "小单净流入-净额", "small orders net inflow, yuan"),
-    Column("small_pct", "float", "小单净流入-净占比", "small orders share, percent"),
+    Column("rank", "int", "排名", "rank by main net inflow within this table, 1 = largest", False,
+           "rank"),
+    Column("price", "float", "最新价", "latest price (board index level for sectors)", unit="yuan"),
+    Column("change_pct", "float", "涨跌幅", "price change over the period", unit="percent"),
+    Column("main_net", "float", "主力净流入-净额", "main net inflow (super-large + large)",
+           unit="yuan"),
+    Column("main_pct", "float", "主力净流入-净占比", "main net inflow share of turnover",
+           unit="percent"),
+    Column("super_large_net", "float", "超大单净流入-净额", "super-large orders net inflow",
+           unit="yuan"),
+    Column("super_large_pct", "float", "超大单净流入-净占比", "super-large orders share of turnover",
+           unit="percent"),
+    Column("large_net", "float", "大单净流入-净额", "large orders net inflow", unit="yuan"),
+    Column("large_pct", "float", "大单净流入-净占比", "large orders share of turnover",
+           unit="percent"),
+    Column("medium_net", "float", "中单净流入-净额", "medium orders net inflow", unit="yuan"),
+    Column("medium_pct", "float", "中单净流入-净占比", "medium orders share of turnover",
+           unit="percent"),
+    Column("small_net", "float", "小单净流入-净额", "small orders net inflow", unit="yuan"),
+    Column("small_pct", "float", "小单净流入-净占比", "small orders share of turnover",
+           unit="percent"),
     Column("top_stock_code", "code", "主力净流入最大股代码", "sector's top inflow stock code (sectors only)"),
     Column("top_stock_name", "text", "主力净流入最大股", "sector's top inflow stock name (sectors only)"),
-    Column("updated_at", "datetime", "更新时间", "API last-update time (f124), Asia/Shanghai"),
+    Column("updated_at", "datetime", "更新时间", "API last-update time, Asia/Shanghai"),
     Column("fetched_at", "datetime", "抓取时间", "when the snapshot was fetched, Asia/Shanghai", False),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 PRIMARY_KEY: tuple[str, ...] = ("trade_date", "code")
+
+
+def api_fields(kind: TableKind, column: str) -> dict[str, str]:
+    """period key -> the API field code a column is read from, in the tables of a kind (empty:
+    not from one field: the rank is ours, the trade date from f124 and the calendar)."""
+    fixed = {"code": CODE_FIELD, "name": NAME_FIELD, "updated_at": UPDATED_AT_FIELD}
+    out = {}
+    for period in periods_of(kind):
+        spec = table(kind, next(iter(groups(kind))), period)
+        field = fixed.get(column) or spec.field_map().get(column)
+        if field:
+            out[period] = field
+    return out

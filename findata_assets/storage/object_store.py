@@ -1,4 +1,4 @@
-"""Object stores for the raw-snapshot archive: any S3 endpoint (boto3, path-style) or a local folder.
+"""Object stores for the raw-snapshot archive: any S3 endpoint or a local folder.
 
 Both have the same small API:
 
@@ -14,43 +14,28 @@ Keys are relative, '/'-separated paths (`raw/<table>/<date>/<stamp>.json`). Erro
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional, Union
+from typing import Iterable, Optional
 
-from findata_assets.storage.local_object_store import LocalObjectStore
+from findata_assets.storage.local_object_store import LocalObjectStore  # noqa: F401 (re-exported)
 
 _DELETE_BATCH = 1000  # the S3 DeleteObjects limit
 from findata_assets.storage.object_keys import (  # noqa: F401  (the store's API, re-exported)
     MAX_PRESIGN_S, ObjectNotFoundError, ObjectStore, ObjectStoreError, check_expiry,
     validate_key)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from findata_assets.settings import Settings
-
 class S3ObjectStore:
-    """A bucket on any S3 endpoint, path-style addressed (MinIO, SeaweedFS, AWS).
+    """A bucket on any S3 endpoint (MinIO, SeaweedFS, AWS), through a boto3 S3 client built by
+    dagster-aws (defs/storage/resources.py: path-style addressing for an endpoint, SigV4).
 
     The bucket is created on first use when missing (`create_bucket=True`); a concurrent creator
     winning the race is fine.
     """
 
-    def __init__(
-        self,
-        endpoint: Optional[str],
-        bucket: str,
-        *,
-        access_key_id: Optional[str] = None,
-        secret_access_key: Optional[str] = None,
-        region: str = "us-east-1",
-        create_bucket: bool = True,
-        max_attempts: int = 5,
-        connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 60.0,
-        list_page_size: int = 1000,
-    ) -> None:
-        import boto3
-        from botocore.config import Config
-
+    def __init__(self, client, bucket: str, *, endpoint: Optional[str] = None,
+                 region: str = "us-east-1",
+                 credentials: tuple[Optional[str], Optional[str]] = (None, None),
+                 create_bucket: bool = True, list_page_size: int = 1000) -> None:
+        self.client = client
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.bucket = bucket
         self.region = region
@@ -58,20 +43,7 @@ class S3ObjectStore:
         self.list_page_size = list_page_size
         self._bucket_ready = False
         self._lock = threading.Lock()
-        config = Config(
-            s3={"addressing_style": "path"},
-            signature_version="s3v4",
-            retries={"max_attempts": max_attempts, "mode": "standard"},
-            connect_timeout=connect_timeout_s,
-            read_timeout=read_timeout_s,
-        )
-        session = boto3.session.Session(
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            region_name=region,
-        )
-        self.client = session.client("s3", endpoint_url=self.endpoint, config=config)
-        self._credentials = (access_key_id, secret_access_key)  # for arrow_path; never shown
+        self._credentials = credentials  # for pyarrow's own S3 client (arrow_path); never shown
         self._arrow_fs = None
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -127,8 +99,8 @@ class S3ObjectStore:
                 return
             if not self.bucket_exists():
                 if not self.create_bucket:
-                    raise ObjectStoreError(f"bucket {self._where()} does not exist "
-                                           f"(and create_bucket=False)")
+                    raise ObjectStoreError(f"bucket {self._where()} does not exist (nothing "
+                                           f"creates it here): check FINDATA_S3_BUCKET")
                 self.make_bucket()
             self._bucket_ready = True
 
@@ -212,16 +184,18 @@ class S3ObjectStore:
             self.ensure_bucket()
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = keys[start:start + _DELETE_BATCH]
+            done = f"{start:,} of {len(keys):,} deleted before"  # a failure says how far it got
             try:
                 answer = self.client.delete_objects(Bucket=self.bucket, Delete={
                     "Objects": [{"Key": k} for k in batch], "Quiet": True})
             except (ClientError, BotoCoreError) as exc:
-                raise self._fail("delete", exc, batch[0]) from None
+                raise ObjectStoreError(f"{self._fail('delete', exc, batch[0])}; {done}") from None
             if answer.get("Errors"):
                 first = answer["Errors"][0]
-                raise ObjectStoreError(f"deleting {first.get('Key')!r} from {self._where()} "
-                                       f"failed: {first.get('Code')} "
-                                       f"({len(answer['Errors'])} objects not deleted)")
+                raise ObjectStoreError(
+                    f"deleting {first.get('Key')!r} from {self._where()} failed: "
+                    f"{first.get('Code')} ({len(answer['Errors'])} of a batch of {len(batch)} "
+                    f"not deleted; {done})")
         return len(keys)
 
     def url_for(self, key: str, expires_s: int = 3600) -> str:
@@ -250,21 +224,3 @@ class S3ObjectStore:
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.describe()})"
-
-
-def object_store_from_settings(settings: "Settings") -> Union[S3ObjectStore, LocalObjectStore]:
-    """S3 when an endpoint is configured, else the local archive folder."""
-    if settings.s3_endpoint:
-        return S3ObjectStore(
-            settings.s3_endpoint,
-            settings.s3_bucket,
-            access_key_id=settings.aws_access_key_id,
-            secret_access_key=settings.aws_secret_access_key,
-            region=settings.s3_region or "us-east-1",
-        )
-    root = settings.archive_dir
-    if root is None:
-        if settings.home is None:
-            raise ValueError("settings have neither an S3 endpoint nor an archive folder")
-        root = Path(settings.home) / "archive"
-    return LocalObjectStore(root)

@@ -25,6 +25,7 @@ from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.analysis.resources import LLMResource, ReportSettingsResource
 from findata_assets.defs.eastmoney.families import FAMILIES, STOCK
+from findata_assets.defs.storage.column_schemas import analysis_table_schema, with_schema
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.eastmoney.catalog import YI
 
@@ -152,6 +153,7 @@ def build_analysis_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
         deps=FLOW_DEPS,
         output_required=False,  # a day without data yields nothing: see the module docstring
         kinds={"python", "openai", "sql", "json"},
+        metadata=with_schema(analysis_table_schema()),
         description="Per trading day: numeric digest of the fund-flow tables (top/bottom stocks, "
                     "sector leaders, breadth, main vs retail, 1d/5d/10d persistence) and an LLM "
                     f"narrative; JSON in the object store and a row of SQL table {TABLE_NAME}. "

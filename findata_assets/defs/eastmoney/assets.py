@@ -18,6 +18,8 @@ from findata_assets.defs.eastmoney import checks, intraday_minute
 from findata_assets.defs.eastmoney.families import SECTOR, STOCK, FlowFamily
 from findata_assets.defs.eastmoney.metadata import snapshot_metadata, table_metadata
 from findata_assets.defs.eastmoney.resources import EastmoneyResource
+from findata_assets.defs.storage.column_schemas import (
+    flow_table_schema, raw_fields_schema, with_schema)
 from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
 from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.eastmoney.parsing import parse_table
@@ -87,6 +89,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         io_manager_key="archive_io_manager",
         pool=EASTMONEY_POOL,
         kinds={"python", "json"},  # the store it went to: its "archive" metadata
+        metadata=with_schema(raw_fields_schema(family.kind)),
         description=f"Raw Eastmoney {family.label} fund-flow snapshots, archived as zstd-"
                     "compressed JSON (raw/<table>/<trade_date>/<fetched_at>.<lane>.json.zst).",
     )
@@ -128,6 +131,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         io_manager_key="warehouse_io_manager",
         check_specs=checks.check_specs(table_key),
         kinds={"python", "sql"},  # the database it went to: its "warehouse" metadata
+        metadata=with_schema(flow_table_schema(family.kind)),
         description=f"Eastmoney {family.label} fund-flow tables in the warehouse, one table per "
                     "partition, keyed by (trade_date, code); history kept by trade date.",
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from findata_assets.defs import metadata_keys as keys
-from findata_assets.eastmoney.catalog import COLUMN_NAMES, YI, TableSpec
+from findata_assets.defs.eastmoney.families import FAMILIES
+from findata_assets.eastmoney.catalog import (
+    CODE_FIELD, COLUMN_NAMES, NAME_FIELD, UPDATED_AT_FIELD, YI, TableSpec)
 from findata_assets.eastmoney.parsing import ParsedTable
 from findata_assets.eastmoney.snapshot import Snapshot
 
@@ -46,7 +48,19 @@ def table_metadata(spec: TableSpec, snapshot: Snapshot,
         "unparsable_cells": len(parsed.bad_cells),
         "unparsable_cells_by_column": dg.MetadataValue.json(parsed.bad_cells_by_column()),
         f"top_{TOP_N}_main_net_inflow": dg.MetadataValue.md(top_inflow_markdown(rows)),
+        "dagster/column_lineage": column_lineage(spec),
     }
+
+
+def column_lineage(spec: TableSpec) -> dg.TableColumnLineage:
+    """Each column read from one API field, as lineage to that field of the raw snapshot asset
+    (f62 -> main_net in today's tables, f267 in the 3-day ones); trade_date comes from f124."""
+    raw = FAMILIES[spec.kind].raw_key
+    fields = {"trade_date": UPDATED_AT_FIELD, "code": CODE_FIELD, "name": NAME_FIELD,
+              "updated_at": UPDATED_AT_FIELD, **spec.field_map()}
+    return dg.TableColumnLineage(deps_by_column={
+        column: [dg.TableColumnDep(asset_key=raw, column_name=field)]
+        for column, field in fields.items()})
 
 
 def top_inflow_markdown(rows: list[dict], n: int = TOP_N) -> str:
