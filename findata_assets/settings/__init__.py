@@ -4,7 +4,8 @@
     eastmoney.py   FINDATA_EASTMONEY_*                                      -> EastmoneySettings
     analysis.py    FINDATA_LLM_*, DEEPSEEK_API_KEY, FINDATA_REPORT_*        -> LLMSettings, ReportSettings
     operations.py  FINDATA_SCHEDULES, FINDATA_RUN_SPLIT, FINDATA_ALERT_WEBHOOK, FINDATA_UI_URL,
-                   FINDATA_HOLIDAYS*, FINDATA_CALENDAR_CACHE_DIR, DAGSTER_HOME, DAGSTER_PG_*
+                   FINDATA_HOLIDAYS*, FINDATA_CALENDAR_CACHE_DIR, FINDATA_CODE_*, DAGSTER_HOME,
+                   DAGSTER_PG_*
     retention.py   FINDATA_RETENTION_*                                      -> RetentionSettings
     deployment.py  the prepare Job: FINDATA_MYSQL_*, FINDATA_S3_ADMIN_*, FINDATA_PREPARE_WAIT_SECONDS
     values.py      SettingsError and the parsers every section shares
@@ -22,7 +23,8 @@ from typing import Mapping, Optional
 from findata_assets import environment
 from findata_assets.settings.analysis import LLMSettings, ReportSettings
 from findata_assets.settings.eastmoney import EastmoneySettings
-from findata_assets.settings.operations import CalendarSettings, InstanceSettings, RefreshSettings
+from findata_assets.settings.operations import (
+    CalendarSettings, CodeLinkSettings, InstanceSettings, RefreshSettings)
 from findata_assets.settings.retention import RetentionSettings
 from findata_assets.settings.stores import (  # noqa: F401 (the storage settings' names)
     ENV_ACCESS_KEY, ENV_DATABASE_URL, ENV_S3_BUCKET, ENV_S3_ENDPOINT, ENV_SECRET_KEY, Settings)
@@ -39,6 +41,7 @@ class FindataSettings:
     calendar: CalendarSettings
     instance: InstanceSettings
     retention: RetentionSettings
+    code_links: CodeLinkSettings
 
 
 def load(environ: Optional[Mapping[str, str]] = None) -> FindataSettings:
@@ -50,7 +53,8 @@ def load(environ: Optional[Mapping[str, str]] = None) -> FindataSettings:
         llm=LLMSettings.from_env(environ), report=ReportSettings.from_env(environ),
         refresh=RefreshSettings.from_env(environ), calendar=CalendarSettings.from_env(environ),
         instance=InstanceSettings.from_env(environ),
-        retention=RetentionSettings.from_env(environ))
+        retention=RetentionSettings.from_env(environ),
+        code_links=CodeLinkSettings.from_env(environ))
 
 
 def refresh() -> RefreshSettings:

@@ -24,6 +24,8 @@ HOLIDAYS_ENV = "FINDATA_HOLIDAYS"
 CALENDAR_CACHE_ENV = "FINDATA_CALENDAR_CACHE_DIR"  # default ~/.cache/findata
 PARTITIONS_START_ENV = "FINDATA_PARTITIONS_START"  # first trading-day partition (YYYY-MM-DD)
 PG_URL_ENV = "DAGSTER_PG_URL"
+CODE_URL_ENV = "FINDATA_CODE_URL"  # the repository the UI's "open in source" links point at
+CODE_BRANCH_ENV = "FINDATA_CODE_BRANCH"
 
 
 def run_split_mode(mode: Optional[str]) -> str:
@@ -88,6 +90,24 @@ def partitions_start(value: Optional[str]) -> Optional[date]:
     except ValueError:
         raise SettingsError(f"{PARTITIONS_START_ENV} must be a date (YYYY-MM-DD), got {value!r}; "
                             f"unset it to start at the first day collected") from None
+
+
+@dataclass(frozen=True)
+class CodeLinkSettings:
+    """Where the UI's code links point: the repository's web URL and branch (unset: found from
+    the checkout's git remote, else the local file and line only)."""
+
+    url: Optional[str] = None
+    branch: str = "main"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "CodeLinkSettings":
+        url = text(environ, CODE_URL_ENV)
+        if url and not url.startswith(("https://", "http://")):
+            raise SettingsError(f"{CODE_URL_ENV} must be the repository's web URL (https://...), "
+                                f"got {url!r}")
+        return cls(url=url.rstrip("/") if url else None,
+                   branch=text(environ, CODE_BRANCH_ENV, "main"))
 
 
 @dataclass(frozen=True)

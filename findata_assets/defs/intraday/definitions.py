@@ -10,6 +10,7 @@ import dagster as dg
 from findata_assets.defs.intraday.assets import build_intraday_assets
 from findata_assets.defs.intraday.history import (
     build_history_assets, build_history_schedule, history_job)
+from findata_assets.defs.code_references import with_code_references
 from findata_assets.settings import FindataSettings
 from findata_assets.storage.intraday import TABLES
 
@@ -24,6 +25,7 @@ intraday_job = dg.define_asset_job(
 def definitions(settings: FindataSettings,
                 trading_days: dg.PartitionsDefinition) -> dg.Definitions:
     return dg.Definitions(
-        assets=[*build_intraday_assets(trading_days), *build_history_assets(trading_days)],
+        assets=with_code_references([*build_intraday_assets(trading_days),
+                                     *build_history_assets(trading_days)], settings),
         jobs=[intraday_job, history_job],
         schedules=[build_history_schedule(settings.refresh.schedules_running)])

@@ -7,6 +7,7 @@ import dagster as dg
 
 from findata_assets.defs.analysis.assets import ANALYSIS_ASSET
 from findata_assets.defs.report.assets import REPORT_ASSET, build_report_asset
+from findata_assets.defs.code_references import with_code_references
 from findata_assets.settings import FindataSettings
 
 ANALYSIS_JOB_NAME = "analysis_report_job"  # the sensors and the CLI launch it by this name
@@ -21,5 +22,5 @@ analysis_report_job = dg.define_asset_job(
 
 def definitions(settings: FindataSettings,
                 trading_days: dg.PartitionsDefinition) -> dg.Definitions:
-    return dg.Definitions(assets=[build_report_asset(trading_days)],
+    return dg.Definitions(assets=with_code_references([build_report_asset(trading_days)], settings),
                           jobs=[analysis_report_job])
