@@ -796,3 +796,18 @@ def test_prepare_module_is_the_jobs_command():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "--skip-mysql" in out.stdout and "--skip-bucket" in out.stdout
+
+
+def test_the_ui_is_exposed_safely(dagster_values):
+    """Both webservers are ClusterIP Services (the chart renders one Deployment and Service per
+    webserver: the writable one and, with enableReadOnly, `<release>-webserver-read-only`); the
+    guide puts an authenticating proxy in front of the writable one. The official chart cannot
+    be fetched here, so this is checked on the values and the guide, not on a render."""
+    webserver = dagster_values["dagsterWebserver"]
+    assert webserver["enableReadOnly"] is True
+    assert webserver["service"]["type"] == "ClusterIP"
+    exposed = re.findall(r"type:\s*(LoadBalancer|NodePort)", ks.DAGSTER_VALUES.read_text())
+    assert exposed == [], exposed
+    guide = (ks.REPO / "helm" / "README.md").read_text()
+    assert "oauth2-proxy" in guide and "dagster-webserver-read-only" in guide
+    assert "upstream: http://dagster-webserver." in guide  # the proxy guards the writable one
