@@ -156,3 +156,13 @@ def test_runs_list_carries_few_tags_per_run(browser, ui, shots):
         keys = {c.split(":")[0] for c in run}
         assert {"findata/policy", "findata/cycle", "findata/trade_date"} <= keys, run
         assert len(run) <= 6 and not any("k8s" in c for c in run), run
+
+
+def test_the_stock_flow_page_lists_its_columns_with_units_and_descriptions(browser, ui, shots):
+    text = visit(browser, ui, shots, "8-stock-flow-columns", "/assets/stock_flow",
+                 "Columns", "super_large_pct", "unit: percent", "超大单净流入-净占比")
+    for column in catalog.COLUMNS:  # all 20, each with its description
+        assert f"\n{column.name}\n" in text or f"\n{column.name} " in text, column.name
+        assert column.description.split(" (")[0][:40] in text, column.name
+    assert "API field f62 (1d)" in text  # where main_net comes from
+    assert text.count("unit: yuan") >= 6 and text.count("unit: percent") >= 6
