@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         minute = session_minutes(args.minutes)[min(60, args.minutes - 1)]
         body = store.get_bytes(written.key)
         days = trading_days_before(DAY, args.days)
-        for day in days:  # the same file under each date: a range of closed days
+        for day in days:  # the same file under each date: a range of closed, verified days
             store.put_bytes(history.history_key("stock", day), body, history.CONTENT_TYPE)
+            history.record_verified(store, "stock", day, body, written.rows, "the bench's rows")
         reads = IntradayReads(None, store)  # every day closed and filed: no warehouse read
         figures = {
             "source": args.source, "store": args.store,
