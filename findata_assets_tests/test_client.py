@@ -329,7 +329,10 @@ def test_minimum_interval_is_process_wide_across_threads():
         _two_threads(stub.url, stocks, sectors, concurrency=4, min_interval_s=0.04)
     gaps = [b - a for a, b in zip(stub.arrivals, stub.arrivals[1:])]
     assert len(stub.arrivals) == 12
-    assert min(gaps) >= 0.03, gaps  # a little slack for scheduling jitter
+    # the gate spaces the starts; an arrival delayed by the loaded machine shortens the next gap
+    # (seen: 29.9 ms), so each gap gets slack and the whole sequence none to speak of
+    assert min(gaps) >= 0.02, gaps
+    assert stub.arrivals[-1] - stub.arrivals[0] >= 11 * 0.04 * 0.97, gaps
 
 
 def test_trade_date_falls_back_to_fetch_date_without_timestamps(caplog):
