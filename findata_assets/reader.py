@@ -80,9 +80,14 @@ def _spec(kind: str, group: str, period: str) -> catalog.TableSpec:
         raise ValueError(str(exc).strip("'\"")) from None
 
 
-def _frame(rows: list[dict], columns: Iterable[str], lang: str) -> pd.DataFrame:
+def _labelled(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """`frame` with Chinese column labels for lang="zh"."""
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    return frame.rename(columns=LABELS_ZH) if lang == "zh" else frame
+
+
+def _frame(rows: list[dict], columns: Iterable[str], lang: str) -> pd.DataFrame:
     columns = list(columns)
     frame = pd.DataFrame.from_records(rows, columns=columns)
     for column in frame.columns:  # NULL is NaN in numeric columns, never 0 or None
@@ -90,7 +95,7 @@ def _frame(rows: list[dict], columns: Iterable[str], lang: str) -> pd.DataFrame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     if "rank" in frame.columns:
         frame["rank"] = frame["rank"].astype("Int64")
-    return frame.rename(columns=LABELS_ZH) if lang == "zh" else frame
+    return _labelled(frame, lang)
 
 
 def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,
@@ -146,7 +151,9 @@ def _intraday_reads():
     return IntradayReads(IntradayStore(warehouse()), _archive())
 
 
-def _trading_days(day: DateLike, end: DateLike) -> list[dt.date]:
+def trading_days(day: DateLike, end: DateLike = None) -> list[dt.date]:
+    """The days the intraday reads take: `day` alone without `end`, else the trading days in
+    [day, end]."""
     from findata_assets import trading_calendar as tc
 
     first = _day(day, "day")
@@ -155,32 +162,23 @@ def _trading_days(day: DateLike, end: DateLike) -> list[dt.date]:
     last = _day(end, "end") or first
     if first > last:
         raise ValueError(f"day {first} is after end {last}")
-    if first == last:
-        return [first]
-    return [d for d in (first + dt.timedelta(n) for n in range((last - first).days + 1))
-            if tc.is_trading_day(d)]
-
-
-def _intraday_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    if lang not in LANGS:
-        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
-    return frame.rename(columns=LABELS_ZH) if lang == "zh" else frame
+    return [first] if first == last else tc.trading_days(first, last)
 
 
 def intraday(code: str, day: DateLike, lang: str = "en", end: DateLike = None) -> pd.DataFrame:
     """One stock's (or a BKxxxx board's) path through a trading day, minute by minute; with
     `end`, through every trading day in [day, end]."""
-    days = _trading_days(day, end)
+    days = trading_days(day, end)
     with _reading():
         frame = _intraday_reads().frame(_family_of(code), days, code=str(code))
-    return _intraday_frame(frame, lang)
+    return _labelled(frame, lang)
 
 
 def intraday_market(day: DateLike, minute: Optional[str] = None, boards: bool = False,
                     lang: str = "en", end: DateLike = None) -> pd.DataFrame:
     """Every stock (boards=True: every board) at one minute (HH:MM) of a trading day, by main
     net inflow; without `minute`, every minute of the day; with `end`, of each day to `end`."""
-    days = _trading_days(day, end)
+    days = trading_days(day, end)
     at = None
     if minute is not None:
         try:
@@ -191,22 +189,16 @@ def intraday_market(day: DateLike, minute: Optional[str] = None, boards: bool = 
         frame = _intraday_reads().frame("sector" if boards else "stock", days, at=at)
     frame = frame.sort_values(["trade_date", "minute", "main_net"], ascending=[True, True, False],
                               na_position="last", kind="stable", ignore_index=True)
-    return _intraday_frame(frame, lang)
+    return _labelled(frame, lang)
 
 
 def last_minute(day: DateLike, boards: bool = False) -> Optional[str]:
     """The last minute (HH:MM) stored for a day, of the stocks (boards=True: the boards); None
     when the day has none."""
-    [date] = _trading_days(day, None)
+    [date] = trading_days(day, None)
     with _reading():
         minute = _intraday_reads().last_minute("sector" if boards else "stock", date)
     return minute.strftime("%H:%M") if minute else None
-
-
-def trading_days(day: DateLike, end: DateLike = None) -> list[dt.date]:
-    """The trading days in [day, end] (just `day` without `end`), as the intraday reads take
-    them."""
-    return _trading_days(day, end)
 
 
 def report(day: DateLike) -> str:

@@ -85,6 +85,7 @@ def day_rows(archive: ObjectStore, kind: str, day: dt.date,
     for spec in SOURCES[kind]:
         for minute, snapshot in sorted(_latest_by_minute(archive, spec, day, None,
                                                          result).items()):
-            rows.extend(tuple(row[c] for c in columns) for row in rows_of(spec, snapshot))
-            result.written.append(MinuteWrite(minute, snapshot.total, replaced=False))
+            minute_rows = rows_of(spec, snapshot)
+            rows.extend(tuple(row[c] for c in columns) for row in minute_rows)
+            result.written.append(MinuteWrite(minute, len(minute_rows), replaced=False))
     return rows, result

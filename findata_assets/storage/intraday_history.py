@@ -43,8 +43,12 @@ def history_key(kind: str, day: dt.date) -> str:
     return f"{HISTORY_PREFIX}/{TABLES[kind]}/trade_date={day.isoformat()}/part-0.parquet"
 
 
+def _day_folder(kind: str, day: dt.date) -> str:
+    return history_key(kind, day).rsplit("/", 1)[0]
+
+
 def verified_key(kind: str, day: dt.date) -> str:
-    return history_key(kind, day).rsplit("/", 1)[0] + "/_verified.json"
+    return f"{_day_folder(kind, day)}/_verified.json"
 
 
 def arrow_schema():
@@ -145,14 +149,12 @@ def _read(store: ObjectStore, kind: str, day: dt.date):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    key = history_key(kind, day)
-    if not store.exists(key):
-        raise HistoryFileError(f"{key}: missing")
-    body = store.get_bytes(key)
+    body = _body(store, kind, day)
     try:
         return pq.read_table(pa.BufferReader(body)), body
     except (pa.ArrowInvalid, OSError) as exc:
-        raise HistoryFileError(f"{key}: not a readable Parquet file ({len(body):,} bytes, "
+        raise HistoryFileError(f"{history_key(kind, day)}: not a readable Parquet file "
+                               f"({len(body):,} bytes, "
                                f"truncated?): {exc}") from None
 
 
@@ -243,11 +245,16 @@ def record_verified(store: ObjectStore, kind: str, day: dt.date, body: bytes, ro
     store.put_bytes(verified_key(kind, day), json.dumps(record).encode(), "application/json")
 
 
-def file_sha256(store: ObjectStore, kind: str, day: dt.date) -> str:
+def _body(store: ObjectStore, kind: str, day: dt.date) -> bytes:
+    """The file's bytes; HistoryFileError when there is none."""
     key = history_key(kind, day)
     if not store.exists(key):
         raise HistoryFileError(f"{key}: missing")
-    return hashlib.sha256(store.get_bytes(key)).hexdigest()
+    return store.get_bytes(key)
+
+
+def file_sha256(store: ObjectStore, kind: str, day: dt.date) -> str:
+    return hashlib.sha256(_body(store, kind, day)).hexdigest()
 
 
 def verified_record(store: ObjectStore, kind: str, day: dt.date) -> Optional[dict]:
@@ -261,9 +268,7 @@ def check_verified(store: ObjectStore, kind: str, day: dt.date) -> dict:
     key, record = history_key(kind, day), verified_record(store, kind, day)
     if record is None:
         raise HistoryFileError(f"{key}: never verified (no {verified_key(kind, day)})")
-    if not store.exists(key):
-        raise HistoryFileError(f"{key}: missing")
-    body = store.get_bytes(key)
+    body = _body(store, kind, day)
     if len(body) != record["bytes"] or hashlib.sha256(body).hexdigest() != record["sha256"]:
         raise HistoryFileError(f"{key}: changed since it was verified ({len(body):,} bytes, "
                                f"verified {record['bytes']:,})")
@@ -318,4 +323,4 @@ def last_minute(store: ObjectStore, kind: str, day: dt.date) -> Optional[dt.date
 def deleting_key(kind: str, day: dt.date) -> str:
     """Present while retention deletes the day from the warehouse (a minute per transaction):
     a deletion cut short is finished, not mistaken for a warehouse that differs."""
-    return history_key(kind, day).rsplit("/", 1)[0] + "/_deleting_from_warehouse"
+    return f"{_day_folder(kind, day)}/_deleting_from_warehouse"

@@ -21,7 +21,6 @@ from findata_assets.storage.intraday import COLUMNS, FLOW_COLUMNS, IntradayStore
 from findata_assets.storage.object_store import ObjectStore
 
 Home = Literal["parquet", "warehouse"]
-CLOSE = dt.time(15, 0)
 _FLOATS = [c for c in FLOW_COLUMNS if c != "name"]
 _PARALLEL_DAYS = 8  # a file per day: object-store round trips, not CPU, bound a range read
 
@@ -29,7 +28,7 @@ _PARALLEL_DAYS = 8  # a file per day: object-store round trips, not CPU, bound a
 def is_closed(day: dt.date, now: Optional[dt.datetime] = None) -> bool:
     """A day is closed once its session ended: any earlier day, or today after 15:00."""
     local = (now or dt.datetime.now(tc.TZ)).astimezone(tc.TZ)
-    return day < local.date() or (day == local.date() and local.time() >= CLOSE)
+    return day < local.date() or (day == local.date() and local.time() >= tc.AFTERNOON[1])
 
 
 def normalized(frame: pd.DataFrame) -> pd.DataFrame:

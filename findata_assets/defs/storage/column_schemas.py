@@ -7,7 +7,7 @@ unit, and cannot drift from the DDL (test_column_schemas.py compares it with the
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Optional
 
 import dagster as dg
 import sqlalchemy as sa
@@ -105,5 +105,6 @@ def analysis_table_schema() -> dg.TableSchema:
     return schema_of(build_analysis_table())
 
 
-def with_schema(schema: dg.TableSchema, metadata: Optional[Mapping] = None) -> dict:
-    return {**(metadata or {}), COLUMN_SCHEMA: schema}
+def with_schema(schema: dg.TableSchema) -> dict:
+    """An asset's definition metadata carrying `schema`."""
+    return {COLUMN_SCHEMA: schema}
