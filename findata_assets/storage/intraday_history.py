@@ -51,12 +51,16 @@ def verified_key(kind: str, day: dt.date) -> str:
     return f"{_day_folder(kind, day)}/_verified.json"
 
 
+def file_column_types() -> dict[str, str]:
+    """Each file column's Arrow type by its name (what the catalog shows: no pyarrow needed)."""
+    return {c: "string" if c in _STRINGS else "timestamp[us]" if c in _TIMES else "double"
+            for c in FILE_COLUMNS}
+
+
 def arrow_schema():
     import pyarrow as pa
 
-    types = {c: pa.string() for c in _STRINGS} | {c: pa.timestamp("us") for c in _TIMES}
-    types |= {c: pa.float64() for c in FLOW_COLUMNS if c != "name"}
-    return pa.schema([pa.field(c, types[c]) for c in FILE_COLUMNS])
+    return pa.schema([pa.field(c, pa.type_for_alias(t)) for c, t in file_column_types().items()])
 
 
 def _tile(code_rank: int, minute: dt.datetime) -> tuple[int, int]:

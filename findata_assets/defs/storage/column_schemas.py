@@ -84,8 +84,8 @@ def history_file_schema(kind: TableKind) -> dg.TableSchema:
     """The Parquet file's columns (Arrow types), `trade_date` from the Hive path first."""
     columns = [_column("trade_date", "date32[day] (from the path: trade_date=YYYY-MM-DD)",
                        False, kind)]
-    columns += [_column(f.name, str(f.type), f.name not in ("code", "minute", "fetched_at"), kind)
-                for f in intraday_history.arrow_schema()]
+    columns += [_column(name, arrow_type, name not in ("code", "minute", "fetched_at"), kind)
+                for name, arrow_type in intraday_history.file_column_types().items()]
     return dg.TableSchema(columns=columns)
 
 
