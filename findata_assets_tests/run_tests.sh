@@ -31,7 +31,7 @@ PY="$VENV/bin/python"
 
 stamp="$VENV/.findata-installed-$(sha256sum setup.py | cut -c1-16)"
 if [ "${FINDATA_SKIP_INSTALL:-0}" != "1" ]; then
-  if [ ! -f "$stamp" ] || ! "$PY" -c "import findata_assets, pytest, pytest_timeout" >/dev/null 2>&1; then
+  if [ ! -f "$stamp" ] || ! "$PY" -c "import findata_assets, pytest, pytest_timeout, xdist" >/dev/null 2>&1; then
     log "pip install -e '.[test]'"
     started=$SECONDS
     "$PY" -m pip install --quiet --disable-pip-version-check -e ".[test]"
