@@ -140,7 +140,7 @@ def _family_of(code: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _archive():
-    from findata_assets.defs.storage.resources import object_store_from_settings
+    from findata_assets.resources.object_store import object_store_from_settings
 
     return object_store_from_settings(_settings(), create_bucket=False)  # reads: no new bucket
 

@@ -27,7 +27,7 @@ from findata_assets.analysis.history import TABLE_NAME, AnalysisHistory
 from findata_assets.defs.trading_days import trading_day_partitions
 from findata_assets.eastmoney import catalog
 from findata_assets.settings import Settings, SettingsError
-from findata_assets.defs.storage.resources import object_store_from_settings
+from findata_assets.resources.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
 from findata_assets_tests.fake_openai import FakeOpenAI, narrative_for
 from findata_assets_tests.flow_rows import make_day, store_day

@@ -135,3 +135,14 @@ def test_asset_kinds_do_not_name_a_storage_server(defs):
     kinds = {key.to_user_string(): set(graph.get(key).kinds) for key in graph.get_all_asset_keys()}
     assert kinds["stock_flow"] == {"python", "sql"} and kinds["stock_flow_raw"] == {"python", "json"}
     assert all(not (k & servers) for k in kinds.values()), kinds
+
+
+def test_the_run_names_below_the_wiring_are_the_wirings_own():
+    """housekeeping/ reads policies and the intraday job by name (run_names.py): the names must
+    be those the definitions give."""
+    from findata_assets import run_names
+    from findata_assets.defs.intraday.definitions import intraday_job
+    from findata_assets.defs.refresh.policies import POLICIES
+
+    assert tuple(POLICIES) == run_names.POLICY_NAMES
+    assert intraday_job.name == run_names.INTRADAY_JOB_NAME

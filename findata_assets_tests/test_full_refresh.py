@@ -15,7 +15,7 @@ from findata_assets.cli.main import main, run_policy
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.snapshot import decode
 from findata_assets.settings import Settings
-from findata_assets.defs.storage.resources import object_store_from_settings
+from findata_assets.resources.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 
-from findata_assets.defs.intraday.definitions import INTRADAY_JOB_NAME
+from findata_assets.run_names import INTRADAY_JOB_NAME
 from findata_assets.defs.refresh.policies import POLICY_TAG
 from findata_assets.housekeeping import dagster_runs
 from findata_assets.housekeeping.dagster_runs import PlannedDeletion, RunRetentionPlan

@@ -19,7 +19,7 @@ from findata_assets.eastmoney.snapshot import Snapshot, decode, lane_of_key
 from findata_assets.settings import Settings
 from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import COLUMNS, IntradayStore, rows_of
-from findata_assets.defs.storage.resources import object_store_from_settings
+from findata_assets.resources.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from findata_assets.defs.location import build_definitions
 from findata_assets.settings import Settings
 from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import IntradayStore
-from findata_assets.defs.storage.resources import object_store_from_settings
+from findata_assets.resources.object_store import object_store_from_settings
 from findata_assets.storage.warehouse import Warehouse
 from findata_assets_tests.intraday_rows import session_minutes, store_day
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from findata_assets.defs.storage.resources import ObjectStoreResource, object_store_from_settings
+from findata_assets.resources.object_store import ObjectStoreResource, object_store_from_settings
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import (
     LocalObjectStore, ObjectNotFoundError, ObjectStoreError, S3ObjectStore, validate_key)

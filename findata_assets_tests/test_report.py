@@ -22,7 +22,7 @@ from findata_assets.defs.report import assets as report_assets
 from findata_assets.eastmoney import catalog
 from findata_assets.report import charts, fonts, markdown
 from findata_assets.settings import Settings
-from findata_assets.defs.storage.resources import object_store_from_settings
+from findata_assets.resources.object_store import object_store_from_settings
 from findata_assets.storage.object_store import LocalObjectStore
 from findata_assets.storage.warehouse import Warehouse
 from findata_assets_tests.flow_rows import make_day, store_day

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from findata_assets.settings import Settings, SettingsError
-from findata_assets.defs.storage.resources import object_store_from_settings
+from findata_assets.resources.object_store import object_store_from_settings
 from findata_assets.storage.object_store import LocalObjectStore, S3ObjectStore
 
 SECRET = "s3cr3t-VALUE-never-shown"

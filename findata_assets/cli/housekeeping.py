@@ -40,7 +40,7 @@ def _dry_run(instance, settings) -> int:
 
     from findata_assets.housekeeping.plan import make_plan
     from findata_assets.storage.intraday import IntradayStore
-    from findata_assets.defs.storage.resources import object_store_from_settings
+    from findata_assets.resources.object_store import object_store_from_settings
     from findata_assets.storage.preflight import check_stores, warehouse_unavailable
     from findata_assets.storage.warehouse import Warehouse
 

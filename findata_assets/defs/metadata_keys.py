@@ -1,6 +1,8 @@
 """Metadata keys and run tags that more than one module reads: the assets and IO managers
 write them, the CLI's summary and progress lines, the sensors and the UI read them."""
 
+from findata_assets.run_names import POLICY_TAG  # noqa: F401  (the refresh policy of a run)
+
 # a table partition's materialization
 TABLE = "table"
 ROW_COUNT = "dagster/row_count"  # Dagster shows it as the partition's row count
@@ -25,4 +27,3 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
 # "<pid>@<host>" of the CLI process that executes a run in-process (cli/runs.py sets it)
 CLI_TAG = "findata/cli"
-POLICY_TAG = "findata/policy"  # the refresh policy (lane) of a run: full, incremental, quick

@@ -166,7 +166,7 @@ def prepare_bucket(endpoint: str, bucket: str, access_key: str, secret_key: str,
                    region: str = "us-east-1", wait_s: float = 120.0,
                    log: Callable[[str], None] = print) -> str:
     """Create the bucket when missing; returns "created" or "exists"."""
-    from findata_assets.defs.storage.resources import ObjectStoreResource
+    from findata_assets.resources.object_store import ObjectStoreResource
     from findata_assets.storage.object_store import ObjectStoreError
 
     if not bucket:

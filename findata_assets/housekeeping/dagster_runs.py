@@ -28,8 +28,7 @@ from dagster._core.storage.local_compute_log_manager import LocalComputeLogManag
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from sqlalchemy import func, select
 
-from findata_assets.defs.intraday.definitions import INTRADAY_JOB_NAME
-from findata_assets.defs.refresh.policies import POLICIES, POLICY_TAG
+from findata_assets.run_names import INTRADAY_JOB_NAME, POLICY_NAMES, POLICY_TAG
 
 DEFAULT_KEEP_DAYS = 14
 QUICK, INCREMENTAL, INTRADAY = "quick", "incremental", "intraday"
@@ -236,7 +235,7 @@ def _lane_count(instance: dg.DagsterInstance, lane: str, succeeded_only: bool = 
     count = instance.get_runs_count(_lane_filter(lane, **criteria))
     if lane == INTRADAY:  # as in _lane_of: a policy-tagged intraday_job run is its policy's
         count -= instance.get_runs_count(dg.RunsFilter(
-            job_name=INTRADAY_JOB_NAME, tags={POLICY_TAG: list(POLICIES)}, **criteria))
+            job_name=INTRADAY_JOB_NAME, tags={POLICY_TAG: list(POLICY_NAMES)}, **criteria))
     return count
 
 

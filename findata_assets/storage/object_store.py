@@ -25,7 +25,7 @@ from findata_assets.storage.object_keys import (  # noqa: F401  (the store's API
 
 class S3ObjectStore:
     """A bucket on any S3 endpoint (MinIO, SeaweedFS, AWS), through a boto3 S3 client built by
-    dagster-aws (defs/storage/resources.py: path-style addressing for an endpoint, SigV4).
+    dagster-aws (resources/object_store.py: path-style addressing for an endpoint, SigV4).
 
     The bucket is created on first use when missing (`create_bucket=True`); a concurrent creator
     winning the race is fine.

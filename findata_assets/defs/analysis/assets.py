@@ -26,7 +26,8 @@ from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.analysis.resources import LLMResource, ReportSettingsResource
 from findata_assets.defs.eastmoney.families import FAMILIES, STOCK
 from findata_assets.defs.storage.column_schemas import analysis_table_schema, with_schema
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.resources.object_store import ObjectStoreResource
+from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.eastmoney.catalog import YI
 
 GROUP_NAME = "analysis"

@@ -20,7 +20,8 @@ from findata_assets.defs.eastmoney.metadata import snapshot_metadata, table_meta
 from findata_assets.defs.eastmoney.resources import EastmoneyResource
 from findata_assets.defs.storage.column_schemas import (
     flow_table_schema, raw_fields_schema, with_schema)
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.resources.object_store import ObjectStoreResource
+from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.eastmoney.errors import PERMANENT, EastmoneyError
 from findata_assets.eastmoney.parsing import parse_table
 from findata_assets.eastmoney.snapshot import Snapshot, archive_key, lane_name

@@ -14,7 +14,8 @@ from pydantic import PrivateAttr
 
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.families import family_of
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.resources.object_store import ObjectStoreResource
+from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney import snapshot as snapshot_codec
 from findata_assets.eastmoney.snapshot import Snapshot, archive_key

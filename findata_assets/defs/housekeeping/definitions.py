@@ -9,7 +9,8 @@ import dagster as dg
 
 from findata_assets import trading_calendar as tc
 from findata_assets.deploy.k8s import k8s_run_tags
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.resources.object_store import ObjectStoreResource
+from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.housekeeping.plan import carry_out, make_plan
 from findata_assets.settings import FindataSettings
 from findata_assets.settings.retention import RetentionSettings

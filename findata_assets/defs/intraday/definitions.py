@@ -11,10 +11,9 @@ from findata_assets.defs.intraday.assets import build_intraday_assets
 from findata_assets.defs.intraday.history import (
     build_history_assets, build_history_schedule, history_job)
 from findata_assets.defs.code_references import with_code_references
+from findata_assets.run_names import INTRADAY_JOB_NAME
 from findata_assets.settings import FindataSettings
 from findata_assets.storage.intraday import TABLES
-
-INTRADAY_JOB_NAME = "intraday_job"
 
 intraday_job = dg.define_asset_job(
     name=INTRADAY_JOB_NAME, selection=list(TABLES.values()),

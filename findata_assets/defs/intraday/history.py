@@ -13,7 +13,8 @@ from findata_assets import trading_calendar as tc
 from findata_assets.deploy.k8s import k8s_run_tags
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.storage.column_schemas import history_file_schema, with_schema
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.resources.object_store import ObjectStoreResource
+from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.storage import intraday_history as history
 from findata_assets.storage.intraday import TABLES, IntradayStore
 from findata_assets.storage.intraday_feed import day_rows

@@ -28,7 +28,8 @@ from findata_assets.analysis.history import AnalysisHistory
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.analysis.assets import ANALYSIS_ASSET, GROUP_NAME, served_synthetic, skipped
 from findata_assets.defs.analysis.resources import ReportSettingsResource
-from findata_assets.defs.storage.resources import ObjectStoreResource, WarehouseResource
+from findata_assets.resources.object_store import ObjectStoreResource
+from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.report import charts as chart_mod
 from findata_assets.report import html as report_html
 from findata_assets.report import markdown

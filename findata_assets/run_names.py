@@ -1,0 +1,6 @@
+"""Names that the Dagster wiring (defs/) gives runs and that code below it (housekeeping) reads:
+plain strings, so both import them downward."""
+
+POLICY_TAG = "findata/policy"  # the refresh policy (lane) of a run: full, incremental, quick
+POLICY_NAMES = ("full", "incremental", "quick")  # defs/refresh/policies.py defines each
+INTRADAY_JOB_NAME = "intraday_job"  # defs/intraday/definitions.py
