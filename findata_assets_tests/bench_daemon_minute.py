@@ -38,8 +38,9 @@ from dagster._core.instance.ref import InstanceRef
 
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.refresh.schedules import schedule_names
-from findata_assets_tests import services
-from findata_assets_tests.bench import REPO, clean_environ, free_port, log, session
+from findata_assets_tests.bench_env import REPO, clean_environ, log
+from findata_assets_tests.bench_session import session
+from findata_assets_tests.ports import free_port, wait_for_port
 
 SITECUSTOMIZE = '''
 import os, sys, time
@@ -101,11 +102,11 @@ def measure(workdir: Path, ticks: int, at: dt.datetime, latency_ms: float) -> di
 
         start("fake", [sys.executable, "-m", "findata_assets.fake_eastmoney", "--port",
                        str(fake_port), "--latency-ms", f"{latency_ms:g}"])
-        services.wait_for_port("127.0.0.1", fake_port, 120)
+        wait_for_port("127.0.0.1", fake_port, 120)
         env["FINDATA_EASTMONEY_URL"] = f"http://127.0.0.1:{fake_port}"
         start("grpc", [str(bin_dir / "dagster"), "api", "grpc", "-m", "findata_assets.definitions",
                        "-h", "127.0.0.1", "-p", str(grpc_port)])
-        services.wait_for_port("127.0.0.1", grpc_port, 180)
+        wait_for_port("127.0.0.1", grpc_port, 180)
         (workdir / "workspace.yaml").write_text(WORKSPACE.format(port=grpc_port))
         start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w",
                          str(workdir / "workspace.yaml")])

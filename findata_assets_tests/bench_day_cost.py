@@ -5,7 +5,7 @@
 
 Measured per run, times the day's run counts (241 quick, 48 incremental, 1 full), at real size
 (the fake's 5,290 stocks, scale 1) on MariaDB, SeaweedFS and a SQLite DAGSTER_HOME set up as
-bench.py sets them up:
+bench_session.py sets them up:
 
 1. The fake is pinned to the last closed trading day. After an untimed warm-up, each policy runs
    through the CLI (`python -m findata_assets.run quick|incremental|full`, a child process each)
@@ -32,7 +32,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from findata_assets_tests import bench
+from findata_assets_tests.bench_cli_runs import run_cli
+from findata_assets_tests.bench_env import log
+from findata_assets_tests.bench_fake_api import FakeApi
+from findata_assets_tests.bench_session import Session, session
 from findata_assets_tests.bench_history import fake_day
 
 DAY_RUNS = {"quick": 241, "incremental": 48, "full": 1}
@@ -82,7 +85,7 @@ def dagster_sizes(home: Path) -> Counter:
     return sizes
 
 
-def measure(s: bench.Session, store, engine) -> dict[str, Counter]:
+def measure(s: Session, store, engine) -> dict[str, Counter]:
     return {"archive": archive_sizes(store), "warehouse": warehouse_sizes(engine),
             "dagster": dagster_sizes(s.dagster_home)}
 
@@ -117,26 +120,26 @@ def run_day(args) -> dict:
     day = tc.previous_trading_day(dt.datetime.now(tc.TZ).date())
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="findata-day-cost-"))
     saved = dict(os.environ)  # this process reads the stores as the CLI runs do: put it back
-    with bench.session(workdir, concurrency=8, timeout_s=900) as s, _restored(saved):
-        s.fake = bench.FakeApi(workdir, args.latency_ms, args.scale, 0,
+    with session(workdir, concurrency=8, timeout_s=900) as s, _restored(saved):
+        s.fake = FakeApi(workdir, args.latency_ms, args.scale, 0,
                                extra_args=("--trade-date", day.isoformat())).start()
         os.environ.update(s.env())
         settings = Settings.from_env(os.environ)
         store, warehouse = object_store_from_settings(settings), Warehouse(settings.database_url)
-        bench.log(f"day {day}: warm-up")
-        assert bench.run_cli(s, "quick").ok
+        log(f"day {day}: warm-up")
+        assert run_cli(s, "quick").ok
         start = measure(s, store, warehouse.engine)
         per_run: dict[str, list[dict]] = {}
         for variant, count in (("quick", args.quick), ("incremental", args.incremental),
                                ("full", 1)):
             for _ in range(count):
                 before = measure(s, store, warehouse.engine)
-                sample = bench.run_cli(s, variant)
+                sample = run_cli(s, variant)
                 if not sample.ok:
                     raise SystemExit(f"{variant} run failed: {sample.error}")
                 per_run.setdefault(variant, []).append(delta(measure(s, store, warehouse.engine),
                                                              before))
-                bench.log(f"{variant}: {sample.wall_s:.1f} s")
+                log(f"{variant}: {sample.wall_s:.1f} s")
         runs_done = measure(s, store, warehouse.engine)
 
         intraday = IntradayStore(warehouse)
@@ -153,7 +156,7 @@ def run_day(args) -> dict:
                 intraday.replace_minute(kind, day, minute, board, [
                     {"trade_date": day, **dict(zip(history.FILE_COLUMNS, r))}
                     for r in minute_rows], replaced=True)
-        bench.log(f"stored the day's intraday minutes {stored_rows} in "
+        log(f"stored the day's intraday minutes {stored_rows} in "
                   f"{time.perf_counter() - started:.0f} s")
         with_intraday = measure(s, store, warehouse.engine)
         defs = build_definitions()
@@ -164,9 +167,9 @@ def run_day(args) -> dict:
             retention = RetentionSettings(warehouse_days=0)
             now = dt.datetime.now(tc.TZ) + dt.timedelta(days=40)
             plan = make_plan(instance, intraday, store, retention, now)
-            bench.log("housekeeping plan:\n  " + "\n  ".join(plan.summary_lines()))
+            log("housekeeping plan:\n  " + "\n  ".join(plan.summary_lines()))
             started = time.perf_counter()
-            carry_out(plan, instance, intraday, store, bench.log)
+            carry_out(plan, instance, intraday, store, log)
             housekeeping_s = time.perf_counter() - started
         after = measure(s, store, warehouse.engine)
         warehouse.dispose()

@@ -107,7 +107,7 @@ def object_store(kind: str):
             yield LocalObjectStore(tmp)
             return
         from findata_assets.defs.storage.resources import ObjectStoreResource
-        from findata_assets_tests.services import WeedS3Server
+        from findata_assets_tests.weed_s3 import WeedS3Server
 
         server = WeedS3Server(Path(tmp) / "weed").start()
         try:

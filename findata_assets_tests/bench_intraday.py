@@ -94,7 +94,7 @@ def run(url: str, stocks: int, minutes: int, repeat: int) -> dict:
 
 
 def main() -> int:
-    from findata_assets_tests import services
+    from findata_assets_tests.scratch_databases import mysql_server_url
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url")
@@ -107,7 +107,7 @@ def main() -> int:
     if not url:
         from sqlalchemy.engine import make_url
 
-        server = services.mysql_server_url()
+        server = mysql_server_url()
         database = f"findata_bench_{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(server)
         with admin.begin() as conn:

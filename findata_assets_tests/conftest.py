@@ -1,7 +1,7 @@
 """Shared fixtures: real MariaDB, a real S3 server (SeaweedFS), the fake Eastmoney API, Dagster home.
 
     mariadb_url (session)   server URL mysql+pymysql://root@127.0.0.1:3306 (no database); the
-                            server is installed/started when missing (findata_assets_tests/services.py)
+                            server is installed/started when missing (findata_assets_tests/mariadb_setup.py)
     mysql_url               a fresh empty database findata_test_<hex>, dropped afterwards
     s3_server (session)     `weed server -s3` on free loopback ports: .endpoint, .access_key,
                             .secret_key, .region, .client(), .log_path
@@ -24,7 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from findata_assets_tests import services
+from findata_assets_tests.mariadb_setup import (ENV_TEST_MYSQL_URL, MARIADB_HOST, MARIADB_PORT,
+                                                MARIADB_SERVER_URL, ensure_mariadb,
+                                                mariadb_login_error)
+from findata_assets_tests.scratch_databases import create_test_database, drop_test_database
+from findata_assets_tests.service_error import ServiceError
+from findata_assets_tests.weed_s3 import WeedS3Server
 
 _KEPT_PREFIX = "FINDATA_TEST_"
 _CLEARED_PREFIXES = ("FINDATA_", "AWS_")
@@ -63,21 +68,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 @pytest.fixture(scope="session")
 def mariadb_url() -> str:
     """A MariaDB/MySQL server URL without a database, root over TCP (or FINDATA_TEST_MYSQL_URL)."""
-    custom = os.environ.get(services.ENV_TEST_MYSQL_URL)
+    custom = os.environ.get(ENV_TEST_MYSQL_URL)
     if custom:
         url = custom
     else:
         try:
-            services.ensure_mariadb()
-        except services.ServiceError as exc:
+            ensure_mariadb()
+        except ServiceError as exc:
             pytest.fail(f"MariaDB is not available for the tests: {exc}", pytrace=False)
-        url = services.MARIADB_SERVER_URL
+        url = MARIADB_SERVER_URL
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    error = services.mariadb_login_error(parsed.host or services.MARIADB_HOST,
-                                         parsed.port or services.MARIADB_PORT,
-                                         parsed.username or "root", parsed.password or "")
+    error = mariadb_login_error(parsed.host or MARIADB_HOST, parsed.port or MARIADB_PORT,
+                                parsed.username or "root", parsed.password or "")
     if error is not None:
         pytest.fail(f"cannot log in to {parsed.render_as_string(hide_password=True)}: {error}",
                     pytrace=False)
@@ -87,11 +91,11 @@ def mariadb_url() -> str:
 @pytest.fixture
 def mysql_url(mariadb_url: str):
     """URL of a fresh, empty utf8mb4 database findata_test_<hex>; dropped after the test."""
-    name, url = services.create_test_database(mariadb_url)
+    name, url = create_test_database(mariadb_url)
     try:
         yield url
     finally:
-        services.drop_test_database(mariadb_url, name)
+        drop_test_database(mariadb_url, name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -100,10 +104,10 @@ def mysql_url(mariadb_url: str):
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory):
     """A SeaweedFS S3 server for the session; its log stays in the pytest temp dir."""
-    server = services.WeedS3Server(tmp_path_factory.mktemp("weed"))
+    server = WeedS3Server(tmp_path_factory.mktemp("weed"))
     try:
         server.start()
-    except services.ServiceError as exc:
+    except ServiceError as exc:
         server.stop()
         pytest.fail(str(exc), pytrace=False)
     try:
@@ -119,7 +123,7 @@ def s3_bucket() -> str:
 
 
 @pytest.fixture
-def s3_env(s3_server: services.WeedS3Server, s3_bucket: str) -> dict[str, str]:
+def s3_env(s3_server: WeedS3Server, s3_bucket: str) -> dict[str, str]:
     return s3_server.env(s3_bucket)
 
 
@@ -130,7 +134,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if report.failed:
         server = getattr(item, "funcargs", {}).get("s3_server")
-        if isinstance(server, services.WeedS3Server):
+        if isinstance(server, WeedS3Server):
             report.sections.append((f"weed log ({server.log_path}, tail)", server.log_tail(40)))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pymysql
 
-from findata_assets_tests import services
+from findata_assets_tests.ports import pick_ports
 
 
 class OwnMariaDB:
@@ -20,7 +20,7 @@ class OwnMariaDB:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="findata-mariadb-"))
-        [self.port] = services.pick_ports(1)
+        [self.port] = pick_ports(1)
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 60) -> "OwnMariaDB":

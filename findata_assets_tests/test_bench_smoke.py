@@ -13,6 +13,8 @@ import pytest
 from findata_assets.eastmoney import catalog
 from findata_assets.fake_eastmoney import Universe
 from findata_assets_tests import bench
+from findata_assets_tests.mariadb_setup import ENV_TEST_MYSQL_URL
+from findata_assets_tests.scratch_databases import _server_connect
 
 SCALE = 0.02
 POLICY_KEYS = {"median_s", "min_s", "max_s", "requests", "rows", "store_rows_per_s",
@@ -27,7 +29,7 @@ def _fake_total(spec: catalog.TableSpec) -> int:
 @pytest.mark.integration
 @pytest.mark.timeout(240)
 def test_bench_smoke(mariadb_url, tmp_path, monkeypatch):
-    monkeypatch.setenv(bench.services.ENV_TEST_MYSQL_URL, mariadb_url)
+    monkeypatch.setenv(ENV_TEST_MYSQL_URL, mariadb_url)
     out = tmp_path / "bench.json"
     rc = bench.main(["--policy", "quick", "--scale", str(SCALE), "--latency-ms", "0",
                      "--repeat", "1", "--warmup", "0", "--baseline-repeat", "1",
@@ -63,7 +65,7 @@ def test_bench_smoke(mariadb_url, tmp_path, monkeypatch):
     meta = report["meta"]
     assert meta["startup_s"] > 0 and meta["machine"]["nproc"] >= 1
     # the bench's database was dropped at the end
-    conn = bench.services._server_connect(mariadb_url)
+    conn = _server_connect(mariadb_url)
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW DATABASES LIKE %s", (meta["database"],))
@@ -80,7 +82,7 @@ def test_the_day_cost_and_history_benchmarks_run(mariadb_url, tmp_path, monkeypa
     up (housekeeping left less than the day added, the history file read back)."""
     from findata_assets_tests import bench_day_cost, bench_history
 
-    monkeypatch.setenv(bench.services.ENV_TEST_MYSQL_URL, mariadb_url)
+    monkeypatch.setenv(ENV_TEST_MYSQL_URL, mariadb_url)
     out = tmp_path / "day.json"
     assert bench_day_cost.main(["--quick", "1", "--incremental", "1", "--latency-ms", "0",
                                 "--scale", str(SCALE), "--workdir", str(tmp_path / "work"),

@@ -229,7 +229,7 @@ def test_the_ui_lists_cli_runs_under_the_locations_job(cli_env, tmp_path, start_
     """What the UI's job page asks the webserver (GraphQL), against a real dagster-webserver."""
     import httpx
 
-    from findata_assets_tests.services import pick_ports, wait_for_port
+    from findata_assets_tests.ports import pick_ports, wait_for_port
 
     fast = start_fake_eastmoney(scale=0.1, frozen=True)
     env = {**cli_env, "FINDATA_EASTMONEY_URL": fast.url}

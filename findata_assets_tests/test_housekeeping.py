@@ -204,7 +204,7 @@ def test_a_file_replaced_after_the_plan_keeps_its_day(platform):
 
 def test_a_warehouse_that_is_down_deletes_nothing_and_says_so_in_one_line(
         platform_stores, monkeypatch, capsys):
-    from findata_assets_tests.services import pick_ports
+    from findata_assets_tests.ports import pick_ports
 
     [port] = pick_ports(1)  # nothing listens there
     monkeypatch.setenv("FINDATA_DATABASE_URL", f"mysql+pymysql://root:sekret@127.0.0.1:{port}/x")

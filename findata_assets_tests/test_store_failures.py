@@ -14,7 +14,7 @@ from dagster._utils.error import SerializableErrorInfo
 from findata_assets.cli.main import run_policy
 from findata_assets.defs.refresh.sensors import cause_message
 from findata_assets_tests.own_mariadb import OwnMariaDB
-from findata_assets_tests.services import pick_ports
+from findata_assets_tests.ports import pick_ports
 
 pytestmark = pytest.mark.integration
 PASSWORD = "s3cret-Pa55"

@@ -1,6 +1,6 @@
 """Warehouse on real MariaDB and on SQLite: schema, idempotent stores, history, rollback, speed.
 
-Also the MariaDB provisioning logic of services.ensure_mariadb (with a simulated machine).
+Also the MariaDB provisioning logic of mariadb_setup.ensure_mariadb (with a simulated machine).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from findata_assets.eastmoney.catalog import Group, TableSpec
 from findata_assets.settings import Settings
 from findata_assets.storage.warehouse import (
     PartialStoreError, SchemaMismatchError, StoreError, StoreResult, Warehouse)
-from findata_assets_tests import services
-from findata_assets_tests.services import synthetic_rows
+from findata_assets_tests import mariadb_setup
+from findata_assets_tests.ports import _bindable, pick_ports
+from findata_assets_tests.service_error import ServiceError
+from findata_assets_tests.synthetic_rows import synthetic_rows
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)
 STOCK = catalog.table("stock", "all", "1d")
@@ -513,7 +515,7 @@ def test_bulk_store_of_all_41_tables(mysql_url, capsys):
 # ------------------------------------------------------------------------------------------------
 # services: MariaDB provisioning (simulated machine) and ports
 # ------------------------------------------------------------------------------------------------
-class FakeMachine(services.MariaDBProbe):
+class FakeMachine(mariadb_setup.MariaDBProbe):
     """A machine whose state changes as ensure_mariadb's commands run."""
 
     def __init__(self, *, installed=False, initialised=False, running=False, tcp_root=False,
@@ -562,7 +564,7 @@ class FakeMachine(services.MariaDBProbe):
 
 
 def _ensure(machine, **kwargs):
-    return services.ensure_mariadb(probe=machine, run=machine.run, log=lambda m: None, **kwargs)
+    return mariadb_setup.ensure_mariadb(probe=machine, run=machine.run, log=lambda m: None, **kwargs)
 
 
 def test_ensure_mariadb_does_nothing_when_root_logs_in():
@@ -571,7 +573,7 @@ def test_ensure_mariadb_does_nothing_when_root_logs_in():
 
 
 def test_ensure_mariadb_on_a_fresh_machine_installs_starts_and_grants(monkeypatch):
-    monkeypatch.setattr(services, "wait_for_port", lambda host, port, timeout_s: True)
+    monkeypatch.setattr(mariadb_setup, "wait_for_port", lambda host, port, timeout_s: True)
     machine = FakeMachine()
     done = _ensure(machine)
     programs = [c[0] for c in machine.commands]
@@ -587,7 +589,7 @@ def test_ensure_mariadb_on_a_fresh_machine_installs_starts_and_grants(monkeypatc
 
 
 def test_ensure_mariadb_installed_but_stopped_only_starts(monkeypatch):
-    monkeypatch.setattr(services, "wait_for_port", lambda host, port, timeout_s: True)
+    monkeypatch.setattr(mariadb_setup, "wait_for_port", lambda host, port, timeout_s: True)
     machine = FakeMachine(installed=True, initialised=True, tcp_root=True)
     _ensure(machine)
     assert [c[0] for c in machine.commands] == ["install", "start-stop-daemon"]
@@ -595,20 +597,20 @@ def test_ensure_mariadb_installed_but_stopped_only_starts(monkeypatch):
 
 def test_ensure_mariadb_never_touches_a_running_server_with_other_credentials():
     machine = FakeMachine(installed=True, initialised=True, running=True, password_protected=True)
-    with pytest.raises(services.ServiceError, match="FINDATA_TEST_MYSQL_URL"):
+    with pytest.raises(ServiceError, match="FINDATA_TEST_MYSQL_URL"):
         _ensure(machine)
     assert machine.commands == []
 
 
 def test_ensure_mariadb_without_root_explains():
     machine = FakeMachine(root=False)
-    with pytest.raises(services.ServiceError, match="not root"):
+    with pytest.raises(ServiceError, match="not root"):
         _ensure(machine)
     assert machine.commands == []
 
 
 def test_ensure_mariadb_without_install_permission():
-    with pytest.raises(services.ServiceError, match="install"):
+    with pytest.raises(ServiceError, match="install"):
         _ensure(FakeMachine(), install=False)
 
 
@@ -625,13 +627,13 @@ def test_ensure_mariadb_dry_run_lists_the_plan_and_runs_nothing():
 
 def test_ensure_mariadb_real_server_here_needs_nothing():
     """This machine's server answers: the real probe sees that, dry run or not."""
-    assert services.ensure_mariadb(dry_run=True, log=lambda m: None) == []
+    assert mariadb_setup.ensure_mariadb(dry_run=True, log=lambda m: None) == []
 
 
 def test_pick_ports_leaves_grpc_ports_free():
-    ports = services.pick_ports(4)
+    ports = pick_ports(4)
     assert len(set(ports)) == 4
     for port in ports:
         assert 11000 <= port < 22700 and port + 10000 < 32768
         assert port + 10000 not in ports
-        assert services._bindable(port) and services._bindable(port + 10000)
+        assert _bindable(port) and _bindable(port + 10000)

@@ -14,7 +14,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from findata_assets_tests import services
+from findata_assets_tests.ports import pick_ports
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ERROR_TEXTS = ("Unexpected GraphQL error", "Something went wrong", "Page not found",
@@ -31,7 +31,7 @@ def require_browser() -> None:
 @contextlib.contextmanager
 def dagster_webserver(env: dict[str, str], workdir: Path) -> Iterator[str]:
     """`dagster-webserver -m findata_assets.definitions` with `env`; its base URL once it answers."""
-    [port] = services.pick_ports(1)
+    [port] = pick_ports(1)
     log_path = workdir / "webserver.log"
     log = open(log_path, "w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster-webserver"), "-m",
