@@ -114,7 +114,7 @@ def run_day(args) -> dict:
     from findata_assets.settings.retention import RetentionSettings
     from findata_assets.storage import intraday_history as history
     from findata_assets.storage.intraday import IntradayStore
-    from findata_assets.defs.storage.resources import object_store_from_settings
+    from findata_assets.resources.object_store import object_store_from_settings
     from findata_assets.storage.warehouse import Warehouse
 
     day = tc.previous_trading_day(dt.datetime.now(tc.TZ).date())

@@ -106,7 +106,7 @@ def object_store(kind: str):
         if kind == "local":
             yield LocalObjectStore(tmp)
             return
-        from findata_assets.defs.storage.resources import ObjectStoreResource
+        from findata_assets.resources.object_store import ObjectStoreResource
         from findata_assets_tests.weed_s3 import WeedS3Server
 
         server = WeedS3Server(Path(tmp) / "weed").start()

@@ -219,7 +219,7 @@ def platform_stores(monkeypatch: pytest.MonkeyPatch, mysql_url: str, s3_env: dic
     from findata_assets import reader
     from findata_assets.settings import Settings
     from findata_assets.storage.intraday import IntradayStore
-    from findata_assets.defs.storage.resources import object_store_from_settings
+    from findata_assets.resources.object_store import object_store_from_settings
     from findata_assets.storage.warehouse import Warehouse
 
     env = {"FINDATA_HOME": str(tmp_path / "home"), "FINDATA_DATABASE_URL": mysql_url,
