@@ -22,7 +22,7 @@ BODY = json.dumps({"表": "全部股票今日资金流向", "rows": [1, 2, 3]}, 
 
 def s3_store(endpoint: str, bucket: str, access_key: str, secret_key: str,
              **store_options) -> S3ObjectStore:
-    """The store as the platform builds it: dagster-aws's S3Resource, then our bucket layer."""
+    """The store as the platform builds it: a client from dagster-aws, then our bucket layer."""
     attempts = store_options.pop("max_attempts", 5)
     store = ObjectStoreResource(endpoint_url=endpoint, bucket=bucket, aws_access_key_id=access_key,
                                 aws_secret_access_key=secret_key, region_name="us-east-1",

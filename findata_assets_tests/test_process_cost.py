@@ -44,6 +44,17 @@ def test_building_the_code_location_loads_no_charts_parquet_or_ai_client(dagster
     assert loaded == {m: False for m in NOT_ON_THE_CRAWL_PATH}
 
 
+def test_building_the_code_location_loads_no_aws_client_library(dagster_home):
+    """dagster-aws (every AWS component it has) and botocore load at the first S3 call."""
+    loaded = _python(f"""
+        import json, sys
+        import findata_assets.definitions as location
+        location.location()
+        print(json.dumps({_loaded_report(("dagster_aws", "boto3", "botocore"))}))
+    """, os.environ.copy())
+    assert loaded == {"dagster_aws": False, "boto3": False, "botocore": False}
+
+
 def test_the_quick_command_loads_no_charts_parquet_or_ai_client(dagster_home, tmp_path,
                                                                  fake_eastmoney):
     env = os.environ | {"FINDATA_HOME": str(tmp_path / "home"),

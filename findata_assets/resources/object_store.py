@@ -5,15 +5,20 @@ Every run resolves its resources anew, and dagster-aws builds a boto3 session an
 time: botocore loads and parses its service models per session, the larger part of a short
 run's S3 cost. Clients are thread-safe and hold no per-run state, so the store (client, bucket
 checked once, pyarrow filesystem) is kept per process and configuration, and shared by every
-resource instance and run with that configuration."""
+resource instance and run with that configuration.
+
+The fields are those of dagster-aws's `S3Resource`, and dagster-aws builds the client, but its
+package is imported on the first S3 call, not with the code location: `dagster_aws` imports all of
+its components (Athena, RDS, ECR, ...) and with them `dagster._core.test_utils`, 0.3-0.8 s that
+every process building the location (code server, run worker, CLI) paid before doing anything."""
 
 from __future__ import annotations
 
 import threading
 from typing import Optional
 
-from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr
+import dagster as dg
+from pydantic import Field, PrivateAttr
 
 from findata_assets.settings import Settings
 from findata_assets.storage.object_store import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -22,11 +27,24 @@ _shared_lock = threading.Lock()
 _shared_stores: dict[tuple, S3ObjectStore] = {}
 
 
-class ObjectStoreResource(S3Resource):
+class ObjectStoreResource(dg.ConfigurableResource):
     """The archive: an S3 bucket when `endpoint_url` is set, else a local folder. On top of the
     S3 client it configures: the bucket (created when missing), presigned report links (SigV4),
     pyarrow's S3 filesystem on the same endpoint and keys for ranged Parquet reads."""
 
+    # the S3 client, as dagster-aws's S3Resource configures it
+    endpoint_url: Optional[str] = Field(default=None, description="S3 endpoint (MinIO, "
+                                        "SeaweedFS); none: the archive is `local_dir`")
+    region_name: Optional[str] = Field(default=None, description="S3 region")
+    max_attempts: int = Field(default=5, description="botocore retries, the first call included")
+    aws_access_key_id: Optional[str] = Field(default=None, description="S3 access key")
+    aws_secret_access_key: Optional[str] = Field(default=None, description="S3 secret key")
+    aws_session_token: Optional[str] = Field(default=None, description="S3 session token")
+    profile_name: Optional[str] = Field(default=None, description="AWS profile of the session")
+    use_ssl: bool = Field(default=True, description="HTTPS to the endpoint")
+    verify: Optional[bool] = Field(default=None, description="verify TLS certificates")
+    use_unsigned_session: bool = Field(default=False, description="anonymous (unsigned) access")
+    # the archive on top of it
     bucket: str = "findata"
     local_dir: str = ".findata/archive"
     create_bucket: bool = True  # False for readers: a mistyped bucket is an error, not a new one
@@ -61,7 +79,15 @@ class ObjectStoreResource(S3Resource):
     def _new_s3_store(self) -> S3ObjectStore:
         # dagster-aws builds the client; for an endpoint botocore addresses buckets path-style
         # (MinIO and SeaweedFS need it), and SigV4 signs the presigned links as well
-        client = super().get_client()
+        from dagster_aws.s3.utils import construct_s3_client
+
+        client = construct_s3_client(
+            max_attempts=self.max_attempts, region_name=self.region_name,
+            endpoint_url=self.endpoint_url, use_unsigned_session=self.use_unsigned_session,
+            profile_name=self.profile_name, use_ssl=self.use_ssl, verify=self.verify,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token)
         client.meta.events.register("choose-signer.s3.*", _sigv4)
         return S3ObjectStore(client, self.bucket, endpoint=self.endpoint_url,
                              region=self.region_name or "us-east-1",

@@ -11,7 +11,6 @@ from findata_assets import trading_calendar as tc
 from findata_assets.deploy.k8s import k8s_run_tags
 from findata_assets.resources.object_store import ObjectStoreResource
 from findata_assets.resources.warehouse import WarehouseResource
-from findata_assets.housekeeping.plan import carry_out, make_plan
 from findata_assets.settings import FindataSettings
 from findata_assets.settings.retention import RetentionSettings
 from findata_assets.storage.intraday import IntradayStore
@@ -31,6 +30,10 @@ def _housekeeping_op(retention: RetentionSettings) -> dg.OpDefinition:
                        "deletion accounted for first; dry_run lists only.")
     def housekeeping(context: dg.OpExecutionContext, config: HousekeepingConfig,
                      warehouse: WarehouseResource, object_store: ObjectStoreResource):
+        # imported here: the plan reads Dagster's run and event storage, a load of modules
+        # that only this daily run needs, not every process that builds the code location
+        from findata_assets.housekeeping.plan import carry_out, make_plan
+
         intraday, archive = IntradayStore(warehouse.get_warehouse()), object_store.get_store()
         check_stores(intraday.warehouse, archive, "nothing was deleted")  # one clear line
         plan = make_plan(context.instance, intraday, archive, retention)
