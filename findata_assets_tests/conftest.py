@@ -232,3 +232,27 @@ def platform_stores(monkeypatch: pytest.MonkeyPatch, mysql_url: str, s3_env: dic
     yield IntradayStore(warehouse), object_store_from_settings(settings)
     reader.reset()
     warehouse.dispose()
+
+
+# ------------------------------------------------------------------------------------------------
+# pytest-xdist: run_tests.sh runs the suite on several workers (--dist loadgroup, pytest.ini)
+# ------------------------------------------------------------------------------------------------
+# Each worker is its own session (its own SeaweedFS on free ports, its own temp folders);
+# databases, buckets and DAGSTER_HOMEs are per test. The modules below share one expensive
+# module-scoped fixture, and their tests rely on it being the same one (the daemon's failing run
+# started by the fixture is checked by a later test): they run together on one worker, so the
+# fixture is built once, and first, so the longest group does not start last and end the run late.
+SHARED_MODULE_FIXTURES = {
+    "test_daemon_e2e.py": "one dagster-daemon stack for the module",
+    "test_ui.py": "one webserver over one full refresh, one browser",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shared = [item for item in items if item.path.name in SHARED_MODULE_FIXTURES]
+    for item in shared:
+        item.add_marker(pytest.mark.xdist_group(item.path.name))
+    if shared and getattr(config.option, "numprocesses", None):  # first, only when parallel
+        rest = [item for item in items if item.path.name not in SHARED_MODULE_FIXTURES]
+        items[:] = shared + rest
