@@ -60,7 +60,11 @@ def test_hedges_on_a_healthy_api_stay_within_three_percent(start_fake_eastmoney)
         client.fetch_tables(catalog.ALL_TABLES)
     stats = client.stats
     print(f"healthy: {stats}")
-    assert stats["requests"] == fake.request_count == 3 * 66
+    # every page once, plus the hedges a loaded machine sends (a hedge the winner made moot may be
+    # abandoned before the fake counts it); no retries, no refetches
+    assert 3 * 66 <= stats["requests"] <= 3 * 66 + stats["hedges"], stats
+    assert _primaries(stats) <= fake.request_count <= stats["requests"], stats
+    assert stats["retries"] == stats["refetches"] == stats["failures"] == 0, stats
     assert stats["hedges"] <= 0.03 * _primaries(stats), stats
 
 
