@@ -2,14 +2,15 @@
 scheduled tick the quick lane's table is committed and its intraday minute stored.
 
     python -m findata_assets_tests.bench_daemon_minute [--ticks 12] [--at 2026-11-30T10:00:40]
-        [--latency-ms 100] [--json FILE]
+        [--latency-ms 100] [--launcher forking|default] [--json FILE]
 
 What it runs (every process believes the same instant, a trading session, shifted by one offset):
 - the fake Eastmoney API (`python -m findata_assets.fake_eastmoney`, not frozen: its data minute
   follows its clock), MariaDB (a fresh database) and SeaweedFS (a fresh bucket), as bench.py;
 - `dagster api grpc -m findata_assets.definitions` (the code location, schedules on with
   FINDATA_SCHEDULES=running) and `dagster-daemon run` with a workspace that points at it, on a
-  DAGSTER_HOME holding the project's dagster.yaml.
+  DAGSTER_HOME holding the project's dagster.yaml (its forking run launcher; `--launcher
+  default` drops it for Dagster's own, a new interpreter per run, to compare the two).
 The shift is `time-machine`, started by a `sitecustomize.py` on PYTHONPATH in every process except
 the gRPC code server (grpc's poll deadlines read the same clock and stall); the run workers it
 starts are shifted again. Nothing is patched in findata: the schedules fire on the daemon's clock.
@@ -38,6 +39,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.refresh.schedules import schedule_names
+from findata_assets.launcher.worker_identity import WORKER_TAG
 from findata_assets_tests.bench_env import REPO, clean_environ, log
 from findata_assets_tests.bench_session import session
 from findata_assets_tests.ports import free_port, wait_for_port
@@ -72,18 +74,30 @@ def _tick_seconds(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict | No
         marks.setdefault(key, record.event_log_entry.timestamp)
     if "stock_flow" not in marks:
         return None
-    return {"run_id": run.run_id, "tick": tick,
+    return {"run_id": run.run_id, "tick": tick, "forked": WORKER_TAG in run.tags,
             "table_s": round(marks["stock_flow"] - tick_ts, 2),
             "intraday_s": (round(marks["stock_flow_intraday"] - tick_ts, 2)
                            if "stock_flow_intraday" in marks else None)}
 
 
-def measure(workdir: Path, ticks: int, at: dt.datetime, latency_ms: float) -> dict:
+def _use_launcher(dagster_home: Path, launcher: str) -> None:
+    if launcher == "default":
+        import yaml
+
+        path = dagster_home / "dagster.yaml"
+        config = yaml.safe_load(path.read_text())
+        config.pop("run_launcher", None)
+        path.write_text(yaml.safe_dump(config))
+
+
+def measure(workdir: Path, ticks: int, at: dt.datetime, latency_ms: float,
+            launcher: str = "forking") -> dict:
     offset = at.timestamp() - time.time()
     shift_dir = workdir / "shift"
     shift_dir.mkdir()
     (shift_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)
     with session(workdir, concurrency=4, timeout_s=120) as s, contextlib.ExitStack() as stack:
+        _use_launcher(s.dagster_home, launcher)
         env = {**clean_environ(), **s.s3.env(s.bucket), "FINDATA_DATABASE_URL": s.database_url,
                "FINDATA_HOME": str(workdir / "findata_home"), "DAGSTER_HOME": str(s.dagster_home),
                "FINDATA_SCHEDULES": "running", "PYTHONWARNINGS": "ignore",
@@ -126,11 +140,13 @@ def measure(workdir: Path, ticks: int, at: dt.datetime, latency_ms: float) -> di
                         if sample:
                             samples[run.run_id] = sample
                             log(f"tick {sample['tick']}: table {sample['table_s']} s, "
-                                f"intraday {sample['intraday_s']} s")
+                                f"intraday {sample['intraday_s']} s, forked {sample['forked']}")
             failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
     table = [x["table_s"] for x in samples.values()]
     intraday = [x["intraday_s"] for x in samples.values() if x["intraday_s"] is not None]
     return {"ticks": len(samples), "failed_runs": len(failed), "at": at.isoformat(),
+            "launcher": launcher,
+            "forked_runs": sum(1 for x in samples.values() if x["forked"]),
             "latency_ms": latency_ms, "samples": sorted(samples.values(), key=lambda x: x["tick"]),
             "table_p50_s": statistics.median(table) if table else None,
             "table_p95_s": percentile(table, 0.95) if table else None,
@@ -159,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                              "puts grpc's deadlines in the past). Default: the next trading "
                              "day, 10:00:40")
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--launcher", choices=("forking", "default"), default="forking",
+                        help="the project's forking run launcher, or Dagster's default")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
     at = args.at or dt.datetime.combine(tc.next_trading_day(tc.today()), dt.time(10, 0, 40))
@@ -166,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if at.timestamp() <= time.time():
         parser.error(f"--at {at.isoformat()} is not in the future")
     with tempfile.TemporaryDirectory(prefix="findata-daemon-bench-") as tmp:
-        report = measure(Path(tmp), args.ticks, at, args.latency_ms)
+        report = measure(Path(tmp), args.ticks, at, args.latency_ms, args.launcher)
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

@@ -11,7 +11,6 @@ and only while their trigger file exists, so the test decides when each policy r
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,10 +21,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from findata_assets.cli import operations
 from findata_assets.defs.refresh.policies import POLICIES
 from findata_assets.eastmoney import catalog
+from findata_assets.launcher.worker_identity import WORKER_TAG
 from findata_assets_tests.test_sensors import WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -154,7 +155,10 @@ def stack(tmp_path_factory):
     home, triggers, findata_home = root / "dagster_home", root / "triggers", root / "findata"
     for d in (home, triggers, findata_home):
         d.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    # the project's instance, its warm worker holding this test's two locations
+    config["run_launcher"]["config"]["preload_modules"] = ["e2e_defs:defs", "e2e_defs:broken_defs"]
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     (root / "e2e_defs.py").write_text(E2E_MODULE)
     (home / "workspace.yaml").write_text(WORKSPACE.format(dir=root))
 
@@ -240,6 +244,9 @@ def test_quick_ticks_store_data_and_never_stack(stack):
     assert first[0].dagster_run.job_name == "stock_flow_job"  # the family job, as the CLI's
     cycles = operations.policy_cycles(stack.instance, "quick")
     assert cycles and any(c.status == "SUCCESS" and c.tables == 1 for c in cycles)
+    # once the warm worker is up, the runs are forked from it (the first may start through the
+    # code server while it loads)
+    assert WORKER_TAG in runs[0].dagster_run.tags, [r.dagster_run.tags for r in runs]
 
 
 def _tick_skips(instance, sensor_name: str) -> list[str]:
@@ -296,6 +303,9 @@ def test_stop_terminates_a_running_policy_leaving_tables_whole_or_untouched(stac
     assert report.ok and report.runs, report
     assert set(report.runs.values()) <= {"CANCELED", "SUCCESS", "FAILURE"}, report
     assert "CANCELED" in report.runs.values()
+    canceled = [stack.instance.get_run_by_id(r) for r, status in report.runs.items()
+                if status == "CANCELED"]
+    assert all(WORKER_TAG in r.tags for r in canceled)  # stopped by the forking launcher
     assert took < 15, f"stop took {took:.1f} s"
     assert "incremental_refresh_now" in report.instigators_stopped
 

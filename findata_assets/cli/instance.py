@@ -13,7 +13,6 @@ same choice from the same environment:
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,12 +23,9 @@ from dagster._serdes import ConfigurableClassData
 
 from findata_assets import environment
 from findata_assets.cli.sqlite_events import (
-    DEFAULT_EVENT_BATCH_SIZE, EVENT_BATCH_ENV, FindataSqliteStorage)
+    DEFAULT_EVENT_BATCH_SIZE, EVENT_BATCH_ENV, FindataSqliteStorage, created_one_at_a_time)
 from findata_assets.settings.operations import InstanceSettings
 from findata_assets.settings.operations import postgres_url as _postgres_url
-
-INIT_LOCK = ".findata-instance.lock"
-
 
 def postgres_url(environ=None) -> str | None:
     """The PostgreSQL URL the environment names (settings.operations), or None for SQLite."""
@@ -47,15 +43,11 @@ def open_instance() -> dg.DagsterInstance:
     home = _dagster_home()
     if home is None or not home.is_dir():
         return dg.DagsterInstance.get()
-    with open(home / INIT_LOCK, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # held for the creation only: a few milliseconds
-        try:
-            instance = dg.DagsterInstance.get()
-            instance.get_runs(limit=1)  # each storage is created by its first use at the latest
-            instance.all_instigator_state()
-            instance.event_log_storage.get_concurrency_keys()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with created_one_at_a_time(str(home)):  # held for the creation only: a few milliseconds
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # each storage is created by its first use at the latest
+        instance.all_instigator_state()
+        instance.event_log_storage.get_concurrency_keys()
     return instance
 
 

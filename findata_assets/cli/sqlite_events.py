@@ -11,8 +11,12 @@ dagster-postgres batches materializations itself, but writes planned events one 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
-from typing import Sequence
+import os
+import threading
+from typing import Iterator, Sequence
 
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
@@ -22,6 +26,7 @@ from dagster._serdes import ConfigurableClassData
 
 EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_EVENT_BATCH_SIZE = "256"  # a whole family's partitions in one write
+CREATION_LOCK = ".findata-instance.lock"
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,38 @@ class FindataSqliteStorage(DagsterSqliteStorage):
     """DagsterSqliteStorage (same files, same layout) with the batching event log."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
-        super().__init__(base_dir, inst_data=inst_data)
+        # Dagster creates and stamps runs.db and schedules.db here; two processes doing it at
+        # once on a new DAGSTER_HOME (the daemon's code servers, started together) leave two
+        # alembic heads, and every later process fails to open the instance
+        with created_one_at_a_time(base_dir):
+            super().__init__(base_dir, inst_data=inst_data)
         # the same directory and databases, opened by the subclass (a few ms)
         self._event_log_storage = BatchingSqliteEventLogStorage(_event_logs_directory(base_dir))
+
+
+_creating = threading.RLock()  # in this process: threads in turn, and re-entry (open_instance)
+_creating_depth = 0
+
+
+@contextlib.contextmanager
+def created_one_at_a_time(base_dir: str) -> Iterator[None]:
+    """Hold the instance's creation lock (a file in `base_dir`, a few milliseconds); the
+    outermost holder in a process takes the file lock, inner ones only count."""
+    global _creating_depth
+    with _creating:
+        if _creating_depth:
+            _creating_depth += 1
+            try:
+                yield
+            finally:
+                _creating_depth -= 1
+            return
+        os.makedirs(base_dir, exist_ok=True)
+        with open(os.path.join(base_dir, CREATION_LOCK), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _creating_depth = 1
+            try:
+                yield
+            finally:
+                _creating_depth = 0
+                fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,122 @@
+"""The warm worker: a process that imports Dagster and the code location once, then forks a
+run worker per run (gunicorn's --preload, Dagster's forkserver with preload_modules).
+
+    python -m findata_assets.launcher.warm_process --control-fd N --preload MODULE[:ATTR] ...
+
+The launcher (forking.py) owns the other end of the control socket and speaks JSON lines:
+    -> {"op": "launch", "run_id": ..., "instance_ref": ...}
+    <- {"event": "ready", "pid": ..., "seconds": ..., "threads": ...}
+    <- {"event": "started", "run_id": ..., "pid": ..., "start_ticks": ...}
+    <- {"event": "exited", "run_id": ..., "pid": ..., "status": <waitpid status>}
+    <- {"event": "refused", "run_id": ..., "reason": ...}
+The process stays single-threaded so that forking it is safe; it holds no database connection
+or client (the location builds its clients lazily, and the build closes what it read). It ends
+when the launcher closes the socket; the runs it forked go on and end on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+
+from findata_assets.launcher.worker_identity import start_ticks
+
+REAP_INTERVAL_S = 0.2  # how soon a worker's death is reported (and its run failed)
+
+
+def warm(preload: list[str]) -> None:
+    """Import and build each code location the way the run worker will load it."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    for target in preload:
+        module, _, attribute = target.partition(":")
+        ReconstructableRepository.for_module(module, attribute or "defs",
+                                             os.getcwd()).get_definition()
+
+
+class WarmProcess:
+    def __init__(self, control: socket.socket):
+        self.control = control
+        self.children: dict[int, str] = {}
+        self.buffer = b""
+
+    def send(self, **message) -> None:
+        self.control.sendall(json.dumps(message).encode() + b"\n")
+
+    def serve(self) -> None:
+        while True:
+            readable, _, _ = select.select([self.control], [], [], REAP_INTERVAL_S)
+            if readable:
+                data = self.control.recv(1 << 16)
+                if not data:
+                    return  # the launcher is gone: fork no more; the running workers go on
+                self.buffer += data
+                while b"\n" in self.buffer:
+                    line, self.buffer = self.buffer.split(b"\n", 1)
+                    self.handle(json.loads(line))
+            self.reap()
+
+    def handle(self, message: dict) -> None:
+        if message.get("op") != "launch":
+            return
+        run_id = message["run_id"]
+        if threading.active_count() > 1:  # a fork would copy locks that no thread will release
+            self.send(event="refused", run_id=run_id,
+                      reason=f"the warm worker has {threading.active_count()} threads")
+            return
+        pid = os.fork()
+        if pid == 0:
+            self.control.close()
+            from findata_assets.launcher.run_worker import main_in_child
+
+            main_in_child(run_id, message["instance_ref"])  # never returns
+        self.children[pid] = run_id
+        self.send(event="started", run_id=run_id, pid=pid, start_ticks=start_ticks(pid))
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            run_id = self.children.pop(pid, None)
+            if run_id is not None:
+                self.send(event="exited", run_id=run_id, pid=pid, status=status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m findata_assets.launcher.warm_process")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--preload", action="append", default=[])
+    args = parser.parse_args(argv)
+    # Ctrl-C on the daemon's terminal reaches the whole process group: the runs take it (their
+    # own handler), the warm process ends when the daemon closes the socket
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = socket.socket(fileno=args.control_fd)
+    began = time.monotonic()
+    try:
+        warm(args.preload)
+    except Exception as exc:  # noqa: BLE001 - the launcher falls back to the code server
+        WarmProcess(control).send(event="failed", reason=f"{type(exc).__name__}: {exc}"[:500])
+        return 1
+    process = WarmProcess(control)
+    process.send(event="ready", pid=os.getpid(), threads=threading.active_count(),
+                 seconds=round(time.monotonic() - began, 3))
+    try:
+        process.serve()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
