@@ -39,6 +39,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.refresh.schedules import schedule_names
+from findata_assets.launcher.run_worker import REPORT_IMPORTS_ENV
 from findata_assets.launcher.worker_identity import WORKER_TAG
 from findata_assets_tests.bench_env import REPO, clean_environ, log
 from findata_assets_tests.bench_session import session
@@ -103,6 +104,8 @@ def measure(workdir: Path, ticks: int, at: dt.datetime, latency_ms: float,
                "FINDATA_SCHEDULES": "running", "PYTHONWARNINGS": "ignore",
                "PYTHONPATH": os.pathsep.join([str(shift_dir), str(REPO)]),
                "FINDATA_BENCH_CLOCK_OFFSET_S": f"{offset:.3f}"}
+        if os.environ.get(REPORT_IMPORTS_ENV):  # the run workers say what they imported
+            env[REPORT_IMPORTS_ENV] = "1"
         fake_port, grpc_port = free_port(), free_port()
         bin_dir = Path(sys.executable).parent
 
@@ -142,6 +145,9 @@ def measure(workdir: Path, ticks: int, at: dt.datetime, latency_ms: float,
                             log(f"tick {sample['tick']}: table {sample['table_s']} s, "
                                 f"intraday {sample['intraday_s']} s, forked {sample['forked']}")
             failed = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        for line in (workdir / "daemon.log").read_text(errors="replace").splitlines():
+            if "imported after the fork" in line:
+                log(line)
     table = [x["table_s"] for x in samples.values()]
     intraday = [x["intraday_s"] for x in samples.values() if x["intraday_s"] is not None]
     return {"ticks": len(samples), "failed_runs": len(failed), "at": at.isoformat(),

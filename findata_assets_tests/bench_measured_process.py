@@ -68,9 +68,9 @@ def _stack_dump(pid: int, path: Path) -> Optional[Path]:
 
 
 def run_measured(argv: Sequence[str], env: dict[str, str], workdir: Path, label: str,
-                 timeout_s: float) -> Measured:
-    """Run argv in its own wrapper process: wall seconds (perf_counter around the wrapper,
-    interpreter start included) and the child's own peak RSS."""
+                 timeout_s: float, cwd: Path = REPO) -> Measured:
+    """Run argv in its own wrapper process, in `cwd`: wall seconds (perf_counter around the
+    wrapper, interpreter start included) and the child's own peak RSS."""
     workdir.mkdir(parents=True, exist_ok=True)
     rss_path = workdir / f"{label}.rss"
     stdout_path, stderr_path = workdir / f"{label}.out", workdir / f"{label}.err"
@@ -83,7 +83,7 @@ def run_measured(argv: Sequence[str], env: dict[str, str], workdir: Path, label:
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(wrapped, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   env=env, cwd=REPO, start_new_session=True)
+                                   env=env, cwd=cwd, start_new_session=True)
         try:
             returncode = process.wait(timeout_s)
             timed_out = False

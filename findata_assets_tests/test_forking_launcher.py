@@ -47,6 +47,7 @@ TRIGGERS = Path(os.environ["WARM_TRIGGERS"])
 @dg.op
 def work(context):
     (OUT / f"{context.run_id}.pid").write_text(f"{os.getpid()} {os.getppid()}")
+    print(f"stdout of step work in {os.getpid()}", flush=True)
     deadline = time.monotonic() + 120
     while (OUT / "hold").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -163,6 +164,9 @@ def test_runs_after_the_first_are_forked_from_one_warm_worker(stack):
         assert _step_pids(stack, run.run_id) == (worker.pid, warm_pid)  # the step ran in the fork
         assert not worker.alive()  # it ended with its run, and was reaped
         assert any("forked from the warm worker" in m for m in _messages(stack, run.run_id))
+        # the step's stdout is captured for the UI, as in any run worker
+        logs = list((stack.home / "storage" / run.run_id / "compute_logs").glob("*.out"))
+        assert any(f"stdout of step work in {worker.pid}" in p.read_text() for p in logs), logs
 
 
 def test_a_location_the_warm_worker_does_not_hold_starts_through_its_code_server(stack):

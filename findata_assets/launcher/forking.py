@@ -45,10 +45,12 @@ DEFAULT_PRELOAD = ["findata_assets.definitions:defs"]
 
 class ForkingRunLauncher(DefaultRunLauncher):
     def __init__(self, inst_data: Optional[ConfigurableClassData] = None,
-                 preload_modules: Optional[list[str]] = None, max_age_seconds: int = 3600,
+                 preload_modules: Optional[list[str]] = None,
+                 preload_imports: Optional[list[str]] = None, max_age_seconds: int = 3600,
                  fork_timeout_seconds: int = 30):
         super().__init__(inst_data=inst_data)
         self.preload_modules = list(preload_modules or DEFAULT_PRELOAD)
+        self.preload_imports = list(preload_imports or [])
         self.max_age_seconds = max_age_seconds
         self.fork_timeout_seconds = fork_timeout_seconds
         self._warm: Optional[WarmHandle] = None
@@ -60,6 +62,9 @@ class ForkingRunLauncher(DefaultRunLauncher):
             "preload_modules": dg.Field([str], is_required=False, default_value=DEFAULT_PRELOAD,
                                         description="module:attribute of each code location "
                                                     "the warm worker loads"),
+            "preload_imports": dg.Field([str], is_required=False, default_value=[],
+                                        description="modules the runs import lazily, imported "
+                                                    "once by the warm worker"),
             "max_age_seconds": dg.Field(int, is_required=False, default_value=3600),
             "fork_timeout_seconds": dg.Field(int, is_required=False, default_value=30),
         }
@@ -100,7 +105,8 @@ class ForkingRunLauncher(DefaultRunLauncher):
                 self._retire()
                 warm = None
             if warm is None:
-                self._warm = WarmHandle(self.preload_modules, on_exit=self._worker_exited)
+                self._warm = WarmHandle(self.preload_modules, on_exit=self._worker_exited,
+                                        imports=self.preload_imports)
                 return None
             return warm if warm.usable() else None
 

@@ -61,12 +61,27 @@ def execute(run_id: str, serialized_instance_ref: str) -> int:
         return 0 if final is not None and final.status == dg.DagsterRunStatus.SUCCESS else 1
 
 
+REPORT_IMPORTS_ENV = "FINDATA_WARM_REPORT_IMPORTS"
+
+
+def _report_imports(loaded_at_fork: frozenset) -> None:
+    """With FINDATA_WARM_REPORT_IMPORTS=1: which packages the run imported that the warm
+    process had not (candidates for the launcher's preload_imports)."""
+    if not os.environ.get(REPORT_IMPORTS_ENV):
+        return
+    new = sorted({name.split(".")[0] for name in set(sys.modules) - loaded_at_fork})
+    print(f"findata run worker {os.getpid()}: imported after the fork: {', '.join(new) or '-'}",
+          file=sys.stderr)
+
+
 def main_in_child(run_id: str, serialized_instance_ref: str) -> None:
     """The forked child's whole life: never returns into the warm process's loop."""
     code = 1
+    loaded_at_fork = frozenset(sys.modules)
     try:
         reset_process_state()
         code = execute(run_id, serialized_instance_ref)
+        _report_imports(loaded_at_fork)
     except BaseException:  # noqa: BLE001 - say it, then leave with a failing code
         traceback.print_exc()
     finally:

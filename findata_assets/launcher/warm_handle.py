@@ -54,6 +54,7 @@ class LaunchRefused(Exception):
 class WarmHandle:
     preload: list[str]
     on_exit: Callable[[str, int, int], None]  # (run_id, pid, waitpid status)
+    imports: list[str] = field(default_factory=list)
     fingerprint: tuple = ()
     began: float = field(default_factory=time.monotonic)
     ready: threading.Event = field(default_factory=threading.Event)
@@ -71,6 +72,8 @@ class WarmHandle:
                 "--control-fd", str(child_end.fileno())]
         for target in self.preload:
             argv += ["--preload", target]
+        for name in self.imports:
+            argv += ["--import", name]
         self._process = subprocess.Popen(argv, pass_fds=[child_end.fileno()],
                                          stdin=subprocess.DEVNULL, close_fds=True)
         child_end.close()
@@ -136,6 +139,8 @@ class WarmHandle:
         event = message.get("event")
         if event == "ready":
             log.info("findata: warm run worker %s ready in %.1f s", self.pid, message["seconds"])
+            for failure in message.get("failed_imports") or []:
+                log.warning("findata: the warm run worker could not import %s", failure)
             self.ready.set()
         elif event == "failed":
             self.failure = message.get("reason", "")

@@ -2,6 +2,7 @@
 run worker per run (gunicorn's --preload, Dagster's forkserver with preload_modules).
 
     python -m findata_assets.launcher.warm_process --control-fd N --preload MODULE[:ATTR] ...
+        [--import MODULE ...]
 
 The launcher (forking.py) owns the other end of the control socket and speaks JSON lines:
     -> {"op": "launch", "run_id": ..., "instance_ref": ...}
@@ -26,19 +27,31 @@ import sys
 import threading
 import time
 
+from findata_assets.launcher import run_worker  # with Dagster's execution machinery, once
 from findata_assets.launcher.worker_identity import start_ticks
 
 REAP_INTERVAL_S = 0.2  # how soon a worker's death is reported (and its run failed)
 
 
-def warm(preload: list[str]) -> None:
-    """Import and build each code location the way the run worker will load it."""
+def warm(preload: list[str], imports: list[str]) -> list[str]:
+    """Import and build each code location the way the run worker will load it, then import
+    what its runs import lazily (the location itself stays light for the UI and the CLI);
+    returns the imports that failed (a run imports them again and says why)."""
+    import importlib
+
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
     for target in preload:
         module, _, attribute = target.partition(":")
         ReconstructableRepository.for_module(module, attribute or "defs",
                                              os.getcwd()).get_definition()
+    failed = []
+    for name in imports:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - not needed to fork runs
+            failed.append(f"{name}: {type(exc).__name__}: {exc}"[:200])
+    return failed
 
 
 class WarmProcess:
@@ -74,9 +87,7 @@ class WarmProcess:
         pid = os.fork()
         if pid == 0:
             self.control.close()
-            from findata_assets.launcher.run_worker import main_in_child
-
-            main_in_child(run_id, message["instance_ref"])  # never returns
+            run_worker.main_in_child(run_id, message["instance_ref"])  # never returns
         self.children[pid] = run_id
         self.send(event="started", run_id=run_id, pid=pid, start_ticks=start_ticks(pid))
 
@@ -97,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m findata_assets.launcher.warm_process")
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--preload", action="append", default=[])
+    parser.add_argument("--import", dest="imports", action="append", default=[])
     args = parser.parse_args(argv)
     # Ctrl-C on the daemon's terminal reaches the whole process group: the runs take it (their
     # own handler), the warm process ends when the daemon closes the socket
@@ -104,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     control = socket.socket(fileno=args.control_fd)
     began = time.monotonic()
     try:
-        warm(args.preload)
+        failed_imports = warm(args.preload, args.imports)
     except Exception as exc:  # noqa: BLE001 - the launcher falls back to the code server
         WarmProcess(control).send(event="failed", reason=f"{type(exc).__name__}: {exc}"[:500])
         return 1
     process = WarmProcess(control)
     process.send(event="ready", pid=os.getpid(), threads=threading.active_count(),
-                 seconds=round(time.monotonic() - began, 3))
+                 seconds=round(time.monotonic() - began, 3), failed_imports=failed_imports)
     try:
         process.serve()
     except (BrokenPipeError, ConnectionResetError):

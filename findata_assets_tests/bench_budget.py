@@ -1,0 +1,177 @@
+"""Where a CLI command's seconds go: `full` (with the analysis and report, the fake at 100 ms) and
+`quick` (the fake at 0 ms, a SQLite warehouse), each a whole process as a user runs it, split by
+the runs' own event logs, for this tree and another one (the code before a change) in turns.
+
+    python -m findata_assets_tests.bench_budget [--base DIR] [--pairs 3] [--json FILE]
+
+`--base DIR` is a checkout of the other code (`git worktree add /tmp/base b888b99`); it runs with
+this venv, from its own folder (so `-m findata_assets` imports its code), on its own DAGSTER_HOME
+holding its own dagster.yaml; the same MariaDB database, SeaweedFS bucket and fake. Each pair runs
+both in turns, the order alternating.
+
+The budget of one command, from its process start to its exit (wall clock, median of the pairs):
+- start-up: interpreter, imports, settings, the code location, the instance - until the first
+  event of the first run;
+- per run, Dagster's share: run creation and plan until the first step starts, and the run's end
+  after its last step (events, resources, progress), plus what the CLI does between runs;
+- the steps, by what they do: crawl + archive (the raw steps), parse + store (the table steps),
+  the intraday minute, the analysis, the charts + report, other steps;
+- exit: after the last run's last event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+from findata_assets_tests.bench_env import REPO, log
+from findata_assets_tests.bench_measured_process import run_measured
+from findata_assets_tests.bench_session import Session, session
+
+STEP_KINDS = (  # first match of the step key wins
+    ("crawl + archive", ("_raw",)),
+    ("intraday minute", ("_intraday",)),
+    ("parse + store", ("stock_flow", "sector_flow")),
+    ("analysis", ("analysis",)),
+    ("charts + report", ("report",)),
+)
+ROWS = ("start-up", "per run (create, plan, events, end)", "crawl + archive", "parse + store",
+        "intraday minute", "analysis", "charts + report", "other steps", "exit", "wall")
+COMMANDS = {"full": ["full"], "quick": ["quick", "--no-analysis"]}
+
+
+def _kind(step_key: str) -> str:
+    for kind, needles in STEP_KINDS:
+        if any(n in step_key for n in needles):
+            return kind
+    return "other steps"
+
+
+def _events(dagster_home: Path, run_ids: list[str]) -> dict[str, list]:
+    import dagster as dg
+
+    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "DAGSTER_EVENT_BATCH_SIZE")}
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            return {r: [e for e in instance.all_logs(r) if e.dagster_event] for r in run_ids}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def split(started: float, ended: float, events_by_run: dict[str, list]) -> dict[str, float]:
+    """The command's wall seconds by budget row (see the module docstring)."""
+    budget = dict.fromkeys(ROWS, 0.0)
+    runs = sorted(events_by_run.values(), key=lambda evs: evs[0].timestamp)
+    budget["start-up"] = runs[0][0].timestamp - started
+    previous_end = None
+    for events in runs:
+        first, last = events[0].timestamp, events[-1].timestamp
+        if previous_end is not None:
+            budget["per run (create, plan, events, end)"] += max(0.0, first - previous_end)
+        steps: dict[str, list[float]] = {}
+        for e in events:
+            kind = e.dagster_event.event_type_value
+            if kind == "STEP_START":
+                steps.setdefault(e.step_key, [e.timestamp, e.timestamp])
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and e.step_key in steps:
+                steps[e.step_key][1] = e.timestamp
+        # steps of the in-process executor run one after the other
+        in_steps = 0.0
+        for key, (start, end) in steps.items():
+            budget[_kind(key)] += end - start
+            in_steps += end - start
+        budget["per run (create, plan, events, end)"] += (last - first) - in_steps
+        previous_end = last
+    budget["exit"] = ended - previous_end
+    budget["wall"] = ended - started
+    return {k: round(v, 3) for k, v in budget.items()}
+
+
+def run_once(s: Session, tree: Path, home: Path, command: str, env_extra: dict) -> dict:
+    label = s.label(f"{command}-{tree.name}")
+    out = s.workdir / f"{label}.json"
+    env = {**s.env(), **env_extra, "DAGSTER_HOME": str(home),
+           "PYTHONPATH": str(tree)}
+    argv = [sys.executable, "-m", "findata_assets.run", *COMMANDS[command], "--json", str(out)]
+    started = time.time()
+    m = run_measured(argv, env, s.workdir, label, s.timeout_s, cwd=tree)
+    ended = started + m.wall_s
+    if m.returncode != 0 or not out.exists():
+        raise RuntimeError(f"{command} in {tree} failed (exit {m.returncode}):\n{m.stderr_tail()}")
+    outcome = json.loads(out.read_text())
+    run_ids = [r["run_id"] for r in outcome["runs"] if r.get("run_id")]
+    return split(started, ended, _events(home, run_ids)) | {"cli_s": round(outcome["seconds"], 3)}
+
+
+def measure(workdir: Path, trees: dict[str, Path], pairs: int) -> dict:
+    results: dict = {}
+    with session(workdir, concurrency=8, timeout_s=300) as s:
+        homes = {}
+        for name, tree in trees.items():
+            homes[name] = s.workdir / f"home-{name}"
+            homes[name].mkdir()
+            shutil.copy(tree / "dagster.yaml", homes[name] / "dagster.yaml")
+        for command, latency_ms, env_extra in (
+                ("full", 100, {}),
+                ("quick", 0, {"FINDATA_DATABASE_URL": f"sqlite:///{workdir / 'quick.db'}"})):
+            s.start_fake(latency_ms, 1.0, 0)
+            for name, tree in trees.items():  # untimed: first runs create tables and buckets
+                run_once(s, tree, homes[name], command, env_extra)
+            samples: dict[str, list[dict]] = {name: [] for name in trees}
+            for i in range(pairs):
+                order = list(trees) if i % 2 == 0 else list(reversed(trees))
+                for name in order:
+                    sample = run_once(s, trees[name], homes[name], command, env_extra)
+                    log(f"{command} {name}: {sample}")
+                    samples[name].append(sample)
+            results[command] = {
+                name: {row: round(statistics.median(x[row] for x in got), 2)
+                       for row in (*ROWS, "cli_s")} | {"walls_s": [x["wall"] for x in got]}
+                for name, got in samples.items()}
+    return results
+
+
+def table(results: dict) -> str:
+    lines = []
+    for command, by_tree in results.items():
+        names = list(by_tree)
+        lines.append(f"\n{command}: " + " | ".join(names))
+        for row in (*ROWS, "cli_s"):
+            lines.append(f"  {row:38} " + "  ".join(f"{by_tree[n][row]:8.2f}" for n in names))
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m findata_assets_tests.bench_budget",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", type=Path, help="a checkout of the code to compare with")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args(argv)
+    trees = {"now": REPO}
+    if args.base:
+        trees = {"base": args.base.resolve(), "now": REPO}
+    with tempfile.TemporaryDirectory(prefix="findata-budget-") as tmp:
+        results = measure(Path(tmp), trees, args.pairs)
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
