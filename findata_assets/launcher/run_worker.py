@@ -69,7 +69,9 @@ def _report_imports(loaded_at_fork: frozenset) -> None:
     process had not (candidates for the launcher's preload_imports)."""
     if not os.environ.get(REPORT_IMPORTS_ENV):
         return
-    new = sorted({name.split(".")[0] for name in set(sys.modules) - loaded_at_fork})
+    names = set(sys.modules) - loaded_at_fork
+    new = sorted({name.split(".")[0] for name in names}
+                 | {name for name in names if name.startswith(("findata_assets.", "dagster."))})
     print(f"findata run worker {os.getpid()}: imported after the fork: {', '.join(new) or '-'}",
           file=sys.stderr)
 

@@ -33,6 +33,16 @@ from findata_assets.launcher.worker_identity import start_ticks
 REAP_INTERVAL_S = 0.2  # how soon a worker's death is reported (and its run failed)
 
 
+# What every run worker imports after the code location, whatever the location: the instance
+# and its storage, compute logs, the executor (from FINDATA_WARM_REPORT_IMPORTS)
+RUN_WORKER_IMPORTS = (
+    "dagster._core.instance.factory", "dagster._core.storage.root",
+    "dagster._core.storage.local_compute_log_manager", "dagster._core.storage.migration.utils",
+    "dagster._core.executor.in_process", "dagster._core.execution.plan.active",
+    "dagster._core.secrets.env_file", "dagster._core.system_config.composite_descent",
+    "multiprocessing", "watchdog.observers")
+
+
 def warm(preload: list[str], imports: list[str]) -> list[str]:
     """Import and build each code location the way the run worker will load it, then import
     what its runs import lazily (the location itself stays light for the UI and the CLI);
@@ -46,7 +56,7 @@ def warm(preload: list[str], imports: list[str]) -> list[str]:
         ReconstructableRepository.for_module(module, attribute or "defs",
                                              os.getcwd()).get_definition()
     failed = []
-    for name in imports:
+    for name in (*RUN_WORKER_IMPORTS, *imports):
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - not needed to fork runs
