@@ -39,7 +39,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.refresh.schedules import schedule_names
-from findata_assets.launcher.run_worker import REPORT_IMPORTS_ENV
+from findata_assets.settings.operations import WARM_REPORT_IMPORTS_ENV as REPORT_IMPORTS_ENV
 from findata_assets.launcher.worker_identity import WORKER_TAG
 from findata_assets_tests.bench_env import REPO, clean_environ, log
 from findata_assets_tests.bench_session import session

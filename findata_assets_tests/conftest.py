@@ -245,6 +245,7 @@ def platform_stores(monkeypatch: pytest.MonkeyPatch, mysql_url: str, s3_env: dic
 SHARED_MODULE_FIXTURES = {
     "test_daemon_e2e.py": "one dagster-daemon stack for the module",
     "test_ui.py": "one webserver over one full refresh, one browser",
+    "test_forking_launcher.py": "one dagster-daemon over a small code location",
 }
 
 

@@ -114,3 +114,36 @@ def test_one_process_builds_one_s3_client_for_every_run(platform_stores, dagster
     assert result["archived"] >= 3  # the runs did archive through that client
     assert result["clients"] == ["s3"]
     assert result["head_bucket"] == 1
+
+
+def test_the_client_built_before_the_fork_is_the_one_the_runs_use(platform_stores, dagster_home,
+                                                                  fake_eastmoney):
+    """The warm worker's preload call builds the archive's S3 client without sending anything;
+    a run in that process (a forked worker) then builds none of its own."""
+    env = os.environ | {"FINDATA_EASTMONEY_URL": fake_eastmoney.url}
+    result = _python("""
+        import json
+        import botocore.client
+
+        made, calls = [], []
+        create = botocore.client.ClientCreator.create_client
+
+        def counting(self, service_name, *args, **kwargs):
+            made.append(service_name)
+            client = create(self, service_name, *args, **kwargs)
+            client.meta.events.register("before-call.s3", lambda **kw: calls.append(1))
+            return client
+
+        botocore.client.ClientCreator.create_client = counting
+        from findata_assets.resources.object_store import build_clients_before_fork
+        build_clients_before_fork()
+        before = {"clients": list(made), "calls": len(calls)}
+        from findata_assets.cli.main import main
+        code = main(["quick"])
+        print(json.dumps({"before": before, "code": code, "clients": made,
+                          "calls": len(calls)}))
+    """, env, timeout_s=400)
+    assert result["before"] == {"clients": ["s3"], "calls": 0}  # built, nothing sent
+    assert result["code"] == 0
+    assert result["clients"] == ["s3"]  # the run used it
+    assert result["calls"] >= 2  # the bucket check and the snapshot's upload, through it

@@ -22,6 +22,9 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 from dagster._utils.interrupts import setup_interrupt_handlers
 from dagster._core.instance.ref import InstanceRef
 
+from findata_assets import environment
+from findata_assets.settings import operations
+
 
 def reset_process_state() -> None:
     """Undo what the warm process set for itself: its children take Ctrl-C and SIGTERM as a
@@ -61,13 +64,10 @@ def execute(run_id: str, serialized_instance_ref: str) -> int:
         return 0 if final is not None and final.status == dg.DagsterRunStatus.SUCCESS else 1
 
 
-REPORT_IMPORTS_ENV = "FINDATA_WARM_REPORT_IMPORTS"
-
-
 def _report_imports(loaded_at_fork: frozenset) -> None:
     """With FINDATA_WARM_REPORT_IMPORTS=1: which packages the run imported that the warm
     process had not (candidates for the launcher's preload_imports)."""
-    if not os.environ.get(REPORT_IMPORTS_ENV):
+    if not operations.warm_report_imports(environment.current()):
         return
     names = set(sys.modules) - loaded_at_fork
     new = sorted({name.split(".")[0] for name in names}

@@ -55,6 +55,7 @@ class WarmHandle:
     preload: list[str]
     on_exit: Callable[[str, int, int], None]  # (run_id, pid, waitpid status)
     imports: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
     fingerprint: tuple = ()
     began: float = field(default_factory=time.monotonic)
     ready: threading.Event = field(default_factory=threading.Event)
@@ -74,6 +75,8 @@ class WarmHandle:
             argv += ["--preload", target]
         for name in self.imports:
             argv += ["--import", name]
+        for target in self.calls:
+            argv += ["--call", target]
         self._process = subprocess.Popen(argv, pass_fds=[child_end.fileno()],
                                          stdin=subprocess.DEVNULL, close_fds=True)
         child_end.close()
@@ -83,6 +86,11 @@ class WarmHandle:
 
     def age_s(self) -> float:
         return time.monotonic() - self.began
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.ready.is_set() and not self.gone.is_set() and time.monotonic() < deadline:
+            self.ready.wait(0.1)
 
     def usable(self) -> bool:
         return self.ready.is_set() and not self.gone.is_set()
@@ -140,7 +148,7 @@ class WarmHandle:
         if event == "ready":
             log.info("findata: warm run worker %s ready in %.1f s", self.pid, message["seconds"])
             for failure in message.get("failed_imports") or []:
-                log.warning("findata: the warm run worker could not import %s", failure)
+                log.warning("findata: the warm run worker could not preload %s", failure)
             self.ready.set()
         elif event == "failed":
             self.failure = message.get("reason", "")

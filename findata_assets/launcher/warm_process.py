@@ -2,7 +2,7 @@
 run worker per run (gunicorn's --preload, Dagster's forkserver with preload_modules).
 
     python -m findata_assets.launcher.warm_process --control-fd N --preload MODULE[:ATTR] ...
-        [--import MODULE ...]
+        [--import MODULE ...] [--call MODULE:FUNCTION ...]
 
 The launcher (forking.py) owns the other end of the control socket and speaks JSON lines:
     -> {"op": "launch", "run_id": ..., "instance_ref": ...}
@@ -43,10 +43,11 @@ RUN_WORKER_IMPORTS = (
     "multiprocessing", "watchdog.observers")
 
 
-def warm(preload: list[str], imports: list[str]) -> list[str]:
+def warm(preload: list[str], imports: list[str], calls: list[str] = ()) -> list[str]:
     """Import and build each code location the way the run worker will load it, then import
-    what its runs import lazily (the location itself stays light for the UI and the CLI);
-    returns the imports that failed (a run imports them again and says why)."""
+    what its runs import lazily (the location itself stays light for the UI and the CLI), then
+    call each `module:function` of `calls` (clients every run builds alike); returns what
+    failed of the imports and calls (a run does them again and says why)."""
     import importlib
 
     from dagster._core.definitions.reconstruct import ReconstructableRepository
@@ -61,6 +62,12 @@ def warm(preload: list[str], imports: list[str]) -> list[str]:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - not needed to fork runs
             failed.append(f"{name}: {type(exc).__name__}: {exc}"[:200])
+    for target in calls:
+        module, _, function = target.partition(":")
+        try:
+            getattr(importlib.import_module(module), function)()
+        except Exception as exc:  # noqa: BLE001 - the run builds it itself
+            failed.append(f"{target}: {type(exc).__name__}: {exc}"[:200])
     return failed
 
 
@@ -119,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--preload", action="append", default=[])
     parser.add_argument("--import", dest="imports", action="append", default=[])
+    parser.add_argument("--call", dest="calls", action="append", default=[])
     args = parser.parse_args(argv)
     # Ctrl-C on the daemon's terminal reaches the whole process group: the runs take it (their
     # own handler), the warm process ends when the daemon closes the socket
@@ -126,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     control = socket.socket(fileno=args.control_fd)
     began = time.monotonic()
     try:
-        failed_imports = warm(args.preload, args.imports)
+        failed_imports = warm(args.preload, args.imports, args.calls)
     except Exception as exc:  # noqa: BLE001 - the launcher falls back to the code server
         WarmProcess(control).send(event="failed", reason=f"{type(exc).__name__}: {exc}"[:500])
         return 1

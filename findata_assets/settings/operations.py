@@ -26,6 +26,8 @@ PARTITIONS_START_ENV = "FINDATA_PARTITIONS_START"  # first trading-day partition
 PG_URL_ENV = "DAGSTER_PG_URL"
 CODE_URL_ENV = "FINDATA_CODE_URL"  # the repository the UI's "open in source" links point at
 CODE_BRANCH_ENV = "FINDATA_CODE_BRANCH"
+# forked run workers print what they imported after the fork (findata_assets/launcher)
+WARM_REPORT_IMPORTS_ENV = "FINDATA_WARM_REPORT_IMPORTS"
 
 
 def run_split_mode(mode: Optional[str]) -> str:
@@ -40,6 +42,10 @@ def run_split_mode(mode: Optional[str]) -> str:
 
 def schedules_running(environ: Mapping[str, str]) -> bool:
     return (text(environ, SCHEDULES_STATUS_ENV) or "").lower() == "running"
+
+
+def warm_report_imports(environ: Mapping[str, str]) -> bool:
+    return (environ.get(WARM_REPORT_IMPORTS_ENV) or "").strip().lower() in ("1", "true", "yes")
 
 
 def alert_webhook(environ: Mapping[str, str]) -> Optional[str]:
