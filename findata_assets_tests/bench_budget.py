@@ -72,15 +72,13 @@ def _events(dagster_home: Path, run_ids: list[str]) -> dict[str, list]:
 
 
 def split(started: float, ended: float, events_by_run: dict[str, list]) -> dict[str, float]:
-    """The command's wall seconds by budget row (see the module docstring)."""
-    budget = dict.fromkeys(ROWS, 0.0)
-    runs = sorted(events_by_run.values(), key=lambda evs: evs[0].timestamp)
-    budget["start-up"] = runs[0][0].timestamp - started
-    previous_end = None
-    for events in runs:
+    """The command's wall seconds by budget row (see the module docstring). The CLI runs a
+    cycle's stock and sector runs side by side: an instant when several things are active is
+    shared equally among them, so the rows add up to the wall time."""
+    intervals: list[tuple[float, float, str]] = []
+    for events in events_by_run.values():
         first, last = events[0].timestamp, events[-1].timestamp
-        if previous_end is not None:
-            budget["per run (create, plan, events, end)"] += max(0.0, first - previous_end)
+        intervals.append((first, last, "run"))
         steps: dict[str, list[float]] = {}
         for e in events:
             kind = e.dagster_event.event_type_value
@@ -88,14 +86,24 @@ def split(started: float, ended: float, events_by_run: dict[str, list]) -> dict[
                 steps.setdefault(e.step_key, [e.timestamp, e.timestamp])
             elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and e.step_key in steps:
                 steps[e.step_key][1] = e.timestamp
-        # steps of the in-process executor run one after the other
-        in_steps = 0.0
-        for key, (start, end) in steps.items():
-            budget[_kind(key)] += end - start
-            in_steps += end - start
-        budget["per run (create, plan, events, end)"] += (last - first) - in_steps
-        previous_end = last
-    budget["exit"] = ended - previous_end
+        intervals += [(a, b, _kind(key)) for key, (a, b) in steps.items()]
+    budget = dict.fromkeys(ROWS, 0.0)
+    first_event = min(a for a, _, _ in intervals)
+    last_event = max(b for _, b, _ in intervals)
+    budget["start-up"] = first_event - started
+    budget["exit"] = ended - last_event
+    marks = sorted({t for a, b, _ in intervals for t in (a, b)})
+    for a, b in zip(marks, marks[1:]):
+        active = [(x, y, k) for x, y, k in intervals if x <= a and y >= b]
+        runs = [iv for iv in active if iv[2] == "run"]
+        steps = [iv for iv in active if iv[2] != "run"]
+        # a run's time outside its steps is Dagster's; each run active here counts once
+        shares = [k for _, _, k in steps] + ["per run (create, plan, events, end)"] * max(
+            0, len(runs) - len(steps))
+        if not shares:  # between two runs: the CLI's own work
+            shares = ["per run (create, plan, events, end)"]
+        for kind in shares:
+            budget[kind] += (b - a) / len(shares)
     budget["wall"] = ended - started
     return {k: round(v, 3) for k, v in budget.items()}
 
