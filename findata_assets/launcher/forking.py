@@ -33,12 +33,14 @@ import threading
 from typing import Any, Mapping, Optional
 
 import dagster as dg
+from dagster._core.errors import DagsterLaunchFailedError
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._serdes import ConfigurableClassData, serialize_value
 from dagster._utils import get_run_crash_explanation
 
-from findata_assets.launcher.warm_handle import LaunchRefused, WarmHandle, exit_code
+from findata_assets.launcher.warm_handle import (
+    LaunchRefused, LaunchUnanswered, WarmHandle, exit_code)
 from findata_assets.launcher.worker_identity import WORKER_TAG, WorkerIdentity, this_host
 
 log = logging.getLogger(__name__)
@@ -95,12 +97,15 @@ class ForkingRunLauncher(DefaultRunLauncher):
         try:
             started = warm.launch(run.run_id, serialize_value(self._instance.get_ref()),
                                   self.fork_timeout_seconds)
-        except LaunchRefused as exc:
+        except LaunchRefused as exc:  # nothing was forked: the code server starts it
             log.warning("findata: %s; run %s starts through the code server", exc, run.run_id)
+            return super().launch_run(context)
+        except LaunchUnanswered as exc:  # it may run: failing the launch, not a second start
             with self._lock:
                 if self._warm is warm:
                     self._retire()
-            return super().launch_run(context)
+            raise DagsterLaunchFailedError(f"{exc}; the run may have started and is failed "
+                                           f"rather than started twice") from exc
         identity = WorkerIdentity(this_host(), started.pid, started.start_ticks or -1,
                                   started.warm_pid)
         self._instance.add_run_tags(run.run_id, {WORKER_TAG: identity.to_tag()})
@@ -115,6 +120,9 @@ class ForkingRunLauncher(DefaultRunLauncher):
             warm = self._warm
             if warm is not None and warm.failure and not self._stale(warm):
                 return None  # it could not load this code: not again until the code changes
+            if warm is not None and not warm.ready.is_set() and \
+                    warm.age_s() > self.ready_timeout_seconds:
+                return None  # loading for too long: the code server starts runs meanwhile
             if warm is not None and (warm.gone.is_set() or self._stale(warm)):
                 self._retire()
                 warm = None
@@ -145,7 +153,7 @@ class ForkingRunLauncher(DefaultRunLauncher):
 
     def _retire(self) -> None:
         if self._warm is not None:
-            self._warm.close()
+            self._warm.retire()
             self._warm = None
 
     def _worker_exited(self, run_id: str, pid: int, status: int) -> None:
@@ -157,6 +165,9 @@ class ForkingRunLauncher(DefaultRunLauncher):
                 return
             message = get_run_crash_explanation(
                 prefix=f"Run worker (pid {pid}, forked) for {run_id}", exit_code=exit_code(status))
+            if run.status == dg.DagsterRunStatus.CANCELING:  # stopped before it could say so
+                instance.report_run_canceled(run, message=message)
+                return
             instance.report_engine_event(message, run, cls=self.__class__)
             instance.report_run_failed(run)
 
@@ -200,5 +211,7 @@ class ForkingRunLauncher(DefaultRunLauncher):
 
     def dispose(self) -> None:
         with self._lock:
-            self._retire()
+            if self._warm is not None:  # the daemon is stopping: the warm worker goes now
+                self._warm.close()
+                self._warm = None
         super().dispose()

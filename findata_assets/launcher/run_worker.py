@@ -19,7 +19,7 @@ from dagster._core.events import EngineEventData
 from dagster._grpc.impl import core_execute_run
 from dagster._serdes import deserialize_value
 from dagster._utils.hosted_user_process import recon_job_from_origin
-from dagster._utils.interrupts import setup_interrupt_handlers
+from dagster._utils.interrupts import capture_interrupts, setup_interrupt_handlers
 from dagster._core.instance.ref import InstanceRef
 
 from findata_assets import environment
@@ -82,7 +82,10 @@ def main_in_child(run_id: str, serialized_instance_ref: str) -> None:
     loaded_at_fork = frozenset(sys.modules)
     try:
         reset_process_state()
-        code = execute(run_id, serialized_instance_ref)
+        # as Dagster's run workers: an interrupt before the steps start is held until the
+        # execution can take it (and end the run CANCELED), not raised in the middle of set-up
+        with capture_interrupts():
+            code = execute(run_id, serialized_instance_ref)
         _report_imports(loaded_at_fork)
     except BaseException:  # noqa: BLE001 - say it, then leave with a failing code
         traceback.print_exc()

@@ -47,7 +47,13 @@ class Started:
 
 
 class LaunchRefused(Exception):
-    pass
+    """The warm worker did not fork the run (it said so, or never got the request): the code
+    server may start it."""
+
+
+class LaunchUnanswered(Exception):
+    """The warm worker got the request but did not answer in time: it may have forked the run,
+    so no other process may start it."""
 
 
 @dataclass
@@ -62,6 +68,7 @@ class WarmHandle:
     gone: threading.Event = field(default_factory=threading.Event)
     pid: int = 0
     failure: str = ""
+    retired: bool = False
 
     def __post_init__(self):
         self.fingerprint = code_fingerprint(self.preload)
@@ -88,32 +95,49 @@ class WarmHandle:
         return time.monotonic() - self.began
 
     def wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
+        """Until it is ready, gone, or `timeout_s` after it was started (not after this call:
+        a warm worker that hangs while loading holds each run once, not each run again)."""
+        deadline = self.began + timeout_s
         while not self.ready.is_set() and not self.gone.is_set() and time.monotonic() < deadline:
             self.ready.wait(0.1)
 
     def usable(self) -> bool:
-        return self.ready.is_set() and not self.gone.is_set()
+        return self.ready.is_set() and not self.gone.is_set() and not self.retired
 
     def launch(self, run_id: str, instance_ref: str, timeout_s: float) -> Started:
         message = {"op": "launch", "run_id": run_id, "instance_ref": instance_ref}
-        with self._send_lock:
-            self._socket.sendall(json.dumps(message).encode() + b"\n")
+        try:
+            with self._send_lock:
+                self._socket.sendall(json.dumps(message).encode() + b"\n")
+        except OSError as exc:
+            raise LaunchRefused(f"the warm worker (pid {self.pid}) is gone ({exc})") from exc
         deadline = time.monotonic() + timeout_s
         with self._replied:
             while run_id not in self._pending:
                 left = deadline - time.monotonic()
-                if left <= 0 or self.gone.is_set():
-                    raise LaunchRefused(f"the warm worker (pid {self.pid}) did not fork run "
-                                        f"{run_id} within {timeout_s:.0f} s")
+                if self.gone.is_set():  # it died: nothing forks any more
+                    raise LaunchRefused(f"the warm worker (pid {self.pid}) exited")
+                if left <= 0:
+                    raise LaunchUnanswered(f"the warm worker (pid {self.pid}) did not answer "
+                                           f"for run {run_id} within {timeout_s:.0f} s")
                 self._replied.wait(min(left, 0.5))
             reply = self._pending.pop(run_id)
         if reply["event"] != "started":
             raise LaunchRefused(reply.get("reason", "refused"))
         return Started(reply["pid"], reply.get("start_ticks"), self.pid)
 
+    def retire(self) -> None:
+        """No more runs: the warm worker refuses launches sent after this, reports the ends
+        of the runs it forked (so a dead one still fails its run at once), then exits."""
+        self.retired = True
+        try:
+            with self._send_lock:
+                self._socket.sendall(b'{"op": "retire"}\n')
+        except OSError:
+            self.close()
+
     def close(self) -> None:
-        """No more runs: the warm worker exits; the runs it forked go on."""
+        """Now (the launcher is disposed): the warm worker exits; the runs it forked go on."""
         self.gone.set()
         try:
             # shutdown, not close alone: the reader thread's recv keeps a closed socket open,
@@ -139,6 +163,11 @@ class WarmHandle:
         except OSError:
             pass
         finally:
+            if not self.ready.is_set() and not self.failure and not self.retired:
+                code = self._process.poll()
+                self.failure = f"it exited while loading (exit code {code})"
+                log.warning("findata: the warm run worker %s %s; runs start through the code "
+                            "server until the code changes", self.pid, self.failure)
             self.gone.set()
             with self._replied:
                 self._replied.notify_all()
@@ -159,11 +188,15 @@ class WarmHandle:
             with self._replied:
                 self._pending[message["run_id"]] = message
                 self._replied.notify_all()
-        elif event == "exited":
-            try:
-                self.on_exit(message["run_id"], message["pid"], message["status"])
-            except Exception:  # noqa: BLE001 - the reader must live on
-                log.exception("findata: could not account for run worker %s", message["pid"])
+        elif event == "exited":  # on its own thread: the reader must answer launches now
+            threading.Thread(target=self._account, args=(message,), daemon=True,
+                             name="findata-run-worker-exit").start()
+
+    def _account(self, message: dict) -> None:
+        try:
+            self.on_exit(message["run_id"], message["pid"], message["status"])
+        except Exception:  # noqa: BLE001 - say it; run monitoring checks the run as well
+            log.exception("findata: could not account for run worker %s", message["pid"])
 
 
 def exit_code(status: int) -> int:

@@ -10,9 +10,10 @@ The launcher (forking.py) owns the other end of the control socket and speaks JS
     <- {"event": "started", "run_id": ..., "pid": ..., "start_ticks": ...}
     <- {"event": "exited", "run_id": ..., "pid": ..., "status": <waitpid status>}
     <- {"event": "refused", "run_id": ..., "reason": ...}
+    -> {"op": "retire"}: fork no more; report the running workers' ends, then exit
 The process stays single-threaded so that forking it is safe; it holds no database connection
-or client (the location builds its clients lazily, and the build closes what it read). It ends
-when the launcher closes the socket; the runs it forked go on and end on their own.
+(the location builds its clients lazily, and the build closes what it read). It ends when the
+launcher closes the socket (the daemon is gone: the runs it forked go on and end on their own).
 """
 
 from __future__ import annotations
@@ -71,17 +72,26 @@ def warm(preload: list[str], imports: list[str], calls: list[str] = ()) -> list[
     return failed
 
 
+def os_threads() -> int:
+    """Threads of this process as the kernel counts them (native ones too, e.g. a BLAS pool)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 class WarmProcess:
     def __init__(self, control: socket.socket):
         self.control = control
         self.children: dict[int, str] = {}
         self.buffer = b""
+        self.retiring = False
 
     def send(self, **message) -> None:
         self.control.sendall(json.dumps(message).encode() + b"\n")
 
     def serve(self) -> None:
-        while True:
+        while not (self.retiring and not self.children):
             readable, _, _ = select.select([self.control], [], [], REAP_INTERVAL_S)
             if readable:
                 data = self.control.recv(1 << 16)
@@ -94,13 +104,20 @@ class WarmProcess:
             self.reap()
 
     def handle(self, message: dict) -> None:
+        if message.get("op") == "retire":  # replaced: fork no more, report the running ones
+            self.retiring = True
+            return
         if message.get("op") != "launch":
             return
         run_id = message["run_id"]
-        if threading.active_count() > 1:  # a fork would copy locks that no thread will release
+        threads = os_threads()
+        if self.retiring or threads > 1:  # a fork would copy locks no thread will release
             self.send(event="refused", run_id=run_id,
-                      reason=f"the warm worker has {threading.active_count()} threads")
+                      reason="the warm worker is retiring" if self.retiring else
+                      f"the warm worker has {threads} threads")
             return
+        for stream in (sys.stdout, sys.stderr):  # or each child writes the buffer again
+            stream.flush()
         pid = os.fork()
         if pid == 0:
             self.control.close()
@@ -133,15 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=args.control_fd)
     began = time.monotonic()
-    try:
-        failed_imports = warm(args.preload, args.imports, args.calls)
-    except Exception as exc:  # noqa: BLE001 - the launcher falls back to the code server
-        WarmProcess(control).send(event="failed", reason=f"{type(exc).__name__}: {exc}"[:500])
-        return 1
     process = WarmProcess(control)
-    process.send(event="ready", pid=os.getpid(), threads=threading.active_count(),
-                 seconds=round(time.monotonic() - began, 3), failed_imports=failed_imports)
     try:
+        try:
+            failed_imports = warm(args.preload, args.imports, args.calls)
+        except BaseException as exc:  # noqa: BLE001 - the launcher falls back to the code server
+            process.send(event="failed", reason=f"{type(exc).__name__}: {exc}"[:500])
+            return 1
+        threads = os_threads()
+        if threads > 1:  # something it loaded started a thread: forking it is not safe
+            process.send(event="failed", reason=f"the code location started {threads - 1} "
+                                                f"thread(s) while loading; fork is not safe")
+            return 1
+        process.send(event="ready", pid=os.getpid(), threads=threads,
+                     seconds=round(time.monotonic() - began, 3), failed_imports=failed_imports)
         process.serve()
     except (BrokenPipeError, ConnectionResetError):
         pass
