@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from findata_assets_tests.bench_cli_runs import run_events
 from findata_assets_tests.bench_env import REPO, log
 from findata_assets_tests.bench_measured_process import run_measured
 from findata_assets_tests.bench_session import Session, session
@@ -53,22 +53,6 @@ def _kind(step_key: str) -> str:
         if any(n in step_key for n in needles):
             return kind
     return "other steps"
-
-
-def _events(dagster_home: Path, run_ids: list[str]) -> dict[str, list]:
-    import dagster as dg
-
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "DAGSTER_EVENT_BATCH_SIZE")}
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    try:
-        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-            return {r: [e for e in instance.all_logs(r) if e.dagster_event] for r in run_ids}
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def split(started: float, ended: float, events_by_run: dict[str, list]) -> dict[str, float]:
@@ -121,7 +105,7 @@ def run_once(s: Session, tree: Path, home: Path, command: str, env_extra: dict) 
         raise RuntimeError(f"{command} in {tree} failed (exit {m.returncode}):\n{m.stderr_tail()}")
     outcome = json.loads(out.read_text())
     run_ids = [r["run_id"] for r in outcome["runs"] if r.get("run_id")]
-    return split(started, ended, _events(home, run_ids)) | {"cli_s": round(outcome["seconds"], 3)}
+    return split(started, ended, run_events(home, run_ids)) | {"cli_s": round(outcome["seconds"], 3)}
 
 
 def measure(workdir: Path, trees: dict[str, Path], pairs: int) -> dict:

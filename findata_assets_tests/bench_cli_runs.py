@@ -41,9 +41,8 @@ class RunSample:
     analysis_s: Optional[float] = None  # the analysis_report_job run, as the CLI timed it
 
 
-def stock_work_seconds(dagster_home: Path, run_id: str) -> Optional[float]:
-    """From the run's own event log: the crawl step's start to the last table materialization
-    (they are logged together once the IO manager has committed every table)."""
+def run_events(dagster_home: Path, run_ids: list[str]) -> dict[str, list]:
+    """Each run's Dagster events, read from the instance at `dagster_home`."""
     import dagster as dg
 
     # the instance's storage reads DAGSTER_HOME and sets DAGSTER_EVENT_BATCH_SIZE: put both back
@@ -51,13 +50,19 @@ def stock_work_seconds(dagster_home: Path, run_id: str) -> Optional[float]:
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     try:
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-            events = [e for e in instance.all_logs(run_id) if e.dagster_event]
+            return {r: [e for e in instance.all_logs(r) if e.dagster_event] for r in run_ids}
     finally:
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def stock_work_seconds(dagster_home: Path, run_id: str) -> Optional[float]:
+    """From the run's own event log: the crawl step's start to the last table materialization
+    (they are logged together once the IO manager has committed every table)."""
+    events = run_events(dagster_home, [run_id])[run_id]
     starts = [e.timestamp for e in events if e.dagster_event.event_type_value == "STEP_START"
               and e.step_key == "stock_flow_raw"]
     stored = [e.timestamp for e in events

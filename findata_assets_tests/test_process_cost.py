@@ -20,12 +20,34 @@ REPO = Path(__file__).resolve().parents[1]
 NOT_ON_THE_CRAWL_PATH = ("matplotlib", "pyarrow", "openai")
 
 
-def _python(code: str, env: dict[str, str], timeout_s: float = 240) -> dict:
-    """Run `code` in a fresh interpreter from the repo; it prints one JSON line last."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env,
+def _python(code: str, env: dict[str, str], timeout_s: float = 240, prelude: str = "") -> dict:
+    """Run `prelude` then `code` in a fresh interpreter from the repo; it prints one JSON line
+    last."""
+    out = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], cwd=REPO,
+                         env=env,
                          capture_output=True, text=True, timeout=timeout_s)
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# Code for _python: counts the clients botocore builds (`made`, by service), and the calls
+# through them (`calls`, every S3 operation; `heads`, the bucket checks)
+COUNT_S3_CLIENTS = """
+import json
+import botocore.client
+
+made, calls, heads = [], [], []
+create = botocore.client.ClientCreator.create_client
+
+def counting(self, service_name, *args, **kwargs):
+    made.append(service_name)
+    client = create(self, service_name, *args, **kwargs)
+    client.meta.events.register("before-call.s3", lambda **kw: calls.append(1))
+    client.meta.events.register("before-call.s3.HeadBucket", lambda **kw: heads.append(1))
+    return client
+
+botocore.client.ClientCreator.create_client = counting
+"""
 
 
 def _loaded_report(names=NOT_ON_THE_CRAWL_PATH) -> str:
@@ -87,20 +109,6 @@ def test_one_process_builds_one_s3_client_for_every_run(platform_stores, dagster
     botocore builds one S3 client, and the bucket is looked up once."""
     env = os.environ | {"FINDATA_EASTMONEY_URL": fake_eastmoney.url}
     result = _python("""
-        import json, sys
-        import botocore.client
-
-        made, heads = [], []
-        create = botocore.client.ClientCreator.create_client
-
-        def counting(self, service_name, *args, **kwargs):
-            made.append(service_name)
-            client = create(self, service_name, *args, **kwargs)
-            client.meta.events.register("before-call.s3.HeadBucket",
-                                        lambda **kw: heads.append(1))
-            return client
-
-        botocore.client.ClientCreator.create_client = counting
         from findata_assets.cli.main import main
         codes = [main(["quick"]) for _ in range(3)]
         import os
@@ -109,7 +117,7 @@ def test_one_process_builds_one_s3_client_for_every_run(platform_stores, dagster
         keys = object_store_from_settings(Settings.from_env(os.environ)).list_keys("raw/")
         print(json.dumps({"codes": codes, "clients": made, "head_bucket": len(heads),
                           "archived": len(keys)}))
-    """, env, timeout_s=400)
+    """, env, timeout_s=400, prelude=COUNT_S3_CLIENTS)
     assert result["codes"] == [0, 0, 0]
     assert result["archived"] >= 3  # the runs did archive through that client
     assert result["clients"] == ["s3"]
@@ -122,19 +130,6 @@ def test_the_client_built_before_the_fork_is_the_one_the_runs_use(platform_store
     a run in that process (a forked worker) then builds none of its own."""
     env = os.environ | {"FINDATA_EASTMONEY_URL": fake_eastmoney.url}
     result = _python("""
-        import json
-        import botocore.client
-
-        made, calls = [], []
-        create = botocore.client.ClientCreator.create_client
-
-        def counting(self, service_name, *args, **kwargs):
-            made.append(service_name)
-            client = create(self, service_name, *args, **kwargs)
-            client.meta.events.register("before-call.s3", lambda **kw: calls.append(1))
-            return client
-
-        botocore.client.ClientCreator.create_client = counting
         from findata_assets.resources.object_store import build_clients_before_fork
         build_clients_before_fork()
         before = {"clients": list(made), "calls": len(calls)}
@@ -142,7 +137,7 @@ def test_the_client_built_before_the_fork_is_the_one_the_runs_use(platform_store
         code = main(["quick"])
         print(json.dumps({"before": before, "code": code, "clients": made,
                           "calls": len(calls)}))
-    """, env, timeout_s=400)
+    """, env, timeout_s=400, prelude=COUNT_S3_CLIENTS)
     assert result["before"] == {"clients": ["s3"], "calls": 0}  # built, nothing sent
     assert result["code"] == 0
     assert result["clients"] == ["s3"]  # the run used it

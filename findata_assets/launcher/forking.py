@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 from typing import Any, Mapping, Optional
@@ -40,7 +41,7 @@ from dagster._serdes import ConfigurableClassData, serialize_value
 from dagster._utils import get_run_crash_explanation
 
 from findata_assets.launcher.warm_handle import (
-    LaunchRefused, LaunchUnanswered, WarmHandle, exit_code)
+    LaunchRefused, LaunchUnanswered, WarmHandle, code_fingerprint, exit_code)
 from findata_assets.launcher.worker_identity import WORKER_TAG, WorkerIdentity, this_host
 
 log = logging.getLogger(__name__)
@@ -118,12 +119,13 @@ class ForkingRunLauncher(DefaultRunLauncher):
             return None
         with self._lock:
             warm = self._warm
-            if warm is not None and warm.failure and not self._stale(warm):
+            stale = warm is not None and self._stale(warm)  # a walk of the package: once
+            if warm is not None and warm.failure and not stale:
                 return None  # it could not load this code: not again until the code changes
             if warm is not None and not warm.ready.is_set() and \
                     warm.age_s() > self.ready_timeout_seconds:
                 return None  # loading for too long: the code server starts runs meanwhile
-            if warm is not None and (warm.gone.is_set() or self._stale(warm)):
+            if warm is not None and (warm.gone.is_set() or stale):
                 self._retire()
                 warm = None
             if warm is None:
@@ -146,8 +148,6 @@ class ForkingRunLauncher(DefaultRunLauncher):
         return same_python and f"{module}:{attribute}" in self.preload_modules
 
     def _stale(self, warm: WarmHandle) -> bool:
-        from findata_assets.launcher.warm_handle import code_fingerprint
-
         return warm.age_s() > self.max_age_seconds or \
             warm.fingerprint != code_fingerprint(self.preload_modules)
 
@@ -206,7 +206,7 @@ class ForkingRunLauncher(DefaultRunLauncher):
             self._instance.report_run_canceled(
                 run, message=f"Run worker pid {worker.pid} was gone; the run is canceled.")
             return True
-        os.kill(worker.pid, 2)  # SIGINT: Dagster's interrupt, as the code server sends
+        os.kill(worker.pid, signal.SIGINT)  # Dagster's interrupt, as the code server sends
         return True
 
     def dispose(self) -> None:

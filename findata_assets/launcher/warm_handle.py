@@ -3,7 +3,6 @@ them. No Dagster here; forking.py decides what a message means for a run."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -14,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
+
+from findata_assets.launcher import control
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class WarmHandle:
         message = {"op": "launch", "run_id": run_id, "instance_ref": instance_ref}
         try:
             with self._send_lock:
-                self._socket.sendall(json.dumps(message).encode() + b"\n")
+                control.send(self._socket, message)
         except OSError as exc:
             raise LaunchRefused(f"the warm worker (pid {self.pid}) is gone ({exc})") from exc
         deadline = time.monotonic() + timeout_s
@@ -132,7 +133,7 @@ class WarmHandle:
         self.retired = True
         try:
             with self._send_lock:
-                self._socket.sendall(b'{"op": "retire"}\n')
+                control.send(self._socket, {"op": "retire"})
         except OSError:
             self.close()
 
@@ -150,16 +151,14 @@ class WarmHandle:
             threading.Thread(target=self._process.wait, daemon=True).start()  # reap it
 
     def _read(self) -> None:
-        buffer = b""
+        lines = control.Lines()
         try:
             while True:
                 data = self._socket.recv(1 << 16)
                 if not data:
                     break
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    self._dispatch(json.loads(line))
+                for message in lines.feed(data):
+                    self._dispatch(message)
         except OSError:
             pass
         finally:

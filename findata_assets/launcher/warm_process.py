@@ -19,7 +19,6 @@ launcher closes the socket (the daemon is gone: the runs it forked go on and end
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import select
 import signal
@@ -28,6 +27,7 @@ import sys
 import threading
 import time
 
+from findata_assets.launcher import control as control_lines
 from findata_assets.launcher import run_worker  # with Dagster's execution machinery, once
 from findata_assets.launcher.worker_identity import start_ticks
 
@@ -84,11 +84,11 @@ class WarmProcess:
     def __init__(self, control: socket.socket):
         self.control = control
         self.children: dict[int, str] = {}
-        self.buffer = b""
+        self.lines = control_lines.Lines()
         self.retiring = False
 
     def send(self, **message) -> None:
-        self.control.sendall(json.dumps(message).encode() + b"\n")
+        control_lines.send(self.control, message)
 
     def serve(self) -> None:
         while not (self.retiring and not self.children):
@@ -97,10 +97,8 @@ class WarmProcess:
                 data = self.control.recv(1 << 16)
                 if not data:
                     return  # the launcher is gone: fork no more; the running workers go on
-                self.buffer += data
-                while b"\n" in self.buffer:
-                    line, self.buffer = self.buffer.split(b"\n", 1)
-                    self.handle(json.loads(line))
+                for message in self.lines.feed(data):
+                    self.handle(message)
             self.reap()
 
     def handle(self, message: dict) -> None:

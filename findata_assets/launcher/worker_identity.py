@@ -9,7 +9,6 @@ process that forked it. No Dagster here.
 from __future__ import annotations
 
 import json
-import os
 import socket
 from dataclasses import asdict, dataclass
 from typing import Optional
@@ -63,8 +62,3 @@ class WorkerIdentity:
 def this_host() -> str:
     return socket.gethostname()
 
-
-def current(forked_from: int) -> WorkerIdentity:
-    pid = os.getpid()
-    ticks = start_ticks(pid)
-    return WorkerIdentity(this_host(), pid, ticks if ticks is not None else -1, forked_from)
