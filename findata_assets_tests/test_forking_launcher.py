@@ -268,3 +268,16 @@ def test_health_of_a_worker_is_its_pid_and_start_time(stack):
         assert json.loads(live.to_tag())["pid"] == sleeper.pid
     finally:
         sleeper.kill()
+
+
+def test_a_warm_worker_that_cannot_load_says_which_entry_in_one_line(tmp_path):
+    from findata_assets.launcher.warm_handle import WarmHandle
+
+    warm = WarmHandle(["no_such_module_here:defs"], on_exit=lambda *_: None)
+    try:
+        warm.wait_ready(120)
+        assert not warm.usable()
+        assert "preload_modules entry 'no_such_module_here:defs'" in warm.failure
+        assert "no_such_module_here" in warm.failure and "\n" not in warm.failure
+    finally:
+        warm.close()

@@ -180,8 +180,9 @@ class WarmHandle:
             self.ready.set()
         elif event == "failed":
             self.failure = message.get("reason", "")
-            log.warning("findata: the warm run worker could not load the code location (%s); "
-                        "runs start through the code server", self.failure)
+            log.warning("findata: the warm run worker could not load the code (%s); runs start "
+                        "through the code server: check run_launcher.config in dagster.yaml",
+                        self.failure)
             self.gone.set()
         elif event in ("started", "refused"):
             with self._replied:

@@ -55,8 +55,12 @@ def warm(preload: list[str], imports: list[str], calls: list[str] = ()) -> list[
 
     for target in preload:
         module, _, attribute = target.partition(":")
-        ReconstructableRepository.for_module(module, attribute or "defs",
-                                             os.getcwd()).get_definition()
+        try:
+            ReconstructableRepository.for_module(module, attribute or "defs",
+                                                 os.getcwd()).get_definition()
+        except Exception as exc:
+            raise RuntimeError(f"preload_modules entry {target!r}: {type(exc).__name__}: "
+                               f"{(str(exc).strip().splitlines() or [''])[0][:200]}") from exc
     failed = []
     for name in (*RUN_WORKER_IMPORTS, *imports):
         try:
@@ -153,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             failed_imports = warm(args.preload, args.imports, args.calls)
         except BaseException as exc:  # noqa: BLE001 - the launcher falls back to the code server
-            process.send(event="failed", reason=f"{type(exc).__name__}: {exc}"[:500])
+            first = (str(exc).strip().splitlines() or [""])[0]
+            process.send(event="failed", reason=f"{type(exc).__name__}: {first}"[:300])
             return 1
         threads = os_threads()
         if threads > 1:  # something it loaded started a thread: forking it is not safe
