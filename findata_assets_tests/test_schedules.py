@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pytest
+import time_machine
 
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.eastmoney import partitions
@@ -39,8 +40,14 @@ class Tick:
     skip_message: str | None
 
 
-def tick(instance, policy: str, when: datetime) -> Tick:
-    """The policy's schedules (one per family) evaluated at one instant, their requests joined."""
+def tick(instance, policy: str, when: datetime, late_s: float = 2.0) -> Tick:
+    """The policy's schedules (one per family) evaluated at one instant (the clock `late_s`
+    after it, as on a daemon on time), their requests joined."""
+    with time_machine.travel(when + timedelta(seconds=late_s), tick=False):
+        return _tick(instance, policy, when)
+
+
+def _tick(instance, policy: str, when: datetime) -> Tick:
     requests, skips = [], []
     for schedule in SCHEDULES[policy]:
         # closed promptly: an unclosed context's instance, collected later, would reset
@@ -193,3 +200,17 @@ def test_a_broken_holidays_file_never_crashes_a_tick(instance, monkeypatch, tmp_
     monkeypatch.setenv(tc.HOLIDAYS_ENV, "garbage,,2027-02-30")
     data = tick(instance, "quick", datetime(2027, 1, 4, 10, 0, tzinfo=TZ))
     assert len(data.run_requests) == 1
+
+
+def test_a_session_tick_evaluated_late_is_skipped_with_the_reason_and_a_prompt_one_runs(instance):
+    """After a daemon restart Dagster evaluates the missed ticks of a partitioned job: a run for
+    10:06 started at 10:08 would fetch 10:08's data and hold the lane from 10:08's own tick."""
+    when = datetime(2026, 3, 2, 10, 6, tzinfo=TZ)
+    late = tick(instance, "quick", when, late_s=125)
+    assert late.run_requests == []
+    assert late.skip_message.startswith("quick: tick 10:06 evaluated late: 125 s after its time")
+    assert schedules.STALE_SKIP in late.skip_message
+    assert len(tick(instance, "quick", when, late_s=30).run_requests) == 1
+    # the close's full refresh may still catch up: its data does not change after 15:00
+    assert tick(instance, "full", datetime(2026, 3, 2, 15, 10, tzinfo=TZ),
+                late_s=600).run_requests

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.parsing import naive_shanghai, parse_table
 from findata_assets.eastmoney.snapshot import Snapshot
+from findata_assets.storage import minute_log
 from findata_assets.storage.warehouse import Warehouse
 from findata_assets.storage.warehouse_schema import column_type, mysql_table_options
 
@@ -97,6 +98,21 @@ class IntradayStore:
         self._tables: dict[str, sa.Table] = {}
         self._lock = threading.Lock()
 
+    def logged_minutes(self, kind: str, day: dt.date) -> dict[dt.datetime, minute_log.StoredMinute]:
+        """The day's stored minutes from the minute log (coverage); a day stored before the log
+        existed is logged from this table first, once."""
+        logged = minute_log.stored(self.warehouse, kind, day)
+        if logged:
+            return logged
+        t = self.table(kind)
+        query = (sa.select(t.c.minute, t.c.board, sa.func.max(t.c.fetched_at), sa.func.count())
+                 .where(t.c.trade_date == day).group_by(t.c.minute, t.c.board))
+        with self.warehouse.engine.begin() as conn:
+            found = conn.execute(query).all()
+            for minute, board, fetched, rows in found:
+                minute_log.record(conn, kind, day, minute, board, rows, fetched, None)
+        return minute_log.merged([(m, b, f, None) for m, b, f, _ in found])
+
     def table(self, kind: str) -> sa.Table:
         if kind not in TABLES:
             raise KeyError(f"unknown intraday family {kind!r}; expected one of {sorted(TABLES)}")
@@ -104,6 +120,7 @@ class IntradayStore:
             if kind not in self._tables:
                 table = build_intraday_table(kind, self._metadata)
                 table.create(self.warehouse.engine, checkfirst=True)
+                minute_log.ensure(self.warehouse.engine)
                 self._tables[kind] = table
             return self._tables[kind]
 
@@ -141,7 +158,7 @@ class IntradayStore:
                 t.c.trade_date == day, t.c.minute == minute, self._board_is(t, board))).scalar()
             if stored is not None and stored >= fetched:
                 return None
-            self._replace(conn, t, day, minute, board, rows)
+            self._replace(conn, kind, t, day, minute, board, rows, run_id)
             return MinuteWrite(minute, len(rows), replaced=stored is not None)
 
         return self._transaction(write)
@@ -166,19 +183,23 @@ class IntradayStore:
         if len({r["code"] for r in rows}) != len(rows):
             raise ValueError(f"{TABLES[kind]} {day} {minute:%H:%M}: a code appears twice")
 
-    def _replace(self, conn, t: sa.Table, day: dt.date, minute: dt.datetime,
-                 board: Optional[str], rows: Sequence[Mapping]) -> None:
+    def _replace(self, conn, kind: str, t: sa.Table, day: dt.date, minute: dt.datetime,
+                 board: Optional[str], rows: Sequence[Mapping], run_id: Optional[str]) -> None:
         conn.execute(t.delete().where(t.c.trade_date == day, t.c.minute == minute,
                                       self._board_is(t, board)))
         if rows:
             conn.execute(t.insert(), [dict(r) for r in rows])
+            minute_log.record(conn, kind, day, minute, board, len(rows),
+                              max(r["fetched_at"] for r in rows), run_id)
 
     def replace_minute(self, kind: str, day: dt.date, minute: dt.datetime, board: Optional[str],
-                       rows: Sequence[Mapping], replaced: bool) -> MinuteWrite:
+                       rows: Sequence[Mapping], replaced: bool,
+                       run_id: Optional[str] = None) -> MinuteWrite:
         """The minute's rows (of one board type), instead of what it held, in one transaction."""
         t = self.table(kind)
         self._check_unique(kind, day, minute, rows)
-        self._transaction(lambda conn: self._replace(conn, t, day, minute, board, rows))
+        self._transaction(lambda conn: self._replace(conn, kind, t, day, minute, board, rows,
+                                                     run_id))
         return MinuteWrite(minute, len(rows), replaced)
 
     # -- retention -----------------------------------------------------------------------------

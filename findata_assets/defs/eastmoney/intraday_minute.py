@@ -38,7 +38,7 @@ class MinutesWritten:
 
 
 def write_minutes(warehouse: Warehouse, tables: list[tuple[TableSpec, Snapshot, list[dict]]],
-                  ) -> MinutesWritten | None:
+                  run_id: str | None = None) -> MinutesWritten | None:
     """The minutes of the 1d tables among `tables` (spec, snapshot, parsed rows). Every minute,
     so only cheap index reads (this minute's stored fetch time)."""
     sources = [t for t in tables if feeds_intraday(t[0])]
@@ -54,7 +54,7 @@ def write_minutes(warehouse: Warehouse, tables: list[tuple[TableSpec, Snapshot, 
         board = spec.group.key if spec.kind == "sector" else None
         write = store.replace_minute_if_newer(  # None: a newer fetch of it is stored already
             result.kind, snapshot.trade_date, minute, board, rows_of(spec, snapshot, parsed),
-            naive_shanghai(snapshot.fetched_at))
+            naive_shanghai(snapshot.fetched_at), run_id)
         if write is not None:
             result.written.append((snapshot.trade_date, write))
     return result

@@ -10,7 +10,7 @@ schedules share one cycle id.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 
@@ -27,6 +27,14 @@ TRADE_DATE_TAG = "findata/trade_date"
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
              dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
              dg.DagsterRunStatus.CANCELING]
+
+# the words a skipped tick's reason carries, read back by coverage (defs/intraday/attempts.py)
+BUSY_SKIP = "previous run(s) still in progress"
+STALE_SKIP = "evaluated late"
+# A tick evaluated this long after its time is skipped: the daemon was down or stalled, and a
+# run now would store the current minute under a catch-up tick, holding the lane from the ticks
+# that are on time (Dagster catches up missed ticks of partitioned jobs after a restart).
+STALE_TICK = timedelta(seconds=45)
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +99,11 @@ def run_requests(policy: RefreshPolicy, cycle: str, trade_date: str,
 def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, now: datetime,
                          logger: logging.Logger | None = None, gate_session: bool = True,
                          cycle: str | None = None, kinds: tuple[TableKind, ...] | None = None,
+                         evaluated_at: datetime | None = None,
                          ) -> list[dg.RunRequest] | dg.SkipReason:
     """One tick of a policy (of some of its families): a skip with its reason, or the cycle's
-    run requests."""
+    run requests. `evaluated_at`: the real time of a scheduled tick's evaluation (a session
+    tick evaluated more than STALE_TICK after `now` is skipped)."""
     kinds = kinds or policy_kinds(policy)
     logger = logger or log
     state = tc.session_state(now)
@@ -103,10 +113,16 @@ def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, no
                        tc.calendar_horizon(), tc.HOLIDAYS_FILE_ENV)
     if gate_session and (reason := session_skip(policy, state)):
         return dg.SkipReason(f"{policy.name}: {reason}")
+    if evaluated_at is not None and policy.window == "session" and \
+            evaluated_at - now > STALE_TICK:
+        return dg.SkipReason(
+            f"{policy.name}: tick {now.astimezone(tc.TZ):%H:%M} {STALE_SKIP}: "
+            f"{(evaluated_at - now).total_seconds():.0f} s after its time (the daemon was not "
+            f"running then); its minute is not fetched under a later one")
     busy = in_flight_runs(instance, policy, kinds)
     if busy:  # never stack a cycle on a running one: the next tick catches up
         ids = ", ".join(f"{r.run_id[:8]} ({r.status.value})" for r in busy)
-        return dg.SkipReason(f"{policy.name}: previous run(s) still in progress: {ids}")
+        return dg.SkipReason(f"{policy.name}: {BUSY_SKIP}: {ids}")
     trade_date = state.day if state.kind in ("open", "auction", "after_close") \
         else tc.latest_trading_day(now)
     return run_requests(policy, cycle or cycle_id(policy.name, now), trade_date.isoformat(), kinds,
@@ -136,7 +152,7 @@ def build_policy_schedule(policy: RefreshPolicy, kind: TableKind, gate_session: 
     def _schedule(context: dg.ScheduleEvaluationContext):
         now = context.scheduled_execution_time or datetime.now(tc.TZ)
         return evaluate_policy_tick(context.instance, policy, now, context.log, gate_session,
-                                    kinds=(kind,))
+                                    kinds=(kind,), evaluated_at=datetime.now(tc.TZ))
 
     return _schedule
 
