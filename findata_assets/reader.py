@@ -8,6 +8,7 @@
     reader.intraday_market("2026-12-01", minute="10:30")    # every stock at one minute
     reader.intraday_market("2026-12-01")                    # every stock, every minute
     reader.report("2026-12-01")                             # the day's Markdown report
+    reader.coverage("2026-12-01")                           # minutes captured, and why not
 
 Built on the platform's own settings (FINDATA_DATABASE_URL, FINDATA_S3_* or the local archive),
 read once per process. Intraday minutes of closed days come from their Parquet files in the
@@ -199,6 +200,44 @@ def last_minute(day: DateLike, boards: bool = False) -> Optional[str]:
     with _reading():
         minute = _intraday_reads().last_minute("sector" if boards else "stock", date)
     return minute.strftime("%H:%M") if minute else None
+
+
+def day_coverages(day: DateLike, end: DateLike = None) -> list:
+    """The coverage (coverage/day_coverage.DayCoverage) of each trading day in [day, end] and
+    family: the stored minutes from the warehouse's minute log, the missing minutes' causes
+    from the Dagster instance (DAGSTER_HOME or DAGSTER_PG_URL); without one they read
+    "no tick"."""
+    from findata_assets.defs.intraday.coverage import day_coverage
+
+    instance = _instance()
+    with _reading():
+        return [day_coverage(instance, warehouse(), family, date)
+                for date in trading_days(day, end) for family in ("stock", "sector")]
+
+
+def _instance():
+    from findata_assets.settings.operations import PG_URL_ENV
+
+    import os
+    if not (os.environ.get("DAGSTER_HOME") or os.environ.get(PG_URL_ENV)):
+        return None
+    from findata_assets.cli.instance import open_instance
+
+    return open_instance()
+
+
+def coverage(day: DateLike, end: DateLike = None) -> pd.DataFrame:
+    """Per trading day in [day, end] and family (stock, sector): the session minutes due (so far,
+    on the live day), captured, missing and late, the share, and the missing ranges with their
+    causes ("10:41-10:42: API unavailable (...)"), one per line."""
+    rows = [{"trade_date": c.day, "family": c.family, "minutes_due": c.due,
+             "minutes_captured": c.stored, "minutes_missing": c.missing_minutes,
+             "minutes_late": len(c.late), "share": c.share,
+             "live_at": c.live_at, "missing": "\n".join(r.line() for r in c.missing)}
+            for c in day_coverages(day, end)]
+    return pd.DataFrame(rows, columns=["trade_date", "family", "minutes_due", "minutes_captured",
+                                       "minutes_missing", "minutes_late", "share", "live_at",
+                                       "missing"])
 
 
 def report(day: DateLike) -> str:

@@ -13,12 +13,13 @@ COMMANDS = ("show", "compat-views", "drop-compat-views")
 
 
 def add_commands(sub) -> None:
-    show = sub.add_parser("show", help="print a stored table's latest day, or intraday minutes "
-                                       "(show intraday CODE|market|boards --date D)")
+    show = sub.add_parser("show", help="print a stored table's latest day, intraday minutes "
+                                       "(show intraday CODE|market|boards --date D), or which "
+                                       "minutes a day holds (show coverage --date D)")
     show.add_argument("group", help="a market (all, sh_a, ...), a board type (industry, ...), "
-                                    "or 'intraday'")
-    show.add_argument("period", help="1d, 3d, 5d or 10d; after 'intraday': a code (600519, "
-                                     "BK0475), 'market' or 'boards'")
+                                    "'intraday' or 'coverage'")
+    show.add_argument("period", nargs="?", help="1d, 3d, 5d or 10d; after 'intraday': a code "
+                                                "(600519, BK0475), 'market' or 'boards'")
     show.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
     show.add_argument("--date", help="trade date YYYY-MM-DD (default: the latest stored; "
                                      "intraday: required, the first day)")
@@ -81,9 +82,31 @@ def _show_intraday(args) -> int:
     return 0
 
 
+def _show_coverage(args) -> int:
+    from findata_assets import reader
+
+    if not args.date:
+        raise ValueError("show coverage needs --date YYYY-MM-DD (the first day)")
+    coverages = reader.day_coverages(args.date, args.end)
+    for c in coverages:
+        print(f"{c.day} {c.family:<6} {c.summary().split(';')[0]} ({100 * c.share:.1f}%)")
+    for c in coverages:
+        for r in c.missing:
+            print(f"  {c.day} {c.family:<6} missing {r.line()}")
+        if c.late:
+            print(f"  {c.day} {c.family:<6} late: "
+                  + ", ".join(m.strftime("%H:%M") for m in c.late[:20]))
+    return 0
+
+
 def _show(args) -> int:
     from findata_assets import reader
 
+    if args.group == "coverage":
+        return _show_coverage(args)
+    if args.period is None:
+        raise ValueError(f"show {args.group} needs a period (1d, 3d, 5d, 10d) or, after "
+                         "'intraday', a code, 'market' or 'boards'")
     if args.group == "intraday":
         return _show_intraday(args)
     kind = "sector" if args.group in catalog.groups("sector") else "stock"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 from urllib.parse import quote
 
-from findata_assets.settings.values import SettingsError, text
+from findata_assets.settings.values import SettingsError, number, text
 
 SCHEDULES_STATUS_ENV = "FINDATA_SCHEDULES"  # "running": schedules start on when deployed
 RUN_SPLIT_ENV = "FINDATA_RUN_SPLIT"
@@ -28,6 +28,10 @@ CODE_URL_ENV = "FINDATA_CODE_URL"  # the repository the UI's "open in source" li
 CODE_BRANCH_ENV = "FINDATA_CODE_BRANCH"
 # forked run workers print what they imported after the fork (findata_assets/launcher)
 WARM_REPORT_IMPORTS_ENV = "FINDATA_WARM_REPORT_IMPORTS"
+# the intraday coverage check: warn below, fail below (shares of the session's minutes)
+COVERAGE_WARN_ENV, COVERAGE_FAIL_ENV = "FINDATA_COVERAGE_WARN_SHARE", "FINDATA_COVERAGE_FAIL_SHARE"
+# the stall alert: in session, this many minutes without a new intraday minute
+STALL_MINUTES_ENV = "FINDATA_STALL_ALERT_MINUTES"
 
 
 def run_split_mode(mode: Optional[str]) -> str:
@@ -46,6 +50,21 @@ def schedules_running(environ: Mapping[str, str]) -> bool:
 
 def warm_report_imports(environ: Mapping[str, str]) -> bool:
     return (environ.get(WARM_REPORT_IMPORTS_ENV) or "").strip().lower() in ("1", "true", "yes")
+
+
+def coverage_shares(environ: Mapping[str, str]) -> tuple[float, float]:
+    """(warn below, fail below) for the minutes_captured check."""
+    warn = number(environ, COVERAGE_WARN_ENV, 0.99, float, 0.0, 1.0)
+    fail = number(environ, COVERAGE_FAIL_ENV, 0.90, float, 0.0, 1.0)
+    if not (0 <= fail <= warn <= 1):
+        raise SettingsError(f"{COVERAGE_FAIL_ENV}={fail:g} and {COVERAGE_WARN_ENV}={warn:g}: "
+                            "expected 0 <= fail <= warn <= 1 (shares, e.g. 0.90 and 0.99)")
+    return warn, fail
+
+
+def stall_minutes(environ: Mapping[str, str]) -> float:
+    """Minutes in session without a new intraday minute before the stall alert (default 3)."""
+    return number(environ, STALL_MINUTES_ENV, 3.0, float, 1.0)
 
 
 def alert_webhook(environ: Mapping[str, str]) -> Optional[str]:

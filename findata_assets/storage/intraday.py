@@ -147,7 +147,8 @@ class IntradayStore:
 
     def replace_minute_if_newer(self, kind: str, day: dt.date, minute: dt.datetime,
                                 board: Optional[str], rows: Sequence[Mapping],
-                                fetched: dt.datetime) -> Optional[MinuteWrite]:
+                                fetched: dt.datetime,
+                                run_id: Optional[str] = None) -> Optional[MinuteWrite]:
         """The minute's rows, unless a fetch as new or newer is stored for it (then None): the
         live feed's write, the check inside its transaction."""
         t = self.table(kind)

@@ -61,7 +61,7 @@ def record(conn: sa.Connection, family: str, day: dt.date, minute: dt.datetime,
     ).values(**values)).rowcount  # matched rows: SQLAlchemy's MySQL drivers set FOUND_ROWS
     if not updated:
         conn.execute(t.insert().values(trade_date=day, family=family, board=board,
-                                       minute=minute, run_id=run_id, **values))
+                                       minute=minute, **({"run_id": run_id} | values)))
 
 
 def stored(warehouse: Warehouse, family: str, day: dt.date) -> dict[dt.datetime, StoredMinute]:

@@ -15,7 +15,8 @@ from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from findata_assets import trading_calendar as tc
 from findata_assets.coverage.day_coverage import Attempt
 from findata_assets.defs.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG
-from findata_assets.defs.refresh.schedules import BUSY_SKIP, STALE_SKIP, schedule_name
+from findata_assets.defs.refresh.schedules import (
+    BUSY_SKIP, STALE_SKIP, TRADE_DATE_TAG, schedule_name)
 from findata_assets.defs.refresh.sensors import STOPPED_TAG, cause_message
 
 # the lanes that store a family's minutes, and so its cadence (the cron's minute field)
@@ -77,10 +78,14 @@ def _run_attempts(instance: dg.DagsterInstance, family: str, day: dt.date,
                   window: tuple[dt.datetime, dt.datetime]) -> list[Attempt]:
     out = []
     for policy in FEEDING[family]:
-        records = instance.get_run_records(dg.RunsFilter(
-            tags={POLICY_TAG: policy, LANE_TAG: f"{policy}:{family}"},
-            created_after=window[0].astimezone(dt.timezone.utc),
-            created_before=window[1].astimezone(dt.timezone.utc)))
+        lane_tags = {POLICY_TAG: policy, LANE_TAG: f"{policy}:{family}"}
+        # the schedules' runs carry the trade date; the CLI's are found by when they started
+        records = {r.dagster_run.run_id: r for r in [
+            *instance.get_run_records(dg.RunsFilter(
+                tags={**lane_tags, TRADE_DATE_TAG: day.isoformat()})),
+            *instance.get_run_records(dg.RunsFilter(
+                tags=lane_tags, created_after=window[0].astimezone(dt.timezone.utc),
+                created_before=window[1].astimezone(dt.timezone.utc)))]}.values()
         for record in records:
             run = record.dagster_run
             minute = tick_minute(run, record.create_timestamp)

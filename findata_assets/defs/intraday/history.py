@@ -12,6 +12,7 @@ import dagster as dg
 from findata_assets import trading_calendar as tc
 from findata_assets.deploy.k8s import k8s_run_tags
 from findata_assets.defs import metadata_keys as keys
+from findata_assets.defs.intraday import coverage as day_coverage
 from findata_assets.defs.storage.column_schemas import history_file_schema, with_schema
 from findata_assets.resources.object_store import ObjectStoreResource
 from findata_assets.resources.warehouse import WarehouseResource
@@ -33,6 +34,7 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
     @dg.asset(
         name=history_asset_name(kind), group_name=GROUP_NAME, partitions_def=partitions_def,
         deps=[dg.AssetDep(TABLES[kind])], kinds={"python", "parquet"},
+        check_specs=[day_coverage.check_spec(dg.AssetKey(history_asset_name(kind)))],
         metadata=with_schema(history_file_schema(kind)),
         description=f"Per closed trading day: {TABLES[kind]} as one Parquet file "
                     f"(history/{TABLES[kind]}/trade_date=YYYY-MM-DD/part-0.parquet, zstd, row "
@@ -49,13 +51,16 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             raise dg.Failure(f"{day} is still trading: its intraday history is written after "
                              "the 15:00 close")
         wh, store = warehouse.get_warehouse(), object_store.get_store()
+        coverage = day_coverage.day_coverage(context.instance, wh, kind, day)
+        context.log.info(f"{TABLES[kind]} {day}: {coverage.summary()}")
+        covered = _with_coverage(dg.AssetKey(history_asset_name(kind)), coverage)
         rows, source = IntradayStore(wh).read_day(kind, day, history.FILE_COLUMNS), wh.describe()
         if not rows:  # deleted from the warehouse by retention, or never stored there
             kept = _already_filed(store, kind, day)
             if kept is not None:
                 context.log.info(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}; "
                                  f"its file is as it was verified: kept, not rebuilt")
-                return kept
+                return covered(kept)
             rows, feed = day_rows(store, kind, day, history.FILE_COLUMNS)
             source = f"the archived snapshots in {store.describe()} ({feed.snapshots_read} read)"
             context.log.info(f"{TABLES[kind]} holds no minute of {day} in {wh.describe()}: "
@@ -72,13 +77,22 @@ def _build(kind: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         written = history.write_and_verify(store, kind, day, history.to_arrow(rows), source)
         context.log.info(f"{written.key}: {written.rows:,} rows, {written.bytes:,} bytes "
                          f"({written.bytes / written.rows:.1f} B/row), verified against {source}")
-        return dg.MaterializeResult(metadata={
+        return covered(dg.MaterializeResult(metadata={
             keys.TRADE_DATE: day.isoformat(), keys.ARCHIVE: store.describe(),
             "parquet_key": written.key, "rows": written.rows, "dagster/row_count": written.rows,
             "bytes": written.bytes, "bytes_per_row": round(written.bytes / written.rows, 1),
-            "verified_against": source})
+            "verified_against": source}))
 
     return _history
+
+
+def _with_coverage(asset_key: dg.AssetKey, coverage):
+    """The materialization with the day's coverage in its metadata and its check result."""
+    def covered(result: dg.MaterializeResult) -> dg.MaterializeResult:
+        return dg.MaterializeResult(
+            metadata={**(result.metadata or {}), **day_coverage.metadata(coverage)},
+            check_results=[day_coverage.check_result(asset_key, coverage)])
+    return covered
 
 
 def _already_filed(store, kind: str, day: dt.date):

@@ -1,0 +1,113 @@
+"""Issue 26: which minutes of a session a day holds, and why the others are missing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from findata_assets.coverage.day_coverage import Attempt, StoredMinute, compute
+from findata_assets.coverage.session_minutes import due_minutes, session_minutes, segment_start
+
+DAY = dt.date(2026, 11, 30)  # a Monday, a trading day
+
+
+def at(hhmm: str, day: dt.date = DAY) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.fromisoformat(hhmm))
+
+
+def stored(*hhmm: str, delay_s: float = 3, run: str | None = None) -> dict:
+    return {at(m): StoredMinute(at(m), at(m) + dt.timedelta(seconds=delay_s), run)
+            for m in hhmm}
+
+
+def test_the_session_is_247_minutes_as_the_quick_lane_ticks_and_51_every_five():
+    minutes = session_minutes(DAY)
+    assert len(minutes) == 247 and minutes[0] == at("09:25") and minutes[-1] == at("15:00")
+    assert at("11:30") in minutes and at("11:31") not in minutes and at("13:00") in minutes
+    assert len(session_minutes(DAY, every=5)) == 51
+    assert session_minutes(dt.date(2026, 10, 1)) == []  # National Day
+    assert due_minutes(DAY, now=at("09:27:30".replace(":30", "")) + dt.timedelta(seconds=30)) \
+        == [at("09:25"), at("09:26")]
+    assert segment_start(at("13:02")) == at("13:00") and segment_start(at("12:00")) is None
+
+
+def test_missing_minutes_are_ranges_with_the_most_telling_cause():
+    have = stored(*[f"09:{m}" for m in range(25, 60) if m not in (30, 31, 32, 40, 41, 50)])
+    have |= stored("09:44", delay_s=25)  # fetched late
+    attempts = [
+        Attempt(at("09:30"), "api_unavailable", "run aaaaaaaa: GET ... 503", "a" * 36),
+        Attempt(at("09:31"), "api_unavailable", "run bbbbbbbb: GET ... 503", "b" * 36),
+        Attempt(at("09:31"), "busy", "aaaaaaaa (STARTED)"),  # the API cause wins
+        Attempt(at("09:32"), "busy", "cccccccc (STARTED)"),
+        Attempt(at("09:40"), "failed", "run dddddddd: schema drift in 全部股票", "d" * 36),
+    ]
+    coverage = compute(DAY, "stock", have, attempts, now=at("10:00"))
+    assert (coverage.due, coverage.stored) == (35, 29)  # 09:25..09:59
+    assert [(r.span, r.cause) for r in coverage.missing] == [
+        ("09:30-09:31", "API unavailable"), ("09:32", "lane busy"), ("09:40", "run failed"),
+        ("09:41", "no tick"), ("09:50", "no tick")]
+    assert coverage.late == [at("09:44")]
+    assert coverage.live_at == at("10:00")
+    assert coverage.summary().startswith(
+        "minutes captured 29/35 so far (at 10:00), 1 late (> 20 s); missing 09:30-09:31: "
+        "API unavailable, 09:32: lane busy, 09:40: run failed")
+
+
+def test_a_run_that_overran_names_the_minute_its_data_is_of():
+    have = stored("09:25", "09:27", run="r" * 36)
+    coverage = compute(DAY, "stock", have, [Attempt(at("09:26"), "ran", "", "r" * 36)],
+                       now=at("09:28"))
+    [gap] = coverage.missing
+    assert gap.cause == "run overran" and "its data is of 09:27" in gap.detail
+
+
+def test_a_sector_minute_needs_every_board_type():
+    have = {at("09:25"): StoredMinute(at("09:25"), at("09:25:04"), None,
+                                      frozenset({"industry", "concept"}))}
+    coverage = compute(DAY, "sector", have, [], every=5,
+                       boards=frozenset({"industry", "concept", "region"}), now=at("09:31"))
+    assert [(r.span, r.cause, r.detail) for r in coverage.missing] == [
+        ("09:25", "partial", "no region"), ("09:30", "no tick",
+                                            coverage.missing[1].detail)]
+
+
+def test_a_closed_day_counts_the_whole_session():
+    coverage = compute(DAY, "stock", stored("09:25"), [], now=at("16:00", DAY + dt.timedelta(1)))
+    assert (coverage.due, coverage.stored, coverage.live_at) == (247, 1, None)
+    assert [(r.span, r.minutes) for r in coverage.missing] == [("09:26-11:30", 125),
+                                                               ("13:00-15:00", 121)]
+
+
+@pytest.mark.integration
+def test_coverage_from_the_minute_log_and_the_instance_and_show_coverage(platform_stores,
+                                                                         capsys):
+    from findata_assets.cli.main import main as cli_main
+    from findata_assets.defs.intraday.coverage import day_coverage
+    from findata_assets_tests.intraday_rows import minute_rows
+
+    intraday, _ = platform_stores
+    codes = ["600000", "600001", "000001"]
+    for m, hhmm in enumerate(["09:25", "09:26", "09:27", "09:30"]):
+        minute = at(hhmm)
+        rows = minute_rows(DAY, minute, m, codes)
+        intraday.replace_minute_if_newer("stock", DAY, minute, None, rows,
+                                         max(r["fetched_at"] for r in rows), run_id=f"run{m}")
+    tags = {"findata/policy": "quick", "findata/lane": "quick:stock",
+            "findata/trade_date": DAY.isoformat()}
+    with dg.DagsterInstance.get() as instance:
+        for hhmm, status in (("0928", dg.DagsterRunStatus.CANCELED),
+                             ("0929", dg.DagsterRunStatus.FAILURE)):
+            instance.add_run(dg.DagsterRun(
+                job_name="stock_flow_job", status=status,
+                tags={**tags, "findata/cycle": f"quick-{DAY:%Y%m%d}T{hhmm}"}))
+        coverage = day_coverage(instance, intraday.warehouse, "stock", DAY,
+                                now=at("09:32"))
+    assert (coverage.due, coverage.stored) == (7, 4)  # 09:25..09:31
+    assert [(r.span, r.cause) for r in coverage.missing] == [
+        ("09:28", "run stopped"), ("09:29", "run failed"), ("09:31", "no tick")]
+    assert cli_main(["show", "coverage", "--date", DAY.isoformat()]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{DAY} stock  minutes captured 4/247 (1.6%)"
+    assert f"  {DAY} stock  missing 09:28: run stopped" in "\n".join(out)
