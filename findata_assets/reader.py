@@ -205,8 +205,7 @@ def last_minute(day: DateLike, boards: bool = False) -> Optional[str]:
 def day_coverages(day: DateLike, end: DateLike = None) -> list:
     """The coverage (coverage/day_coverage.DayCoverage) of each trading day in [day, end] and
     family: the stored minutes from the warehouse's minute log, the missing minutes' causes
-    from the Dagster instance (DAGSTER_HOME or DAGSTER_PG_URL); without one they read
-    "no tick"."""
+    from the Dagster instance (DAGSTER_HOME); without one they read "no tick"."""
     from findata_assets.defs.intraday.coverage import day_coverage
 
     instance = _instance()
@@ -216,14 +215,14 @@ def day_coverages(day: DateLike, end: DateLike = None) -> list:
 
 
 def _instance():
-    from findata_assets.settings.operations import PG_URL_ENV
+    """The Dagster instance the platform records its runs in, None when none is configured."""
+    from findata_assets import environment
 
-    import os
-    if not (os.environ.get("DAGSTER_HOME") or os.environ.get(PG_URL_ENV)):
+    if not environment.current().get("DAGSTER_HOME"):  # its dagster.yaml: SQLite or PostgreSQL
         return None
-    from findata_assets.cli.instance import open_instance
+    import dagster as dg
 
-    return open_instance()
+    return dg.DagsterInstance.get()
 
 
 def coverage(day: DateLike, end: DateLike = None) -> pd.DataFrame:

@@ -33,6 +33,13 @@ def test_the_session_is_247_minutes_as_the_quick_lane_ticks_and_51_every_five():
     assert segment_start(at("13:02")) == at("13:00") and segment_start(at("12:00")) is None
 
 
+def test_the_cadences_are_the_policies_crons():
+    from findata_assets.coverage.session_minutes import CADENCE_MINUTES
+    from findata_assets.defs.intraday.attempts import cadence
+
+    assert {family: cadence(family) for family in CADENCE_MINUTES} == CADENCE_MINUTES
+
+
 def test_missing_minutes_are_ranges_with_the_most_telling_cause():
     have = stored(*[f"09:{m}" for m in range(25, 60) if m not in (30, 31, 32, 40, 41, 50)])
     have |= stored("09:44", delay_s=25)  # fetched late
@@ -111,3 +118,61 @@ def test_coverage_from_the_minute_log_and_the_instance_and_show_coverage(platfor
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{DAY} stock  minutes captured 4/247 (1.6%)"
     assert f"  {DAY} stock  missing 09:28: run stopped" in "\n".join(out)
+    # the minute log is what the every-minute path counts (the live day's "so far")
+    from findata_assets.storage import minute_log
+    assert minute_log.count(intraday.warehouse, "stock", DAY) == 4
+
+
+# --- the stall alert ----------------------------------------------------------------------------
+
+def test_the_stall_decision_alerts_once_recovers_once_and_is_quiet_outside_the_session():
+    from findata_assets.coverage.stall import StallState, decide
+
+    three = dt.timedelta(minutes=3)
+    stored_at = StallState(at("10:01:05"), "10:01")
+    assert decide(at("10:04:00"), stored_at, False, three) is None
+    assert decide(at("10:04:10"), stored_at, False, three) == "alert"
+    assert decide(at("10:05:00"), stored_at, True, three) is None  # one alert per outage
+    assert decide(at("10:05:30"), StallState(at("10:05:04"), "10:05"), True, three) == "recovered"
+    # lunch, after the close, a holiday: nothing, whatever was stored last
+    for quiet in (at("12:00"), at("15:30"), at("10:30", dt.date(2026, 10, 1))):
+        assert decide(quiet, stored_at, False, three) is None
+    # after lunch the clock starts at 13:00, not at the morning's last minute
+    morning = StallState(at("11:30:04"), "11:30")
+    assert decide(at("13:02:30"), morning, False, three) is None
+    assert decide(at("13:03:01"), morning, False, three) == "alert"
+    # the boards tick every five minutes: their stall allows for it
+    assert decide(at("10:08:00"), stored_at, False, three, cadence_minutes=5) is None
+    assert decide(at("10:08:10"), stored_at, False, three, cadence_minutes=5) == "alert"
+
+
+def test_the_stall_sensor_posts_one_alert_naming_the_lane_and_cause_then_stays_quiet(
+        monkeypatch):
+    import time_machine
+
+    from findata_assets.defs.intraday.stall_alert import stall_alert_sensor
+    from findata_assets_tests.test_sensors import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    monkeypatch.setenv("FINDATA_ALERT_WEBHOOK", receiver.url)
+    try:
+        with dg.instance_for_test() as instance:
+            instance.add_run(dg.DagsterRun(
+                job_name="stock_flow_job", status=dg.DagsterRunStatus.STARTED,
+                tags={"findata/lane": "quick:stock", "findata/policy": "quick"}))
+            cursor = None
+            for when in ("09:29:00", "09:31:00", "09:32:00"):
+                with time_machine.travel(dt.datetime.combine(
+                        DAY, dt.time.fromisoformat(when), tzinfo=dt.timezone(
+                            dt.timedelta(hours=8))), tick=False):
+                    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+                        stall_alert_sensor.evaluate_tick(context)
+                        cursor = context.cursor
+            titles = [p["markdown"]["title"] for p in receiver.posts]
+            assert titles == ["findata: no new stock_flow_intraday minute for 3 min"]
+            text = receiver.posts[0]["text"]
+            assert "lane: quick:stock" in text and "last minute stored: none today" in text
+            assert "likely cause: lane busy: run" in text
+            assert "tok123456" not in text
+    finally:
+        receiver.close()

@@ -11,6 +11,10 @@ from findata_assets import trading_calendar as tc
 
 # the lanes tick from the auction's result (09:25) to the close, lunch excluded
 SEGMENTS = ((tc.AUCTION_RESULT, tc.MORNING[1]), tc.AFTERNOON)
+# minutes between a family's ticks: the quick lane's `*` for stocks, the incremental lane's `*/5`
+# for boards (defs/intraday/attempts.cadence derives the same from the policies' crons; a test
+# holds the two together)
+CADENCE_MINUTES = {"stock": 1, "sector": 5}
 # a minute counts as due once its tick has had this long to store it (a quick run takes seconds)
 DUE_AFTER = dt.timedelta(seconds=60)
 

@@ -122,6 +122,8 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
 
     if "intraday.png" in chart_links:
         out += [f"## {t['intraday']}", "", *_image(t["intraday"], "intraday.png", chart_links)]
+        if (digest.get("intraday") or {}).get("coverage"):
+            out += [f"- {digest['intraday']['coverage']}", ""]
 
     out += [f"## {t['persistence']}", ""]
     persistence = digest.get("stock_persistence")

@@ -23,6 +23,8 @@ from findata_assets.eastmoney.parsing import naive_shanghai
 from findata_assets.eastmoney.snapshot import Snapshot
 from findata_assets.storage.intraday import (
     SOURCES, TABLES, IntradayStore, MinuteWrite, minute_of, rows_of)
+from findata_assets.coverage.session_minutes import CADENCE_MINUTES, due_minutes
+from findata_assets.storage import minute_log
 from findata_assets.storage.warehouse import Warehouse
 
 
@@ -71,6 +73,11 @@ def materializations(warehouse: Warehouse, result: MinutesWritten | None,
     for day in sorted({d for d, _ in result.written}):
         writes = [w for d, w in result.written if d == day]
         first, last = store.minute_span(result.kind, day)  # both ends of an index: cheap
+        # the live day's coverage so far: a count over the minute log (a few hundred rows);
+        # the causes of what is missing are `show coverage`'s (they read the instance)
+        captured = minute_log.count(warehouse, result.kind, day)
+        due = len(due_minutes(day, CADENCE_MINUTES[result.kind],
+                              naive_shanghai(dt.datetime.now(dt.timezone.utc))))
         log.info(f"{TABLES[result.kind]} {day}: minute {writes[-1].minute:%H:%M} stored "
                  f"({sum(w.rows for w in writes):,} rows; the day runs {first:%H:%M}-{last:%H:%M})")
         yield dg.AssetMaterialization(
@@ -82,4 +89,8 @@ def materializations(warehouse: Warehouse, result: MinutesWritten | None,
                       "minutes_replaced": sum(1 for w in writes if w.replaced),
                       "rows_written": sum(w.rows for w in writes),
                       "first_minute": first.strftime("%H:%M"),
-                      "last_minute": last.strftime("%H:%M")})
+                      "last_minute": last.strftime("%H:%M"),
+                      "minutes_captured_so_far": captured,
+                      "coverage_so_far": f"{captured}/{max(due, captured)} due minutes "
+                                         f"captured (python -m findata_assets.run show "
+                                         f"coverage --date {day} for the gaps)"})

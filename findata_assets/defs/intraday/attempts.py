@@ -17,7 +17,7 @@ from findata_assets.coverage.day_coverage import Attempt
 from findata_assets.defs.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG
 from findata_assets.defs.refresh.schedules import (
     BUSY_SKIP, STALE_SKIP, TRADE_DATE_TAG, schedule_name)
-from findata_assets.defs.refresh.sensors import STOPPED_TAG, cause_message
+from findata_assets.defs.refresh.failure_causes import STOPPED_TAG, cause_message
 
 # the lanes that store a family's minutes, and so its cadence (the cron's minute field)
 FEEDING = {"stock": ("quick", "incremental"), "sector": ("incremental",)}
@@ -56,7 +56,7 @@ def tick_minute(run: dg.DagsterRun, created: dt.datetime) -> dt.datetime:
     return _local_minute(created)
 
 
-def _failure(instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:
+def failure_of(instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:
     """(outcome, first line of the error) of a failed run, from its step failures."""
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
@@ -95,7 +95,7 @@ def _run_attempts(instance: dg.DagsterInstance, family: str, day: dt.date,
             if run.status == dg.DagsterRunStatus.SUCCESS:
                 outcome, detail = "ran", ""
             elif run.status == dg.DagsterRunStatus.FAILURE:
-                outcome, detail = _failure(instance, run.run_id)
+                outcome, detail = failure_of(instance, run.run_id)
             elif run.status == dg.DagsterRunStatus.CANCELED:
                 outcome = "stopped"
                 detail = (f"stopped by {run.tags[STOPPED_TAG]}" if run.tags.get(STOPPED_TAG)
@@ -109,6 +109,8 @@ def _run_attempts(instance: dg.DagsterInstance, family: str, day: dt.date,
 
 
 def _schedule_states(instance: dg.DagsterInstance, names: set[str]):
+    if instance.schedule_storage is None:  # an ephemeral instance (execute_in_process): no ticks
+        return
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE):
         if state.origin.instigator_name in names:
             yield state

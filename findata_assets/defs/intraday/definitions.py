@@ -11,6 +11,7 @@ from findata_assets.defs.intraday.assets import build_intraday_assets
 from findata_assets.defs.intraday.history import (
     build_history_assets, build_history_schedule, history_job)
 from findata_assets.defs.code_references import with_code_references
+from findata_assets.defs.intraday.stall_alert import stall_alert_sensor
 from findata_assets.run_names import INTRADAY_JOB_NAME
 from findata_assets.settings import FindataSettings
 from findata_assets.storage.intraday import TABLES
@@ -27,4 +28,5 @@ def definitions(settings: FindataSettings,
         assets=with_code_references([*build_intraday_assets(trading_days),
                                      *build_history_assets(trading_days)], settings),
         jobs=[intraday_job, history_job],
-        schedules=[build_history_schedule(settings.refresh.schedules_running)])
+        schedules=[build_history_schedule(settings.refresh.schedules_running)],
+        sensors=[stall_alert_sensor])

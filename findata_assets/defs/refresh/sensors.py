@@ -11,12 +11,13 @@ from findata_assets import trading_calendar as tc
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
 from findata_assets.defs.refresh import alerts
+from findata_assets.defs.refresh.failure_causes import (  # noqa: F401 (re-exported)
+    STOPPED_TAG, cause_message, is_own_error, root_cause)
 from findata_assets.defs.refresh.policies import CYCLE_TAG, LANE_TAG, POLICIES, POLICY_TAG, RefreshPolicy
 from findata_assets.defs.refresh.schedules import (
     TRADE_DATE_TAG, evaluate_policy_tick, policy_kinds, policy_lanes)
-from findata_assets.defs.report.definitions import ANALYSIS_JOB_NAME as ANALYSIS_JOB
+from findata_assets.run_names import ANALYSIS_JOB_NAME as ANALYSIS_JOB
 
-STOPPED_TAG = "findata/stopped_by"  # set by cli/operations.stop_policy
 RANGE_TAGS = (keys.RANGE_START_TAG, keys.RANGE_END_TAG)
 RECENT_CYCLES_KEPT = 50
 
@@ -116,34 +117,6 @@ def failure_alert(run: dg.DagsterRun, error: str) -> alerts.Alert:
     title = (f"findata run failed: {policy} refresh ({lane or run.job_name})" if policy
              else f"findata run failed: {run.job_name}")
     return alerts.Alert(title, lines, alerts.ui_link(f"runs/{run.run_id}"))
-
-
-def root_cause(error):
-    """The error that explains a step failure. Dagster wraps ours ("Error occurred while handling
-    output ..."), and ours may wrap a driver's (StoreError -> OperationalError): the outermost of
-    our own errors names the table and what went wrong, with the driver's cause in its message;
-    without one of ours, the innermost error."""
-    innermost = error
-    while error is not None:
-        if is_own_error(error):
-            return error
-        innermost, error = error, error.cause
-    return innermost
-
-
-def is_own_error(cause) -> bool:
-    """Raised by findata itself: its message names the table, the problem and the setting."""
-    return bool(cause and cause.message and cause.message.startswith("findata_assets.")
-                and f"{cause.cls_name}: " in cause.message)
-
-
-def cause_message(error) -> str:
-    """The first line of the root cause; our own errors without their class path."""
-    cause = root_cause(error)
-    if cause is None or not cause.message:
-        return "failed"
-    line = cause.message.strip().splitlines()[0]
-    return line.split(f"{cause.cls_name}: ", 1)[1] if is_own_error(cause) else line
 
 
 def error_summary(context: dg.RunFailureSensorContext) -> str:

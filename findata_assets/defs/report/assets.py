@@ -36,6 +36,7 @@ from findata_assets.report import markdown
 from findata_assets.report import text as txt
 from findata_assets.report.fonts import cjk_font
 from findata_assets.report.keys import CHART_DIR, PAGE_NAME, report_key, report_prefix
+from findata_assets.defs.intraday.coverage import day_coverage
 from findata_assets.storage.intraday import IntradayStore
 from findata_assets.storage.intraday_reads import IntradayReads
 from findata_assets.trading_calendar import TZ
@@ -116,11 +117,15 @@ def _report(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         return
     series = IntradayReads(IntradayStore(warehouse.get_warehouse()),
                            object_store.get_store()).day_series(trade_date)
+    coverage = day_coverage(context.instance, warehouse.get_warehouse(), "stock", trade_date)
+    if series:  # one line under the chart: "minutes captured 246/247; missing 10:41: ..."
+        series = {**series, "coverage": coverage.summary()}
     metadata = build_report(row, object_store.get_store(), report_settings.lang,
                             report_settings.url_expiry_s,
                             synthetic=served_synthetic(context, trade_date),
                             font_file=report_settings.font, intraday=series)
     metadata["intraday_minutes"] = len(series["minutes"]) if series else 0
+    metadata["intraday_coverage"] = coverage.summary()
     history.set_report(trade_date, metadata[keys.REPORT_KEY])
     context.log.info(f"report for {trade_date}: {metadata[keys.REPORT_LOCATION]}")
     yield dg.MaterializeResult(metadata=metadata)

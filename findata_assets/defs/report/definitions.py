@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from findata_assets.run_names import ANALYSIS_JOB_NAME
+
 from findata_assets.defs.analysis.assets import ANALYSIS_ASSET
 from findata_assets.defs.report.assets import REPORT_ASSET, build_report_asset
 from findata_assets.defs.code_references import with_code_references
 from findata_assets.settings import FindataSettings
 
-ANALYSIS_JOB_NAME = "analysis_report_job"  # the sensors and the CLI launch it by this name
 
 analysis_report_job = dg.define_asset_job(
     name=ANALYSIS_JOB_NAME,
