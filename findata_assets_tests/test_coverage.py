@@ -85,6 +85,9 @@ def test_a_closed_day_counts_the_whole_session():
     assert (coverage.due, coverage.stored, coverage.live_at) == (247, 1, None)
     assert [(r.span, r.minutes) for r in coverage.missing] == [("09:26-11:30", 125),
                                                                ("13:00-15:00", 121)]
+    # the same day after its close is closed, not "so far"
+    after_close = compute(DAY, "stock", stored("09:25"), [], now=at("15:30"))
+    assert after_close.live_at is None and "so far" not in after_close.summary()
 
 
 @pytest.mark.integration

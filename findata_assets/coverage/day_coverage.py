@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
-from findata_assets.coverage.session_minutes import due_minutes
+from findata_assets.coverage.session_minutes import DUE_AFTER, SEGMENTS, due_minutes
 
 LATE_AFTER = dt.timedelta(seconds=20)  # fetched more than this after the minute mark: late
 
@@ -139,7 +139,8 @@ def compute(day: dt.date, family: str, stored: Mapping[dt.datetime, StoredMinute
     """Coverage of `day` for `family`: `stored` (minute -> what is stored), the `attempts` at the
     lanes' ticks, `boards` the board types a sector minute needs; `now` (naive Asia/Shanghai) on
     the live day: only the minutes due by then count."""
-    live = now is not None and now.date() == day
+    close = dt.datetime.combine(day, SEGMENTS[-1][1]) + DUE_AFTER
+    live = now is not None and now.date() == day and now < close
     due = due_minutes(day, every, now if live else None)
     by_minute: dict[dt.datetime, list[Attempt]] = {}
     for attempt in attempts:
