@@ -217,6 +217,43 @@ def test_two_runs_storing_the_same_minute_at_once_end_with_the_newer_fetch(mysql
     store.warehouse.dispose()
 
 
+def test_an_older_fetch_that_read_first_still_yields_to_a_newer_one_committed_meanwhile(mysql_url):
+    """The interleaving CI met: the older fetch reads the minute (empty), the newer one then
+    stores and commits it, the older goes on. Its check must see what is committed, not its
+    snapshot, or it deletes the newer rows and stores its own."""
+    import threading
+
+    minute, older, newer = (dt.datetime(2026, 11, 30, 10, 20, s) for s in (0, 3, 4))
+    older_store, newer_store = (IntradayStore(Warehouse(mysql_url)) for _ in range(2))
+    newer_done, read_first = threading.Event(), threading.Event()
+    replace = older_store._replace
+
+    def replace_after_the_newer_commit(*args, **kwargs):
+        read_first.set()
+        newer_done.wait(3)  # with a locking read the newer write waits for us instead
+        return replace(*args, **kwargs)
+
+    older_store._replace = replace_after_the_newer_commit
+
+    def row(fetched: dt.datetime, price: float) -> list[dict]:
+        return [{"trade_date": DAY, "code": "600000", "minute": minute, "board": None,
+                 "name": "x", "price": price, "fetched_at": fetched}]
+
+    def write_newer() -> None:
+        read_first.wait(10)
+        newer_store.replace_minute_if_newer("stock", DAY, minute, None, row(newer, 2.0), newer)
+        newer_done.set()
+
+    thread = threading.Thread(target=write_newer)
+    thread.start()
+    older_store.replace_minute_if_newer("stock", DAY, minute, None, row(older, 1.0), older)
+    thread.join(60)
+    stored = newer_store.read_minute("stock", DAY, minute)
+    assert [(r["price"], r["fetched_at"]) for r in stored] == [(2.0, newer)]
+    for store in (older_store, newer_store):
+        store.warehouse.dispose()
+
+
 def test_a_table_stores_from_an_archive_object_written_before_compression(drifting):
     """The table step re-run from the archive (a retry, a table-only materialization) reads an
     old plain-JSON snapshot: here the latest raw materialization names one."""

@@ -155,8 +155,12 @@ class IntradayStore:
         self._check_unique(kind, day, minute, rows)
 
         def write(conn) -> Optional[MinuteWrite]:
+            # A locking read: a plain SELECT reads the transaction's snapshot, so of two runs
+            # storing the minute at once the older fetch could delete the newer one's committed
+            # rows and win. FOR UPDATE reads what is committed and makes them meet on the lock.
             stored = conn.execute(sa.select(sa.func.max(t.c.fetched_at)).where(
-                t.c.trade_date == day, t.c.minute == minute, self._board_is(t, board))).scalar()
+                t.c.trade_date == day, t.c.minute == minute, self._board_is(t, board))
+                .with_for_update()).scalar()
             if stored is not None and stored >= fetched:
                 return None
             self._replace(conn, kind, t, day, minute, board, rows, run_id)

@@ -160,7 +160,7 @@ def build_flow_assets(family: FlowFamily) -> list[dg.AssetsDefinition]:
         wh = warehouse.get_warehouse()
         minutes = intraday_minute.write_minutes(wh, [
             (spec, snapshots[spec.partition_key], parsed.rows) for spec, _, parsed in checked],
-            run_id=context.run_id)
+            run_id=context.run.run_id)
         yield from intraday_minute.materializations(wh, minutes, context.log)
         yield from checks.evaluate(table_key, checked)
 
