@@ -70,6 +70,18 @@ def test_a_run_that_overran_names_the_minute_its_data_is_of():
     assert gap.cause == "run overran" and "its data is of 09:27" in gap.detail
 
 
+def test_a_run_whose_later_minute_a_newer_fetch_took_over_still_overran():
+    """The log keeps the newest fetch's run: the overrunning run's minute 09:27 was stored again
+    by another lane. Its own minute is 'run overran', not a failure; a run that succeeded and
+    stored nothing with no later minute in sight is 'no minute in the data'."""
+    have = stored("09:25", "09:27", run="n" * 36)
+    attempts = [Attempt(at("09:26"), "ran", "", "r" * 36), Attempt(at("09:30"), "ran", "", "s" * 36)]
+    coverage = compute(DAY, "stock", have, attempts, now=at("09:31"))
+    causes = {r.span: (r.cause, r.detail) for r in coverage.missing}
+    assert causes["09:26"] == ("run overran", "run rrrrrrrr succeeded with the data of a later minute")
+    assert causes["09:30"][0] == "no minute in the data" and "ssssssss" in causes["09:30"][1]
+
+
 def test_a_sector_minute_needs_every_board_type():
     have = {at("09:25"): StoredMinute(at("09:25"), at("09:25:04"), None,
                                       frozenset({"industry", "concept"}))}

@@ -29,6 +29,7 @@ CAUSE_OF_OUTCOME = {
     "late_tick": "no tick",
 }
 NO_TICK = "no tick"
+NO_MINUTE = "no minute in the data"
 PARTIAL = "partial"
 
 
@@ -117,18 +118,24 @@ class DayCoverage:
 
 
 def _cause(minute: dt.datetime, attempts: Sequence[Attempt],
-           stored_by_run: Mapping[str, StoredMinute]) -> tuple[str, str]:
+           stored_by_run: Mapping[str, StoredMinute],
+           stored_after: Iterable[dt.datetime] = ()) -> tuple[str, str]:
     """The cause of a missing minute from the attempts at it (the most telling wins)."""
     rank = list(CAUSE_OF_OUTCOME)
     for attempt in sorted(attempts, key=lambda a: rank.index(a.outcome)):
         cause = CAUSE_OF_OUTCOME[attempt.outcome]
         detail = attempt.detail
         if attempt.outcome == "ran":
+            run = (attempt.run_id or "?")[:8]
             later = stored_by_run.get(attempt.run_id or "")
-            if later is None:  # it ran and stored nothing: say what is known
-                return "run failed", f"run {(attempt.run_id or '?')[:8]} stored no minute"
-            detail = (f"run {(attempt.run_id or '?')[:8]} took until "
-                      f"{later.fetched_at:%H:%M:%S}: its data is of {later.minute:%H:%M}")
+            if later is not None:
+                detail = (f"run {run} took until {later.fetched_at:%H:%M:%S}: its data is of "
+                          f"{later.minute:%H:%M}")
+            elif any(m > minute for m in stored_after):
+                # the log keeps the newest fetch's run: a newer one stored that minute again
+                detail = f"run {run} succeeded with the data of a later minute"
+            else:
+                return NO_MINUTE, f"run {run} succeeded, its snapshot gave no minute (its log)"
         return cause, detail
     return NO_TICK, "no run at this minute: the daemon or the schedule was not running"
 
@@ -146,6 +153,7 @@ def compute(day: dt.date, family: str, stored: Mapping[dt.datetime, StoredMinute
     for attempt in attempts:
         by_minute.setdefault(attempt.minute, []).append(attempt)
     stored_by_run = {s.run_id: s for s in stored.values() if s.run_id}
+    step = dt.timedelta(minutes=every)
     causes: list[tuple[dt.datetime, str, str]] = []
     late, count = [], 0
     for minute in due:
@@ -158,7 +166,8 @@ def compute(day: dt.date, family: str, stored: Mapping[dt.datetime, StoredMinute
             if have.delay > LATE_AFTER:
                 late.append(minute)
             continue
-        causes.append((minute, *_cause(minute, by_minute.get(minute, []), stored_by_run)))
+        causes.append((minute, *_cause(minute, by_minute.get(minute, []), stored_by_run,
+                                       (m for m in stored if minute < m <= minute + 2 * step))))
     return DayCoverage(day, family, every, len(due), count, late, _ranges(causes, every),
                        max(stored) if stored else None, now if live else None)
 
