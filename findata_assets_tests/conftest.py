@@ -249,11 +249,39 @@ SHARED_MODULE_FIXTURES = {
 }
 
 
+# Tests that take many minutes of real time on the daemon's clock (mostly waiting): started
+# first, on a worker that is given nothing else while they run, so the rest of the suite runs
+# beside them instead of after them (LongestFirstScheduling).
+LONGEST_FIRST = ("test_daemon_coverage.py",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class LongestFirstScheduling(LoadGroupScheduling):
+        """xdist's loadgroup, except that a worker running a LONGEST_FIRST test is not given
+        more work while others remain (xdist tops a worker up when two or fewer of its tests
+        are left: they would wait the long test out)."""
+
+        def _reschedule(self, node) -> None:
+            pending = [nodeid for unit in self.assigned_work[node].values()
+                       for nodeid, done in unit.items() if not done]
+            if self.workqueue and any(nodeid.split("::")[0].endswith(LONGEST_FIRST)
+                                      for nodeid in pending):
+                return
+            super()._reschedule(node)
+
+    return LongestFirstScheduling(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    first = [item for item in items if item.path.name in LONGEST_FIRST]
     shared = [item for item in items if item.path.name in SHARED_MODULE_FIXTURES]
-    for item in shared:
+    for item in first + shared:
         item.add_marker(pytest.mark.xdist_group(item.path.name))
-    if shared and getattr(config.option, "numprocesses", None):  # first, only when parallel
-        rest = [item for item in items if item.path.name not in SHARED_MODULE_FIXTURES]
-        items[:] = shared + rest
+    if (first or shared) and getattr(config.option, "numprocesses", None):  # only when parallel
+        rest = [item for item in items if item not in first and item not in shared]
+        items[:] = first + shared + rest

@@ -308,3 +308,32 @@ def test_embedded_defaults_sqlite_and_local_folder(monkeypatch, fake_eastmoney, 
     snapshot = decode(archived[0].name, archived[0].read_bytes())
     assert snapshot.total == len(fake_eastmoney.expected_rows(spec))
     warehouse.dispose()
+
+
+def test_a_scheduled_run_takes_no_step_retry_that_would_start_after_its_lanes_next_tick(
+        platform, dagster_home, monkeypatch):
+    """A quick tick's crawl that fails near the next tick is not retried by the step: the next
+    tick fetches afresh, and a retry would only hold the lane ("lane busy" for that tick)."""
+    from datetime import datetime, timedelta
+
+    from findata_assets.defs.location import location
+    from findata_assets.defs.metadata_keys import RETRY_BEFORE_TAG
+    from findata_assets.defs.refresh.planning import plan_runs
+    from findata_assets.defs.refresh.policies import POLICIES
+
+    monkeypatch.setenv("FINDATA_EASTMONEY_MAX_ATTEMPTS", "2")
+    platform.set_faults(1.0, ["503"])
+    [planned] = plan_runs(POLICIES["quick"], "quick-20260302T1001")
+    retry_before = (datetime.now(tc.TZ) + timedelta(seconds=5)).isoformat(timespec="seconds")
+    with dg.DagsterInstance.get() as instance:
+        result = location().resolve_job_def(planned.job_name).execute_in_process(
+            instance=instance, tags={**planned.tags, RETRY_BEFORE_TAG: retry_before},
+            raise_on_error=False)
+        assert not result.success
+        events = instance.all_logs(result.run_id)
+    kinds = [e.dagster_event.event_type for e in events if e.dagster_event]
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in kinds  # the step gave up at once
+    assert kinds.count(dg.DagsterEventType.STEP_FAILURE) == 1
+    said = [e.user_message for e in events if "no step retry" in (e.user_message or "")]
+    assert said and f"would start after {retry_before[11:19]}" in said[0], said
+    assert "HTTP 503" in said[0]

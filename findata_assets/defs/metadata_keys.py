@@ -25,5 +25,8 @@ REPORT_URL = "report_url"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
+# a scheduled run's step retries start before this instant (ISO): the lane's next tick, less the
+# time a retry needs; a later retry would only hold the lane while the next tick fetches afresh
+RETRY_BEFORE_TAG = "findata/retry_before"
 # "<pid>@<host>" of the CLI process that executes a run in-process (cli/runs.py sets it)
 CLI_TAG = "findata/cli"

@@ -8,6 +8,7 @@ partitions concurrently and the IO managers handle many partitions at once.
 
 import time
 import warnings
+from datetime import datetime, timezone
 from typing import Iterator
 
 import dagster as dg
@@ -47,6 +48,12 @@ def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None
             or cancellation.requested():  # the operator is stopping the run: no retry
         return
     delay = CRAWL_RETRY.calculate_delay(context.retry_number + 1)
+    retry_before = context.run.tags.get(keys.RETRY_BEFORE_TAG)
+    if retry_before and datetime.now(timezone.utc).timestamp() + delay > \
+            datetime.fromisoformat(retry_before).timestamp():
+        context.log.warning(f"crawl failed ({exc}); no step retry: it would start after "
+                            f"{retry_before[11:19]}, when the lane's next tick fetches afresh")
+        return
     context.log.warning(f"crawl failed ({exc}); step retry {context.retry_number + 1}/"
                         f"{CRAWL_RETRY.max_retries} in {delay:.0f} s")
     raise dg.RetryRequested(max_retries=CRAWL_RETRY.max_retries, seconds_to_wait=delay) from exc

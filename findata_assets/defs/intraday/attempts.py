@@ -33,12 +33,8 @@ _RUN_IDS = re.compile(r"\b([0-9a-f]{8})\b")
 
 
 def cadence(family: str) -> int:
-    """Minutes between the family's ticks: the finest cron among its lanes (`*` 1, `*/5` 5)."""
-    steps = []
-    for name in FEEDING[family]:
-        field = POLICIES[name].cron.split()[0]
-        steps.append(1 if field == "*" else int(field.split("/")[1]) if "/" in field else 60)
-    return min(steps)
+    """Minutes between the family's ticks: the finest cadence among its lanes."""
+    return min(POLICIES[name].cadence for name in FEEDING[family]) // dt.timedelta(minutes=1)
 
 
 def _local_minute(moment: dt.datetime) -> dt.datetime:

@@ -46,6 +46,13 @@ class RefreshPolicy:
         return self.stock_partitions if kind == "stock" else self.sector_partitions
 
     @property
+    def cadence(self) -> timedelta:
+        """Time between ticks in session: the cron's minute step (`*` 1, `*/5` 5), else an hour."""
+        field = self.cron.split()[0]
+        step = 1 if field == "*" else int(field.split("/")[1]) if "/" in field else 60
+        return timedelta(minutes=step)
+
+    @property
     def table_count(self) -> int:
         return len(self.stock_partitions) + len(self.sector_partitions)
 

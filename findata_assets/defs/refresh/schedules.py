@@ -17,6 +17,7 @@ import dagster as dg
 from findata_assets import environment
 from findata_assets import trading_calendar as tc
 from findata_assets.defs.eastmoney.jobs import FAMILY_JOB_DEFS
+from findata_assets.defs.metadata_keys import RETRY_BEFORE_TAG
 from findata_assets.defs.refresh.planning import launches_pods, plan_runs
 from findata_assets.defs.refresh.policies import LANE_TAG, POLICIES, RefreshPolicy
 from findata_assets.eastmoney.catalog import TableKind
@@ -35,6 +36,10 @@ STALE_SKIP = "evaluated late"
 # run now would store the current minute under a catch-up tick, holding the lane from the ticks
 # that are on time (Dagster catches up missed ticks of partitioned jobs after a restart).
 STALE_TICK = timedelta(seconds=45)
+# What a crawl step's retry needs before the lane's next tick (its attempt and the run's end): a
+# retry that would start later is not taken, so a failing API costs its own minutes, not the
+# next tick's (which would be skipped as "lane busy" behind it).
+RETRY_ROOM = timedelta(seconds=20)
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +91,13 @@ def session_skip(policy: RefreshPolicy, state: tc.SessionState) -> str | None:
 
 def run_requests(policy: RefreshPolicy, cycle: str, trade_date: str,
                  kinds: tuple[TableKind, ...] = KINDS, kubernetes: bool = False,
-                 ) -> list[dg.RunRequest]:
+                 extra_tags: dict[str, str] | None = None) -> list[dg.RunRequest]:
     """The cycle's runs of `kinds`, for the family jobs (the CLI executes the same plan)."""
     return [dg.RunRequest(
         # per cycle and range: requested once, also when FINDATA_RUN_SPLIT=group splits a family
         run_key=f"{cycle}:{planned.kind}:{planned.partition_keys[0]}",
         job_name=planned.job_name,
-        tags={**planned.tags, TRADE_DATE_TAG: trade_date})
+        tags={**planned.tags, TRADE_DATE_TAG: trade_date, **(extra_tags or {})})
         for planned in plan_runs(policy, cycle, kinds=kinds, kubernetes=kubernetes)]
 
 
@@ -125,8 +130,12 @@ def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, no
         return dg.SkipReason(f"{policy.name}: {BUSY_SKIP}: {ids}")
     trade_date = state.day if state.kind in ("open", "auction", "after_close") \
         else tc.latest_trading_day(now)
+    extra_tags = {}
+    if evaluated_at is not None and policy.window == "session":  # a lane ticking in session
+        extra_tags[RETRY_BEFORE_TAG] = (now + policy.cadence - RETRY_ROOM).isoformat(
+            timespec="seconds")
     return run_requests(policy, cycle or cycle_id(policy.name, now), trade_date.isoformat(), kinds,
-                        kubernetes=launches_pods(instance))
+                        kubernetes=launches_pods(instance), extra_tags=extra_tags)
 
 
 def _default_status() -> dg.DefaultScheduleStatus:
