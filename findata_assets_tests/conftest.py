@@ -263,7 +263,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     class LongestFirstScheduling(LoadGroupScheduling):
         """xdist's loadgroup, except that a worker running a LONGEST_FIRST test is not given
         more work while others remain (xdist tops a worker up when two or fewer of its tests
-        are left: they would wait the long test out)."""
+        are left: they would wait the long test out), and the work goes out in the collection's
+        order (pytest_collection_modifyitems), not xdist's largest-group-first."""
+
+        def __init__(self, config: pytest.Config, log=None) -> None:
+            super().__init__(config, log)
+            config.option.loadscopereorder = False
 
         def _reschedule(self, node) -> None:
             pending = [nodeid for unit in self.assigned_work[node].values()

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
+from findata_assets import trading_calendar as tc
 from findata_assets.coverage.day_coverage import Attempt, StoredMinute, compute
 from findata_assets.coverage.session_minutes import due_minutes, session_minutes, segment_start
 
@@ -191,3 +192,29 @@ def test_the_stall_sensor_posts_one_alert_naming_the_lane_and_cause_then_stays_q
             assert "tok123456" not in text
     finally:
         receiver.close()
+
+
+def test_the_likely_cause_is_the_failed_run_before_the_current_try_not_the_try():
+    """In an outage each tick's run fails after holding the lane a while: when the alert fires
+    during a try, the run before it says why; a run holding the lane past its tick is the cause."""
+    import time_machine
+
+    from findata_assets.defs.intraday.stall_alert import likely_cause
+
+    def at(hhmmss: str) -> dt.datetime:
+        return dt.datetime.combine(DAY, dt.time.fromisoformat(hhmmss))
+
+    lane = {"findata/lane": "quick:stock", "findata/policy": "quick"}
+    with dg.instance_for_test() as instance:
+        with time_machine.travel(at("09:27:02").replace(tzinfo=tc.TZ), tick=False):
+            instance.add_run(dg.DagsterRun(job_name="stock_flow_job", tags=lane,
+                                           status=dg.DagsterRunStatus.FAILURE))
+        with time_machine.travel(at("09:28:01").replace(tzinfo=tc.TZ), tick=False):
+            current = dg.DagsterRun(job_name="stock_flow_job", tags=lane,
+                                    status=dg.DagsterRunStatus.STARTED)
+            instance.add_run(current)
+        cause = likely_cause(instance, "quick:stock", at("09:28:22"))
+        assert cause == (f"run failed: the run failed; run {current.run_id[:8]} is STARTED "
+                         "since 09:28:01 (21 s)"), cause
+        cause = likely_cause(instance, "quick:stock", at("09:29:30"))  # past its minute
+        assert cause == f"lane busy: run {current.run_id[:8]} is STARTED since 09:28:01 (89 s)"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 
 import dagster as dg
@@ -124,6 +126,11 @@ def test_lost_minutes_are_named_alerted_once_and_the_restarted_daemon_runs_on_ti
             stock = daemon.coverage(instance, "stock")
             sector = daemon.coverage(instance, "sector")
             quick_runs = instance.get_run_records(dg.RunsFilter(tags={LANE_TAG: QUICK_LANE}))
+            # what the operator reads: the CLI, on the daemon's stores and clock
+            shown = subprocess.run(
+                [sys.executable, "-m", "findata_assets.run", "show", "coverage", "--date",
+                 f"{t0:%Y-%m-%d}"], env=daemon.env, cwd=daemon.workdir, capture_output=True,
+                text=True, timeout=120)
     finally:
         receiver.close()
 
@@ -135,6 +142,11 @@ def test_lost_minutes_are_named_alerted_once_and_the_restarted_daemon_runs_on_ti
             print(f"  missing {missing.line()}")
     for at_, post in line.posts:
         print(f"webhook {at_:%H:%M:%S}: {post}")
+    print(f"$ python -m findata_assets.run show coverage --date {t0:%Y-%m-%d}\n{shown.stdout}")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert f"{t0:%Y-%m-%d} stock  minutes captured " in shown.stdout
+    for missing in stock.missing:  # each range, with its cause, as coverage computed it
+        assert f"stock  missing {missing.line()}" in shown.stdout, (missing.line(), shown.stdout)
 
     def stored(minute: dt.datetime) -> bool:
         return _range_of(stock, minute) is None

@@ -16,7 +16,7 @@ from findata_assets.coverage.session_minutes import CADENCE_MINUTES
 from findata_assets.coverage.stall import StallState, decide
 from findata_assets.defs.intraday.attempts import FEEDING, IN_FLIGHT, failure_of
 from findata_assets.defs.refresh import alerts
-from findata_assets.defs.refresh.policies import LANE_TAG
+from findata_assets.defs.refresh.policies import LANE_TAG, POLICIES
 from findata_assets.settings.operations import stall_minutes
 from findata_assets.storage.intraday import TABLES
 
@@ -35,20 +35,32 @@ def stall_state(instance: dg.DagsterInstance, family: str) -> StallState:
     return StallState(_local(event.timestamp), getattr(minute, "value", None))
 
 
+def _failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    outcome, detail = failure_of(instance, run.run_id)
+    return ("API unavailable: " if outcome == "api_unavailable" else "run failed: ") + detail
+
+
 def likely_cause(instance: dg.DagsterInstance, lane: str, now: dt.datetime) -> str:
-    """What the lane's newest run says: its error, that it still holds the lane, or nothing."""
-    records = instance.get_run_records(dg.RunsFilter(tags={LANE_TAG: lane}), limit=1)
+    """What the lane's newest runs say: an error, a run holding the lane past its tick, or no
+    run. A run started within the lane's cadence is the current try, not a cause: the run
+    before it names the cause (an outage shows as failing runs, each holding the lane a while)."""
+    records = instance.get_run_records(dg.RunsFilter(tags={LANE_TAG: lane}), limit=5)
     if not records:
         return "no run of the lane at all: is the daemon running with its schedules on?"
-    record = records[0]
-    run, created = record.dagster_run, _local(record.create_timestamp.timestamp())
+    newest = records[0]
+    run, created = newest.dagster_run, _local(newest.create_timestamp.timestamp())
     age = (now - created).total_seconds()
-    if run.status == dg.DagsterRunStatus.FAILURE:
-        outcome, detail = failure_of(instance, run.run_id)
-        return ("API unavailable: " if outcome == "api_unavailable" else "run failed: ") + detail
     if run.status in IN_FLIGHT:
-        return (f"lane busy: run {run.run_id[:8]} is {run.status.value} since "
-                f"{created:%H:%M:%S} ({age:.0f} s)")
+        holding = f"run {run.run_id[:8]} is {run.status.value} since {created:%H:%M:%S} " \
+                  f"({age:.0f} s)"
+        before = next((r.dagster_run for r in records[1:]
+                       if r.dagster_run.status not in IN_FLIGHT), None)
+        current_try = age < POLICIES[lane.split(":")[0]].cadence.total_seconds()
+        if current_try and before is not None and before.status == dg.DagsterRunStatus.FAILURE:
+            return f"{_failure(instance, before)}; {holding}"
+        return f"lane busy: {holding}"
+    if run.status == dg.DagsterRunStatus.FAILURE:
+        return _failure(instance, run)
     if age > 90:
         return (f"no tick: the lane's newest run started at {created:%H:%M} "
                 "(is the daemon's scheduler running, the schedule on?)")
