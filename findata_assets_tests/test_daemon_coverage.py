@@ -3,8 +3,8 @@ shifted trading instant (shifted_daemon.py): one session timeline of about twelv
 
 From the first minute stored, T:
 - T+1..T+3: the fake fails every request (HTTP 503), then recovers. Coverage names exactly those
-  minutes, "API unavailable"; the stall alert fires once, the recovery line once; T+4 and T+5 are
-  stored.
+  minutes, "API unavailable"; the stall alert fires once, the recovery line once, the failed
+  runs' alert once (not once a minute); T+4 and T+5 are stored.
 - the daemon is stopped for two minutes after T+5 and started again: coverage names the gap
   "no tick"; the ticks after the restart run on time, no pile of catch-up runs.
 - T+10: the fake answers each page in 5 s, so the quick run holds its lane past T+11 and T+12:
@@ -164,6 +164,10 @@ def test_lost_minutes_are_named_alerted_once_and_the_restarted_daemon_runs_on_ti
     recovered = line.said("flow again", outage_from, stopped)
     assert len(alerted) == 1 and len(recovered) == 1, line.posts
     assert alerted[0] < recovered[0]
+    # the failure alerts: the first failed quick run posts, the ones failing alike after it not
+    failed = [at_ for at_, post in line.posts if outage_from <= at_ < stopped
+              and "findata run failed: quick refresh (quick:stock)" in post]
+    assert len(failed) == 1, line.posts
     assert alerted[0] - t(1) <= dt.timedelta(minutes=4)  # three minutes and one tick
     alert_text = next(post for at_, post in line.posts if at_ == alerted[0])
     assert f"last minute stored: {t(0):%H:%M}" in alert_text and "API unavailable" in alert_text

@@ -222,6 +222,30 @@ def test_a_failed_run_posts_a_markdown_alert_without_secrets(instance, receiver,
     assert SECRET not in json.dumps(post) and "hunter22" not in json.dumps(post)
 
 
+def test_a_lanes_run_failing_as_its_previous_run_did_is_not_posted_again(instance, receiver,
+                                                                         monkeypatch, capfd):
+    """An outage fails the quick lane's run every minute: one post, not one a minute; after a
+    success in the lane, the next failure posts again."""
+    monkeypatch.setenv(alerts.WEBHOOK_ENV, receiver.url)
+    first = failed_run(instance)
+    fire_failure_sensor(instance, *first)
+    second = failed_run(instance)
+    capfd.readouterr()
+    fire_failure_sensor(instance, *second)
+    assert [p["markdown"]["title"] for p in receiver.posts] == [
+        "findata run failed: quick refresh (quick:stock)"]
+    assert first[0].run_id in receiver.posts[0]["text"]
+    said = capfd.readouterr().err  # the sensor's log says why, without the password
+    assert f"failed as the lane's previous run {first[0].run_id[:8]} did" in said, said
+    assert "connection refused at mysql+pymysql://root:***@db" in said and "hunter22" not in said
+    instance.add_run(dg.DagsterRun(job_name="stand_in_stock_job",
+                                   status=dg.DagsterRunStatus.SUCCESS,
+                                   tags={"findata/lane": "quick:stock"}))
+    third = failed_run(instance)
+    fire_failure_sensor(instance, *third)
+    assert len(receiver.posts) == 2 and third[0].run_id in receiver.posts[1]["text"]
+
+
 def test_a_failing_webhook_is_logged_and_never_raises(instance, monkeypatch, caplog):
     receiver = WebhookReceiver(status=500)
     try:

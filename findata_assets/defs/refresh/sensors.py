@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+import re
+from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -19,6 +20,11 @@ from findata_assets.defs.refresh.schedules import (
 from findata_assets.run_names import ANALYSIS_JOB_NAME as ANALYSIS_JOB
 
 RANGE_TAGS = (keys.RANGE_START_TAG, keys.RANGE_END_TAG)
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
+            dg.DagsterRunStatus.CANCELED]
+# a lane's failure repeating its previous run's within this is the same outage: no new alert
+REPEAT_WINDOW = timedelta(minutes=30)
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 RECENT_CYCLES_KEPT = 50
 
 
@@ -126,15 +132,55 @@ def error_summary(context: dg.RunFailureSensorContext) -> str:
     return "; ".join(steps) or (context.failure_event.message or "run failed")
 
 
+def _step_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    return "; ".join(f"{r.event_log_entry.step_key}: "
+                     f"{cause_message(r.event_log_entry.dagster_event.step_failure_data.error)}"
+                     for r in records)
+
+
+def _shape(error: str) -> str:
+    return _NUMBERS.sub("#", error)  # "after 10.2 s", "page 3": the same failure
+
+
+def repeated_failure(instance: dg.DagsterInstance, run: dg.DagsterRun,
+                     error: str) -> dg.DagsterRun | None:
+    """The lane's previous finished run, when it failed the same way shortly before: an outage
+    already alerted (the stall alert follows the lost minutes), so a failure per minute does
+    not post again. A success in between, another error or a long gap alerts anew."""
+    lane = run.tags.get(LANE_TAG)
+    record = instance.get_run_record_by_id(run.run_id)
+    if not lane or record is None:
+        return None
+    [previous] = instance.get_run_records(dg.RunsFilter(
+        tags={LANE_TAG: lane}, statuses=FINISHED, created_before=record.create_timestamp),
+        limit=1) or [None]
+    if previous is None or previous.dagster_run.status != dg.DagsterRunStatus.FAILURE or \
+            record.create_timestamp - previous.create_timestamp > REPEAT_WINDOW:
+        return None
+    before = _step_errors(instance, previous.dagster_run.run_id)
+    return previous.dagster_run if before and _shape(before) == _shape(error) else None
+
+
 @dg.run_failure_sensor(name="findata_run_failure_alert", minimum_interval_seconds=10,
                        default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="Post failed runs to FINDATA_ALERT_WEBHOOK (when set).")
+                       description="Post failed runs to FINDATA_ALERT_WEBHOOK (when set); a "
+                                   "lane's run failing as its previous run did is not posted "
+                                   "again.")
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
     run = context.dagster_run
     if run.tags.get(STOPPED_TAG):  # the operator stopped it (`run stop POLICY`): not an outage
         context.log.info(f"run {run.run_id} was stopped by the operator; no alert")
         return
-    alerts.post_alert(failure_alert(run, error_summary(context)), logger=context.log)
+    error = error_summary(context)
+    before = repeated_failure(context.instance, run, error)
+    if before is not None:
+        context.log.info(f"run {run.run_id} failed as the lane's previous run "
+                         f"{before.run_id[:8]} did, alerted then; no alert: "
+                         f"{alerts.redact(error[:300])}")
+        return
+    alerts.post_alert(failure_alert(run, error), logger=context.log)
 
 
 # --- the calendar's horizon ---------------------------------------------------------------------
