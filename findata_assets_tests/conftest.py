@@ -240,8 +240,10 @@ def platform_stores(monkeypatch: pytest.MonkeyPatch, mysql_url: str, s3_env: dic
 # Each worker is its own session (its own SeaweedFS on free ports, its own temp folders);
 # databases, buckets and DAGSTER_HOMEs are per test. The modules below share one expensive
 # module-scoped fixture, and their tests rely on it being the same one (the daemon's failing run
-# started by the fixture is checked by a later test): they run together on one worker, so the
-# fixture is built once, and first, so the longest group does not start last and end the run late.
+# started by the fixture is checked by a later test): each marks itself
+# `xdist_group(<its file name>)`, so its tests run together on one worker and the fixture is
+# built once (a marker added here would come too late for xdist's own hook in the workers),
+# and they go out first, so the longest groups do not start last and end the run late.
 SHARED_MODULE_FIXTURES = {
     "test_daemon_e2e.py": "one dagster-daemon stack for the module",
     "test_ui.py": "one webserver over one full refresh, one browser",
@@ -281,12 +283,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return LongestFirstScheduling(config, log)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     first = [item for item in items if item.path.name in LONGEST_FIRST]
     shared = [item for item in items if item.path.name in SHARED_MODULE_FIXTURES]
-    for item in first + shared:
-        item.add_marker(pytest.mark.xdist_group(item.path.name))
-    if (first or shared) and getattr(config.option, "numprocesses", None):  # only when parallel
+    # only when parallel: the controller has -n, its workers (which collect, and whose order
+    # the controller's scheduler follows) have PYTEST_XDIST_WORKER instead
+    parallel = getattr(config.option, "numprocesses", None) or os.environ.get("PYTEST_XDIST_WORKER")
+    if (first or shared) and parallel:
         rest = [item for item in items if item not in first and item not in shared]
         items[:] = first + shared + rest

@@ -29,7 +29,8 @@ from findata_assets.eastmoney import catalog
 from findata_assets.launcher.worker_identity import WORKER_TAG
 from findata_assets_tests.test_sensors import WebhookReceiver
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.xdist_group("test_daemon_e2e.py"),  # one module fixture: conftest.py
+              pytest.mark.slow, pytest.mark.timeout(240)]
 
 REPO = Path(__file__).resolve().parents[1]
 DAEMON = Path(sys.executable).with_name("dagster-daemon")

@@ -28,7 +28,8 @@ from findata_assets.launcher.forking import ForkingRunLauncher
 from findata_assets.launcher.worker_identity import WORKER_TAG, WorkerIdentity, start_ticks, this_host
 from findata_assets_tests.test_daemon_e2e import Daemon, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300),
+pytestmark = [pytest.mark.xdist_group("test_forking_launcher.py"),  # one module fixture
+              pytest.mark.slow, pytest.mark.timeout(300),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks on Linux")]
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,7 +27,8 @@ from findata_assets.storage.warehouse import Warehouse
 from findata_assets_tests.ui_support import (LOAD_S, dagster_webserver, headless_chromium,
                                              require_browser, screenshot_folder, show)
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.xdist_group("test_ui.py"),  # one module fixture: conftest.py
+              pytest.mark.slow, pytest.mark.integration]
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
