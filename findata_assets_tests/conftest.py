@@ -263,10 +263,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import LoadGroupScheduling
 
     class LongestFirstScheduling(LoadGroupScheduling):
-        """xdist's loadgroup, except that a worker running a LONGEST_FIRST test is not given
-        more work while others remain (xdist tops a worker up when two or fewer of its tests
-        are left: they would wait the long test out), and the work goes out in the collection's
-        order (pytest_collection_modifyitems), not xdist's largest-group-first."""
+        """xdist's loadgroup, except that a worker with a LONGEST_FIRST test gets one more
+        test, the last of the queue (a worker starts a test only once it knows the next one),
+        and then nothing while others remain (xdist tops a worker up when two or fewer of its
+        tests are left: they would wait the long test out); and the work goes out in the
+        collection's order (pytest_collection_modifyitems), not xdist's largest-group-first."""
 
         def __init__(self, config: pytest.Config, log=None) -> None:
             super().__init__(config, log)
@@ -275,10 +276,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         def _reschedule(self, node) -> None:
             pending = [nodeid for unit in self.assigned_work[node].values()
                        for nodeid, done in unit.items() if not done]
-            if self.workqueue and any(nodeid.split("::")[0].endswith(LONGEST_FIRST)
-                                      for nodeid in pending):
-                return
-            super()._reschedule(node)
+            long = [nodeid for nodeid in pending if nodeid.split("::")[0].endswith(LONGEST_FIRST)]
+            if not long or not self.workqueue:
+                super()._reschedule(node)
+            elif len(long) == len(pending):  # a companion to run after it: the queue's last
+                scope, unit = self.workqueue.popitem(last=True)
+                self.workqueue[scope] = unit
+                self.workqueue.move_to_end(scope, last=False)
+                self._assign_work_unit(node)
 
     return LongestFirstScheduling(config, log)
 
