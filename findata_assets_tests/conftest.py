@@ -274,6 +274,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             config.option.loadscopereorder = False
 
         def _reschedule(self, node) -> None:
+            if node.shutting_down:  # as xdist's own: a unit sent now would never run
+                return
             pending = [nodeid for unit in self.assigned_work[node].values()
                        for nodeid, done in unit.items() if not done]
             long = [nodeid for nodeid in pending if nodeid.split("::")[0].endswith(LONGEST_FIRST)]

@@ -172,7 +172,8 @@ def test_the_stall_sensor_posts_one_alert_naming_the_lane_and_cause_then_stays_q
     receiver = WebhookReceiver()
     monkeypatch.setenv("FINDATA_ALERT_WEBHOOK", receiver.url)
     try:
-        with dg.instance_for_test() as instance:
+        with dg.instance_for_test() as instance, time_machine.travel(dt.datetime.combine(
+                DAY, dt.time(9, 25), tzinfo=tc.TZ), tick=False):  # a run holding the lane
             instance.add_run(dg.DagsterRun(
                 job_name="stock_flow_job", status=dg.DagsterRunStatus.STARTED,
                 tags={"findata/lane": "quick:stock", "findata/policy": "quick"}))
@@ -218,3 +219,9 @@ def test_the_likely_cause_is_the_failed_run_before_the_current_try_not_the_try()
                          "since 09:28:01 (21 s)"), cause
         cause = likely_cause(instance, "quick:stock", at("09:29:30"))  # past its minute
         assert cause == f"lane busy: run {current.run_id[:8]} is STARTED since 09:28:01 (89 s)"
+    with dg.instance_for_test() as instance:  # a try with no failure before it: in progress
+        with time_machine.travel(at("09:28:01").replace(tzinfo=tc.TZ), tick=False):
+            instance.add_run(current)
+        cause = likely_cause(instance, "quick:stock", at("09:28:22"))
+        assert cause == (f"in progress: run {current.run_id[:8]} is STARTED since 09:28:01 "
+                         "(21 s), its minute not stored yet"), cause

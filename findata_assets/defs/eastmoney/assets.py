@@ -48,7 +48,9 @@ def _retry_crawl(context: dg.AssetExecutionContext, exc: EastmoneyError) -> None
             or cancellation.requested():  # the operator is stopping the run: no retry
         return
     delay = CRAWL_RETRY.calculate_delay(context.retry_number + 1)
-    retry_before = context.run.tags.get(keys.RETRY_BEFORE_TAG)
+    # the tick's own run only: a re-execution (the operator's, or a run retry) is not on the clock
+    retry_before = None if context.run.parent_run_id else context.run.tags.get(
+        keys.RETRY_BEFORE_TAG)
     if retry_before and datetime.now(timezone.utc).timestamp() + delay > \
             datetime.fromisoformat(retry_before).timestamp():
         context.log.warning(f"crawl failed ({exc}); no step retry: it would start after "

@@ -50,18 +50,20 @@ def likely_cause(instance: dg.DagsterInstance, lane: str, now: dt.datetime) -> s
     newest = records[0]
     run, created = newest.dagster_run, _local(newest.create_timestamp.timestamp())
     age = (now - created).total_seconds()
+    cadence = POLICIES[lane.split(":")[0]].cadence.total_seconds()
     if run.status in IN_FLIGHT:
         holding = f"run {run.run_id[:8]} is {run.status.value} since {created:%H:%M:%S} " \
                   f"({age:.0f} s)"
+        if age >= cadence:
+            return f"lane busy: {holding}"
         before = next((r.dagster_run for r in records[1:]
                        if r.dagster_run.status not in IN_FLIGHT), None)
-        current_try = age < POLICIES[lane.split(":")[0]].cadence.total_seconds()
-        if current_try and before is not None and before.status == dg.DagsterRunStatus.FAILURE:
+        if before is not None and before.status == dg.DagsterRunStatus.FAILURE:
             return f"{_failure(instance, before)}; {holding}"
-        return f"lane busy: {holding}"
+        return f"in progress: {holding}, its minute not stored yet"
     if run.status == dg.DagsterRunStatus.FAILURE:
         return _failure(instance, run)
-    if age > 90:
+    if age > cadence + 30:
         return (f"no tick: the lane's newest run started at {created:%H:%M} "
                 "(is the daemon's scheduler running, the schedule on?)")
     return f"the lane's newest run {run.run_id[:8]} ended {run.status.value}"

@@ -44,7 +44,7 @@ class Alert:
         text = f"### {self.title}\n{body}"
         if self.link:
             text += f"\n\n[Open in Dagster]({self.link})"
-        return redact(text[:MAX_TEXT])
+        return redact(text)[:MAX_TEXT]  # redacted whole: a cut may split a secret
 
     def payload(self) -> dict:
         """One body several webhook flavours accept: DingTalk (msgtype/markdown.title+text), WeCom

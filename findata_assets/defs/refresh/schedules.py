@@ -131,7 +131,9 @@ def evaluate_policy_tick(instance: dg.DagsterInstance, policy: RefreshPolicy, no
     trade_date = state.day if state.kind in ("open", "auction", "after_close") \
         else tc.latest_trading_day(now)
     extra_tags = {}
-    if evaluated_at is not None and policy.window == "session":  # a lane ticking in session
+    # a lane ticking in session whose next tick is in session too (11:30 and 15:00 retry on)
+    if evaluated_at is not None and policy.window == "session" and \
+            session_skip(policy, tc.session_state(now + policy.cadence)) is None:
         extra_tags[RETRY_BEFORE_TAG] = (now + policy.cadence - RETRY_ROOM).isoformat(
             timespec="seconds")
     return run_requests(policy, cycle or cycle_id(policy.name, now), trade_date.isoformat(), kinds,

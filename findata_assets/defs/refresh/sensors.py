@@ -24,7 +24,7 @@ FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
             dg.DagsterRunStatus.CANCELED]
 # a lane's failure repeating its previous run's within this is the same outage: no new alert
 REPEAT_WINDOW = timedelta(minutes=30)
-_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+_NUMBERS = re.compile(r"(?<!HTTP )\b\d+(?:\.\d+)?")  # an HTTP status stays: 503 is not 403
 RECENT_CYCLES_KEPT = 50
 
 
@@ -178,7 +178,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
     if before is not None:
         context.log.info(f"run {run.run_id} failed as the lane's previous run "
                          f"{before.run_id[:8]} did, alerted then; no alert: "
-                         f"{alerts.redact(error[:300])}")
+                         f"{alerts.redact(error)[:300]}")
         return
     alerts.post_alert(failure_alert(run, error), logger=context.log)
 
