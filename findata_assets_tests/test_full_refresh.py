@@ -324,7 +324,8 @@ def test_a_scheduled_run_takes_no_step_retry_that_would_start_after_its_lanes_ne
     monkeypatch.setenv("FINDATA_EASTMONEY_MAX_ATTEMPTS", "2")
     platform.set_faults(1.0, ["503"])
     [planned] = plan_runs(POLICIES["quick"], "quick-20260302T1001")
-    retry_before = (datetime.now(tc.TZ) + timedelta(seconds=5)).isoformat(timespec="seconds")
+    # already past: any retry delay (10 s +- 10 s of jitter) would start after it
+    retry_before = (datetime.now(tc.TZ) - timedelta(seconds=1)).isoformat(timespec="seconds")
     with dg.DagsterInstance.get() as instance:
         result = location().resolve_job_def(planned.job_name).execute_in_process(
             instance=instance, tags={**planned.tags, RETRY_BEFORE_TAG: retry_before},
