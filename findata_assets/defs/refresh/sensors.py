@@ -125,19 +125,18 @@ def failure_alert(run: dg.DagsterRun, error: str) -> alerts.Alert:
     return alerts.Alert(title, lines, alerts.ui_link(f"runs/{run.run_id}"))
 
 
-def error_summary(context: dg.RunFailureSensorContext) -> str:
-    steps = []
-    for event in context.get_step_failure_events():
-        steps.append(f"{event.step_key}: {cause_message(event.step_failure_data.error)}")
-    return "; ".join(steps) or (context.failure_event.message or "run failed")
-
-
 def _step_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+    """"step: cause" of each failed step of a run, joined; empty when no step failed."""
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
     return "; ".join(f"{r.event_log_entry.step_key}: "
                      f"{cause_message(r.event_log_entry.dagster_event.step_failure_data.error)}"
                      for r in records)
+
+
+def error_summary(context: dg.RunFailureSensorContext) -> str:
+    return _step_errors(context.instance, context.dagster_run.run_id) or (
+        context.failure_event.message or "run failed")
 
 
 def _shape(error: str) -> str:
