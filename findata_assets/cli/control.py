@@ -150,6 +150,13 @@ class StopControl:
         """One look: a new stop request, or a run someone else marked CANCELING."""
         with self._lock:
             run_ids = sorted(self._run_ids - self._stopped_runs)
+        if not run_ids:
+            return
+        if self.stop_reason is None:
+            # five times a second: ask only for the ids of runs someone marked to stop (one
+            # indexed query, no run deserialized; reading whole runs took ~10% of a core)
+            run_ids = self.instance.get_run_ids(dg.RunsFilter(run_ids=run_ids, statuses=[
+                dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED]))
         runs = [run for run in map(self.instance.get_run_by_id, run_ids)
                 if run is not None and run.status != dg.DagsterRunStatus.NOT_STARTED]
         for run in runs:  # not started yet: looked at again at the next poll

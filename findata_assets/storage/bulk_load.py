@@ -120,7 +120,8 @@ def executemany_stream(jobs, chunk: int, dialect) -> Iterator[tuple]:
                 yield ("insert", (sql, batch), len(batch))
         yield ("end",)
 
-def insert_prefix(dialect, table: sa.Table) -> str:
+def insert_prefix(dialect, table: sa.Table,
+                  names: Sequence[str] = catalog.COLUMN_NAMES) -> str:
     preparer = dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(name) for name in catalog.COLUMN_NAMES)
+    columns = ", ".join(preparer.quote(name) for name in names)
     return f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES"

@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.parsing import naive_shanghai, parse_table
 from findata_assets.eastmoney.snapshot import Snapshot
-from findata_assets.storage import minute_log
+from findata_assets.storage import bulk_load, minute_log
+from findata_assets.storage.mysql_literals import literal_statements
 from findata_assets.storage.warehouse import Warehouse
 from findata_assets.storage.warehouse_schema import column_type, mysql_table_options
 
@@ -40,6 +41,8 @@ FLOW_COLUMNS = ("name", "price", "change_pct", "main_net", "main_pct", "super_la
 KEY = ("trade_date", "code", "minute")
 COLUMNS = (*KEY, "board", *FLOW_COLUMNS, "fetched_at")  # board: the board type (sectors only)
 _BY_NAME = {c.name: c for c in catalog.COLUMNS}
+COLUMN_KINDS = tuple("text" if c == "board" else "datetime" if c == "minute"
+                     else _BY_NAME[c].sql_type for c in COLUMNS)  # how each is rendered
 RETRYABLE_MYSQL = {1213, 1205}  # deadlock victim, lock wait timeout: "try restarting transaction"
 DEADLOCK_ATTEMPTS = 4
 
@@ -193,9 +196,23 @@ class IntradayStore:
         conn.execute(t.delete().where(t.c.trade_date == day, t.c.minute == minute,
                                       self._board_is(t, board)))
         if rows:
-            conn.execute(t.insert(), [dict(r) for r in rows])
+            self._insert(conn, t, rows)
             minute_log.record(conn, kind, day, minute, board, len(rows),
                               max(r["fetched_at"] for r in rows), run_id)
+
+    def _insert(self, conn, t: sa.Table, rows: Sequence[Mapping]) -> None:
+        """On MySQL/MariaDB, multi-row INSERTs rendered as literals, as the warehouse's bulk
+        load: a minute of stocks is 5,000+ rows every minute, and SQLAlchemy's executemany
+        spent ~0.3 s of CPU binding them. Elsewhere (SQLite) the driver's executemany."""
+        if not self.warehouse.engine_driver_is_pymysql():
+            conn.execute(t.insert(), [dict(r) for r in rows])
+            return
+        columns = [[row.get(name) for row in rows] for name in COLUMNS]  # absent: NULL
+        prefix = bulk_load.insert_prefix(conn.dialect, t, COLUMNS) + " "
+        literal_conn = conn.execution_options(no_parameters=True)  # '%' stays literal
+        for statement, _ in literal_statements(prefix, columns, self.warehouse.chunk_size,
+                                               kinds=COLUMN_KINDS):
+            literal_conn.exec_driver_sql(statement)
 
     def replace_minute(self, kind: str, day: dt.date, minute: dt.datetime, board: Optional[str],
                        rows: Sequence[Mapping], replaced: bool,

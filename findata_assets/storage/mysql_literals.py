@@ -91,10 +91,12 @@ def _mysql_column_values(kind: str, column: Sequence[Any]) -> list[str]:
 
 def literal_statements(prefix: str, columns: Sequence[Sequence[Any]], chunk: int,
                         max_chars: int = _MAX_STATEMENT_CHARS,
-                        pause: Callable[[], None] = lambda: None) -> Iterator[tuple[str, int]]:
+                        pause: Callable[[], None] = lambda: None,
+                        kinds: Sequence[str] | None = None) -> Iterator[tuple[str, int]]:
     """(INSERT ... VALUES (...),(...) statement, row count) per chunk of at most `chunk` rows
-    and about `max_chars` characters. Rendered in sub-batches; `pause()` runs between them."""
-    kinds = [c.sql_type for c in COLUMNS]
+    and about `max_chars` characters. Rendered in sub-batches; `pause()` runs between them.
+    `kinds`: each column's catalog sql_type (default: the catalog's columns, in order)."""
+    kinds = [c.sql_type for c in COLUMNS] if kinds is None else list(kinds)
     total = len(columns[0])
     step = max(1, min(chunk, _SUB_BATCH_ROWS))
     parts: list[str] = []
