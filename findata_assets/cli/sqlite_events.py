@@ -11,6 +11,7 @@ dagster-postgres batches materializations itself, but writes planned events one 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import logging
@@ -21,17 +22,47 @@ from typing import Iterator, Sequence
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
+
+from findata_assets.cli.sqlite_runs import SchemaCachingSqliteRunStorage
 
 EVENT_BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_EVENT_BATCH_SIZE = "256"  # a whole family's partitions in one write
 CREATION_LOCK = ".findata-instance.lock"
+KEPT_SHARD_ENGINES = 32  # the index and the runs executing now
 
 log = logging.getLogger(__name__)
 
 
 class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
+    @contextlib.contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        """Dagster's `_connect` (one transaction under the storage's lock), with the shard's
+        engine kept: Dagster builds and disposes one per event, twice per event (the run's
+        shard, the index), and each new engine's first connection initializes its dialect.
+        NullPool as Dagster's: no connection or file handle stays open between events."""
+        with self._db_lock:
+            engines = self.__dict__.setdefault("_shard_engines", collections.OrderedDict())
+            engine = engines.get(shard)
+            if engine is None:
+                engine = engines[shard] = create_engine(
+                    self.conn_string_for_shard(shard), poolclass=NullPool,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+                if len(engines) > KEPT_SHARD_ENGINES:  # a daemon sees thousands of runs
+                    engines.popitem(last=False)[1].dispose()
+            engines.move_to_end(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         batchable = ASSET_EVENTS | ASSET_CHECK_EVENTS
         if (len(events) < 2 or len({e.run_id for e in events}) != 1
@@ -81,7 +112,8 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
 
 class FindataSqliteStorage(DagsterSqliteStorage):
-    """DagsterSqliteStorage (same files, same layout) with the batching event log."""
+    """DagsterSqliteStorage (same files, same layout) with the batching event log and the run
+    storage that knows its schema (sqlite_runs.py)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         # Dagster creates and stamps runs.db and schedules.db here; two processes doing it at
@@ -89,8 +121,10 @@ class FindataSqliteStorage(DagsterSqliteStorage):
         # alembic heads, and every later process fails to open the instance
         with created_one_at_a_time(base_dir):
             super().__init__(base_dir, inst_data=inst_data)
-        # the same directory and databases, opened by the subclass (a few ms)
+        # the same directory and databases, opened by the subclasses (a few ms)
         self._event_log_storage = BatchingSqliteEventLogStorage(_event_logs_directory(base_dir))
+        runs = self._run_storage
+        self._run_storage = SchemaCachingSqliteRunStorage(runs._conn_string, runs.inst_data)
 
 
 _creating = threading.RLock()  # in this process: threads in turn, and re-entry (open_instance)
