@@ -39,7 +39,10 @@ FLOW_FIELDS = ("super_large_net", "large_net", "medium_net", "small_net")
 ENTRY_FIELDS = ("code", "name", "main_net", "main_pct", "change_pct", *FLOW_FIELDS)
 SECTOR_ENTRY_FIELDS = (*ENTRY_FIELDS, "top_stock_code", "top_stock_name")
 # the columns the digest reads (rank, price and the order classes' shares it does not need)
-READ_COLUMNS = (*SECTOR_ENTRY_FIELDS, "updated_at", "fetched_at")
+READ_COLUMNS = SECTOR_ENTRY_FIELDS
+# the snapshot times the digest names: only each table's newest is read (decoding a datetime
+# per row cost pymysql a third of the analysis's reads)
+STAMP_COLUMNS = ("updated_at", "fetched_at")
 
 
 class NoDataError(LookupError):
@@ -53,6 +56,8 @@ class DayInputs:
     trade_date: dt.date
     rows: dict[str, list[dict]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    # table name -> the newest of each STAMP_COLUMNS; a table absent here is read from its rows
+    newest: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of(self, spec: TableSpec) -> list[dict]:
         return self.rows.get(spec.name, [])
@@ -74,6 +79,7 @@ def load_inputs(warehouse, trade_date: dt.date) -> DayInputs:
         rows = warehouse.read(spec, trade_date, columns=READ_COLUMNS)
         if rows:
             inputs.rows[spec.name] = rows
+            inputs.newest[spec.name] = warehouse.newest(spec, trade_date, STAMP_COLUMNS)
         else:
             inputs.missing.append(spec.name)
     if not inputs.of(REQUIRED_TABLE):
@@ -212,8 +218,15 @@ def _iso(value: Any) -> Optional[str]:
     return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else None
 
 
-def _latest(rows_by_table: Mapping[str, list[dict]], key: str) -> Optional[str]:
-    values = [r[key] for rows in rows_by_table.values() for r in rows if r.get(key) is not None]
+def _latest(inputs: DayInputs, key: str, tables: Optional[Iterable[str]] = None) -> Optional[str]:
+    """The newest `key` over `tables` (default: every table read)."""
+    values = []
+    for name in (inputs.rows if tables is None else tables):
+        if name in inputs.newest:
+            values.append(inputs.newest[name].get(key))
+        else:
+            values += [r.get(key) for r in inputs.rows.get(name, [])]
+    values = [v for v in values if v is not None]
     return _iso(max(values)) if values else None
 
 
@@ -232,13 +245,12 @@ def compute(inputs: DayInputs) -> dict:
     return {
         "version": DIGEST_VERSION,
         "trade_date": inputs.trade_date.isoformat(),
-        "snapshot": {"updated_at": _latest(inputs.rows, "updated_at"),
-                     "fetched_at": _latest(inputs.rows, "fetched_at"),
+        "snapshot": {"updated_at": _latest(inputs, "updated_at"),
+                     "fetched_at": _latest(inputs, "fetched_at"),
                      # the snapshot the headline numbers come from: a later refresh replaces
                      # the warehouse's rows, the report keeps naming this one
                      "source_table": REQUIRED_TABLE.name,
-                     "source_fetched_at": _latest({REQUIRED_TABLE.name: inputs.of(REQUIRED_TABLE)},
-                                                  "fetched_at"),
+                     "source_fetched_at": _latest(inputs, "fetched_at", [REQUIRED_TABLE.name]),
                      "timezone": "Asia/Shanghai"},
         "tables": {name: len(rows) for name, rows in sorted(inputs.rows.items())},
         "missing_tables": sorted(inputs.missing),

@@ -101,10 +101,10 @@ class IntradayReads:
     def day_series(self, day: dt.date, top_n: int = 5) -> Optional[dict]:
         """What the report draws (IntradayStore.day_series), from whichever home holds the day:
         a report made again for a day the warehouse no longer holds keeps its chart."""
+        if self.home_of("stock", day) == "warehouse":
+            return self.intraday.day_series(day, top_n)  # no pandas: a report's 0.3-0.4 s
         import pandas as pd
 
-        if self.home_of("stock", day) == "warehouse":
-            return self.intraday.day_series(day, top_n)
         frame = self._day("stock", day, None, None)
         if frame.empty:
             return None

@@ -275,6 +275,16 @@ class Warehouse:
         with self.engine.connect() as conn:
             return [dict(zip(names, row)) for row in conn.execute(query)]
 
+    def newest(self, spec: TableSpec, trade_date: dt.date,
+               columns: Sequence[str]) -> dict[str, Optional[dt.datetime]]:
+        """The largest value of each of `columns` on `trade_date` (one aggregate query: a
+        reader that needs only the newest timestamp need not decode one per row)."""
+        table = self.ensure_table(spec)
+        query = sa.select(*(sa.func.max(table.c[name]) for name in columns)).where(
+            table.c.trade_date == trade_date)
+        with self.engine.connect() as conn:
+            return dict(zip(columns, conn.execute(query).one()))
+
     def trade_dates(self, spec: TableSpec) -> list[dt.date]:
         table = self.ensure_table(spec)
         query = sa.select(table.c.trade_date).distinct().order_by(table.c.trade_date)
