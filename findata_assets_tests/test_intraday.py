@@ -282,3 +282,30 @@ def test_a_table_stores_from_an_archive_object_written_before_compression(drifti
             table.c.trade_date == DAY, table.c.code == code)).scalar()
     assert stored == 123456.78
     warehouse.dispose()
+
+
+def test_a_minute_with_hostile_names_and_gaps_reads_back_as_given_on_mysql_and_sqlite(
+        mysql_url, tmp_path):
+    """MySQL takes a minute as rendered multi-row INSERTs (not the driver's parameters); what
+    it stores must equal what SQLite (the driver's executemany) stores: quotes, backslashes,
+    percent signs, control characters, 4-byte UTF-8, NULLs, a whole minute in several chunks."""
+    minute, fetched = dt.datetime(2026, 11, 30, 10, 21), dt.datetime(2026, 11, 30, 10, 21, 4, 250000)
+    names = ["O'Neil \\ 100%", 'say "hi"', "line\nbreak\r\x1a", "财经🚀", "%s %(x)s", None]
+    rows = []
+    for i in range(2500):  # more than one chunk of the warehouse's 2,000 rows
+        row = {"trade_date": DAY, "code": f"{i:06d}", "minute": minute, "board": None,
+               "name": names[i % len(names)], "fetched_at": fetched,
+               "price": None if i % 7 == 0 else 10.0 + i / 3, "main_net": -1.5e12 + i}
+        rows.append(row)
+    stored = {}
+    for label, url in (("mysql", mysql_url), ("sqlite", f"sqlite:///{tmp_path / 'wh.db'}")):
+        store = IntradayStore(Warehouse(url, chunk_size=2000))
+        store.replace_minute("stock", DAY, minute, None, rows, replaced=False)
+        stored[label] = sorted(store.read_minute("stock", DAY, minute), key=lambda r: r["code"])
+        store.warehouse.dispose()
+    assert len(stored["mysql"]) == len(rows)
+    assert stored["mysql"] == stored["sqlite"]
+    by_code = {r["code"]: r for r in stored["mysql"]}
+    assert by_code["000000"]["name"] == "O'Neil \\ 100%" and by_code["000000"]["price"] is None
+    assert by_code["000003"]["name"] == "财经🚀" and by_code["000005"]["name"] is None
+    assert by_code["000001"]["price"] == 10.0 + 1 / 3 and by_code["000002"]["main_net"] == -1.5e12 + 2

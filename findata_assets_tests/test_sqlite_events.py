@@ -136,3 +136,48 @@ def test_a_failed_batch_write_stores_each_event_once(tmp_path, monkeypatch, fail
     with _instance(tmp_path, f"flaky-{fail}") as instance:
         got = _stored(instance, _run(instance))
     assert failures and got == expected
+
+
+def test_the_run_storage_asks_its_schema_once_and_sees_a_later_migration(tmp_path, monkeypatch):
+    """A yes (the columns are there) is kept for the process; a no is asked again, so a
+    migration run by another process meanwhile is seen."""
+    instance = _instance(tmp_path, "schema")
+    runs = instance.run_storage
+    assert type(runs).__name__ == "SchemaCachingSqliteRunStorage"
+    run_id = _run(instance)
+    asked = collections.Counter()
+    answers = {"run_stats": [False, True]}
+    dagster_storage = type(runs).__mro__[1]
+
+    def ask(self):
+        asked["run_stats"] += 1
+        queue = answers["run_stats"]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    monkeypatch.setattr(dagster_storage, "has_run_stats_index_cols", ask)
+    fresh = type(runs)(runs._conn_string)  # what a new process starts with
+    for _ in range(5):
+        [record] = fresh.get_run_records(dg.RunsFilter(run_ids=[run_id]))
+        assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    assert asked["run_stats"] == 2  # no, then yes, then kept
+    monkeypatch.undo()
+    record = instance.get_run_record_by_id(run_id)  # the real answer: the stats are read
+    assert record.start_time is not None and record.end_time >= record.start_time
+    engine = runs._engine
+    instance.get_run_by_id(run_id)
+    assert engine is not None and runs._engine is engine  # one engine, not one per read
+
+
+def test_the_event_log_keeps_a_bounded_engine_per_shard_and_stores_every_event(tmp_path):
+    instance = _instance(tmp_path, "shards")
+    event_log = instance.event_log_storage
+    run_ids = [_run(instance) for _ in range(3)]
+    engines = event_log._shard_engines
+    assert "index" in engines and set(run_ids) <= set(engines)
+    for run_id in run_ids:  # the kept engines read what the runs wrote
+        assert _stored(instance, run_id)["types"]["ASSET_MATERIALIZATION"] == 24
+    for i in range(sqlite_events.KEPT_SHARD_ENGINES + 5):  # a daemon sees thousands of runs
+        with event_log.run_connection(f"other-{i}"):
+            pass
+    assert len(engines) == sqlite_events.KEPT_SHARD_ENGINES
+    assert "other-0" not in engines and f"other-{sqlite_events.KEPT_SHARD_ENGINES + 4}" in engines
