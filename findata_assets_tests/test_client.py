@@ -516,3 +516,20 @@ def test_fault_rate_1_exhausts_the_retry_budget_with_a_clear_error(fake):
     message = str(info.value)
     assert info.value.attempts == 3 and "3 attempts" in message
     assert STOCK_1D.name in message and "127.0.0.1" in message and "last error" in message
+
+
+def test_the_shared_tls_context_verifies_certificates_and_follows_ssl_cert_file(monkeypatch):
+    """One TLS context per process (its CA bundle loads once), still verifying the server."""
+    import ssl
+
+    import certifi
+
+    from findata_assets.eastmoney.client import tls_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    shared = tls_context()
+    assert shared is tls_context()
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # the operator's own CA bundle
+    assert tls_context() is not shared and tls_context().verify_mode == ssl.CERT_REQUIRED
