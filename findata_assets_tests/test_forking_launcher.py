@@ -282,3 +282,49 @@ def test_a_warm_worker_that_cannot_load_says_which_entry_in_one_line(tmp_path):
         assert "no_such_module_here" in warm.failure and "\n" not in warm.failure
     finally:
         warm.close()
+
+
+def test_an_aged_warm_worker_forks_the_next_run_then_makes_way(monkeypatch):
+    """Age alone (settings and partitions read at load) is not worth a run's wait: the old warm
+    worker forks the run, its replacement loads meanwhile for the next one. A changed code
+    location is replaced before the run (the daemon test above)."""
+    import threading
+
+    from findata_assets.launcher import forking
+
+    class Handle:  # the decisions only; the real warm process is the stack's, above
+        made: list = []
+
+        def __init__(self, *args, **kwargs):
+            self.began, self.retired, self.failure = time.monotonic(), False, None
+            self.fingerprint = "code-1"
+            self.ready, self.gone = threading.Event(), threading.Event()
+            self.ready.set()
+            Handle.made.append(self)
+
+        def age_s(self):
+            return time.monotonic() - self.began
+
+        def wait_ready(self, timeout_s):
+            pass
+
+        def usable(self):
+            return self.ready.is_set() and not self.retired
+
+        def retire(self):
+            self.retired = True
+
+    monkeypatch.setattr(forking, "WarmHandle", Handle)
+    monkeypatch.setattr(forking, "code_fingerprint", lambda modules: "code-1")
+    launcher = ForkingRunLauncher(max_age_seconds=3600)
+    monkeypatch.setattr(launcher, "_runs_here", lambda run: True)
+    first = launcher._warm_worker_for(None)
+    assert first is Handle.made[0] and launcher._warm_worker_for(None) is first
+    first.began -= 3601  # an hour old
+    assert launcher._warm_worker_for(None) is first  # forks this run: nobody waits
+    launcher._replace_if_aged(first)  # what launch_run does once it forked
+    assert first.retired and len(Handle.made) == 2
+    assert launcher._warm_worker_for(None) is Handle.made[1]  # the next run: the new one
+    monkeypatch.setattr(forking, "code_fingerprint", lambda modules: "code-2")
+    assert launcher._warm_worker_for(None) is Handle.made[2]  # changed code: replaced first
+    assert Handle.made[1].retired

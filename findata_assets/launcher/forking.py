@@ -13,9 +13,10 @@ What the default launcher's code server did, this launcher does too:
   time as well (supports_check_run_worker_health), for a worker whose warm process is gone;
 - Terminate (UI, `run stop`) interrupts the worker by signal, as Ctrl-C would, from any process
   on the same host (the worker is named in the run's `findata/run_worker` tag);
-- a changed code location (any .py file of its package) or a warm worker older than
-  `max_age_seconds` is replaced before the next run, so runs never execute stale code or stale
-  partitions for long.
+- a changed code location (any .py file of its package) is replaced before the next run, so
+  runs never execute stale code; a warm worker older than `max_age_seconds` (its settings and
+  partitions read at load) forks one more run and is replaced right after, so no run waits for
+  the replacement to load.
 The first run after the daemon starts (or after a code change) waits for the warm worker to
 load (2-3 s, less than a new interpreter takes). A run starts through the code server
 (DefaultRunLauncher) when the warm worker does not get ready within `ready_timeout_seconds` or
@@ -98,6 +99,7 @@ class ForkingRunLauncher(DefaultRunLauncher):
         try:
             started = warm.launch(run.run_id, serialize_value(self._instance.get_ref()),
                                   self.fork_timeout_seconds)
+            self._replace_if_aged(warm)
         except LaunchRefused as exc:  # nothing was forked: the code server starts it
             log.warning("findata: %s; run %s starts through the code server", exc, run.run_id)
             return super().launch_run(context)
@@ -119,19 +121,18 @@ class ForkingRunLauncher(DefaultRunLauncher):
             return None
         with self._lock:
             warm = self._warm
-            stale = warm is not None and self._stale(warm)  # a walk of the package: once
-            if warm is not None and warm.failure and not stale:
+            changed = warm is not None and self._code_changed(warm)  # a walk of the package
+            if warm is not None and warm.failure and not changed:
                 return None  # it could not load this code: not again until the code changes
             if warm is not None and not warm.ready.is_set() and \
                     warm.age_s() > self.ready_timeout_seconds:
                 return None  # loading for too long: the code server starts runs meanwhile
-            if warm is not None and (warm.gone.is_set() or stale):
+            if warm is not None and (warm.gone.is_set() or changed or
+                                     (self._aged(warm) and not warm.usable())):
                 self._retire()
                 warm = None
             if warm is None:
-                warm = self._warm = WarmHandle(
-                    self.preload_modules, on_exit=self._worker_exited,
-                    imports=self.preload_imports, calls=self.preload_calls)
+                warm = self._start_warm()
         # a loading warm worker is ready in 2-3 s; a run through the code server meanwhile would
         # take longer (a new interpreter, on the same cores the warm worker loads on)
         warm.wait_ready(self.ready_timeout_seconds)
@@ -147,9 +148,25 @@ class ForkingRunLauncher(DefaultRunLauncher):
             os.path.realpath(sys.executable)
         return same_python and f"{module}:{attribute}" in self.preload_modules
 
-    def _stale(self, warm: WarmHandle) -> bool:
-        return warm.age_s() > self.max_age_seconds or \
-            warm.fingerprint != code_fingerprint(self.preload_modules)
+    def _start_warm(self) -> WarmHandle:
+        self._warm = WarmHandle(self.preload_modules, on_exit=self._worker_exited,
+                                imports=self.preload_imports, calls=self.preload_calls)
+        return self._warm
+
+    def _code_changed(self, warm: WarmHandle) -> bool:
+        return warm.fingerprint != code_fingerprint(self.preload_modules)
+
+    def _aged(self, warm: WarmHandle) -> bool:
+        return warm.age_s() > self.max_age_seconds
+
+    def _replace_if_aged(self, warm: WarmHandle) -> None:
+        """An old warm worker with current code forks this run, then makes way: its
+        replacement loads now, for the next run, so no run waits for it (a changed code
+        location is replaced before the run instead: no run executes stale code)."""
+        with self._lock:
+            if self._warm is warm and self._aged(warm):
+                self._retire()
+                self._start_warm()
 
     def _retire(self) -> None:
         if self._warm is not None:
