@@ -47,7 +47,7 @@ TRIGGERS = Path(os.environ["WARM_TRIGGERS"])
 
 @dg.op
 def work(context):
-    (OUT / f"{context.run_id}.pid").write_text(f"{os.getpid()} {os.getppid()} {os.nice(0)}")
+    (OUT / f"{context.run_id}.pid").write_text(f"{os.getpid()} {os.getppid()}")
     print(f"stdout of step work in {os.getpid()}", flush=True)
     deadline = time.monotonic() + 120
     while (OUT / "hold").exists() and time.monotonic() < deadline:
@@ -63,9 +63,7 @@ def {name}_job():
            default_status=dg.DefaultSensorStatus.RUNNING)
 def {name}_trigger(context):
     for trigger in sorted(TRIGGERS.glob("{name}.*")):
-        policy = trigger.name.split("policy-")[1].split("-")[0] if "policy-" in trigger.name else None
-        yield dg.RunRequest(run_key=trigger.name, tags={{"test/trigger": trigger.name,
-                                                         **({{"findata/policy": policy}} if policy else {{}})}})
+        yield dg.RunRequest(run_key=trigger.name, tags={{"test/trigger": trigger.name}})
 
 
 defs = dg.Definitions(jobs=[{name}_job], sensors=[{name}_trigger],
@@ -136,13 +134,8 @@ def _finished(stack, run_id: str, timeout: float = 90) -> dg.DagsterRun:
 def _step_pids(stack, run_id: str, timeout: float = 60) -> tuple[int, int]:
     path = stack.out / f"{run_id}.pid"
     wait_for(path.exists, timeout, f"the step of run {run_id}", stack.daemon)
-    pid, parent, _nice = path.read_text().split()
+    pid, parent = path.read_text().split()
     return int(pid), int(parent)
-
-
-def _step_niceness(stack, run_id: str) -> int:
-    _step_pids(stack, run_id)
-    return int((stack.out / f"{run_id}.pid").read_text().split()[2])
 
 
 def _messages(stack, run_id: str) -> list[str]:
@@ -175,20 +168,6 @@ def test_runs_after_the_first_are_forked_from_one_warm_worker(stack):
         # the step's stdout is captured for the UI, as in any run worker
         logs = list((stack.home / "storage" / run.run_id / "compute_logs").glob("*.out"))
         assert any(f"stdout of step work in {worker.pid}" in p.read_text() for p in logs), logs
-
-
-def test_the_lanes_that_can_wait_yield_the_cores_to_the_quick_lane(stack):
-    """niceness_by_policy in the project's dagster.yaml: an incremental run's forked worker is
-    niced, a quick run's is not (nor is a run without a policy)."""
-    configured = yaml.safe_load((REPO / "dagster.yaml").read_text())[
-        "run_launcher"]["config"]["niceness_by_policy"]
-    assert configured["incremental"] > 0 and "quick" not in configured
-    _warm_up(stack)
-    for policy, expected in (("incremental", configured["incremental"]), ("quick", 0)):
-        run = _finished(stack, _run(stack, _trigger(
-            stack, f"warm.policy-{policy}-{time.monotonic_ns()}")).run_id)
-        assert run.tags["findata/policy"] == policy and WorkerIdentity.from_tags(run.tags)
-        assert _step_niceness(stack, run.run_id) == os.nice(0) + expected, policy
 
 
 def test_a_location_the_warm_worker_does_not_hold_starts_through_its_code_server(stack):

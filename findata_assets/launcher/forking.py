@@ -44,7 +44,6 @@ from dagster._utils import get_run_crash_explanation
 from findata_assets.launcher.warm_handle import (
     LaunchRefused, LaunchUnanswered, WarmHandle, code_fingerprint, exit_code)
 from findata_assets.launcher.worker_identity import WORKER_TAG, WorkerIdentity, this_host
-from findata_assets.run_names import POLICY_TAG
 
 log = logging.getLogger(__name__)
 DEFAULT_PRELOAD = ["findata_assets.definitions:defs"]
@@ -55,8 +54,7 @@ class ForkingRunLauncher(DefaultRunLauncher):
                  preload_modules: Optional[list[str]] = None,
                  preload_imports: Optional[list[str]] = None,
                  preload_calls: Optional[list[str]] = None, max_age_seconds: int = 3600,
-                 fork_timeout_seconds: int = 30, ready_timeout_seconds: int = 60,
-                 niceness_by_policy: Optional[Mapping[str, int]] = None):
+                 fork_timeout_seconds: int = 30, ready_timeout_seconds: int = 60):
         super().__init__(inst_data=inst_data)
         self.preload_modules = list(preload_modules or DEFAULT_PRELOAD)
         self.preload_imports = list(preload_imports or [])
@@ -64,7 +62,6 @@ class ForkingRunLauncher(DefaultRunLauncher):
         self.max_age_seconds = max_age_seconds
         self.fork_timeout_seconds = fork_timeout_seconds
         self.ready_timeout_seconds = ready_timeout_seconds
-        self.niceness_by_policy = dict(niceness_by_policy or {})
         self._warm: Optional[WarmHandle] = None
         self._lock = threading.Lock()
 
@@ -86,10 +83,6 @@ class ForkingRunLauncher(DefaultRunLauncher):
                                               description="how long a run waits for a loading "
                                                           "warm worker before the code server "
                                                           "starts it"),
-            "niceness_by_policy": dg.Field(dg.Map(str, int), is_required=False, default_value={},
-                                           description="CPU niceness (0-19) of the forked "
-                                                       "workers of runs by their findata/policy "
-                                                       "tag; other runs: 0"),
         }
 
     @classmethod
@@ -105,8 +98,7 @@ class ForkingRunLauncher(DefaultRunLauncher):
             return super().launch_run(context)
         try:
             started = warm.launch(run.run_id, serialize_value(self._instance.get_ref()),
-                                  self.fork_timeout_seconds,
-                                  nice=self.niceness_by_policy.get(run.tags.get(POLICY_TAG), 0))
+                                  self.fork_timeout_seconds)
             self._replace_if_aged(warm)
         except LaunchRefused as exc:  # nothing was forked: the code server starts it
             log.warning("findata: %s; run %s starts through the code server", exc, run.run_id)

@@ -76,14 +76,11 @@ def _report_imports(loaded_at_fork: frozenset) -> None:
           file=sys.stderr)
 
 
-def main_in_child(run_id: str, serialized_instance_ref: str, nice: int = 0) -> None:
-    """The forked child's whole life: never returns into the warm process's loop. `nice`: its
-    CPU niceness (the launcher's niceness_by_policy: lanes that can wait yield the cores)."""
+def main_in_child(run_id: str, serialized_instance_ref: str) -> None:
+    """The forked child's whole life: never returns into the warm process's loop."""
     code = 1
     loaded_at_fork = frozenset(sys.modules)
     try:
-        if nice > 0:
-            os.nice(nice)
         reset_process_state()
         # as Dagster's run workers: an interrupt before the steps start is held until the
         # execution can take it (and end the run CANCELED), not raised in the middle of set-up

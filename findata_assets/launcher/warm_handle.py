@@ -105,9 +105,8 @@ class WarmHandle:
     def usable(self) -> bool:
         return self.ready.is_set() and not self.gone.is_set() and not self.retired
 
-    def launch(self, run_id: str, instance_ref: str, timeout_s: float,
-               nice: int = 0) -> Started:
-        message = {"op": "launch", "run_id": run_id, "instance_ref": instance_ref, "nice": nice}
+    def launch(self, run_id: str, instance_ref: str, timeout_s: float) -> Started:
+        message = {"op": "launch", "run_id": run_id, "instance_ref": instance_ref}
         try:
             with self._send_lock:
                 control.send(self._socket, message)

@@ -123,8 +123,7 @@ class WarmProcess:
         pid = os.fork()
         if pid == 0:
             self.control.close()
-            run_worker.main_in_child(run_id, message["instance_ref"],  # never returns
-                                     message.get("nice", 0))
+            run_worker.main_in_child(run_id, message["instance_ref"])  # never returns
         self.children[pid] = run_id
         self.send(event="started", run_id=run_id, pid=pid, start_ticks=start_ticks(pid))
 
