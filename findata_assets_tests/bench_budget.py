@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Optional
 
 from findata_assets_tests.bench_cli_runs import run_events
-from findata_assets_tests.bench_env import REPO, log
+from findata_assets_tests.bench_env import REPO, log, precompile
 from findata_assets_tests.bench_measured_process import run_measured
 from findata_assets_tests.bench_session import Session, session
 
@@ -113,6 +113,7 @@ def measure(workdir: Path, trees: dict[str, Path], pairs: int) -> dict:
     with session(workdir, concurrency=8, timeout_s=300) as s:
         homes = {}
         for name, tree in trees.items():
+            precompile(tree)
             homes[name] = s.workdir / f"home-{name}"
             homes[name].mkdir()
             shutil.copy(tree / "dagster.yaml", homes[name] / "dagster.yaml")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from findata_assets_tests.bench_env import REPO, clean_environ, log
+from findata_assets_tests.bench_env import REPO, clean_environ, log, precompile
 from findata_assets_tests.bench_fake_api import FakeApi
 from findata_assets_tests.mariadb_setup import ENV_TEST_MYSQL_URL, ensure_mariadb
 from findata_assets_tests.scratch_databases import (create_test_database, drop_test_database,
@@ -82,6 +82,7 @@ class Session:
 def session(workdir: Path, concurrency: int, timeout_s: float,
             keep_database: bool = False) -> Iterator[Session]:
     s = Session(workdir, concurrency, timeout_s)
+    precompile()  # as a user's install has it (bench_env.precompile)
     try:
         if not os.environ.get(ENV_TEST_MYSQL_URL):
             ensure_mariadb(install=False)

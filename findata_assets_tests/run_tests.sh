@@ -112,6 +112,13 @@ if [ "${#parallel[@]}" -gt 0 ]; then
   log "running on $workers workers (FINDATA_TEST_WORKERS)"
 fi
 
+# The tests start hundreds of Python processes (CLIs, daemons, code servers, run workers) that
+# import findata. Where PYTHONDONTWRITEBYTECODE is set (this CI machine, many images) nothing
+# caches the editable package's bytecode, and each process compiled its modules again (~0.3 s
+# each). Compiled once here; a file edited later is recompiled by its mtime, as always.
+"$PY" -m compileall -q -j 0 findata_assets findata_assets_tests >/dev/null \
+  || log "compileall failed: the tests go on, each process compiling what it imports"
+
 set +e
 "$PY" -m pytest "${parallel[@]}" "${targets[@]}" "$@"
 rc=$?
