@@ -29,7 +29,6 @@ import asyncio
 import functools
 import logging
 import math
-import os
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Coroutine, Iterable, TypeVar
@@ -37,7 +36,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from findata_assets import cancellation
+from findata_assets import cancellation, environment
 from findata_assets.eastmoney import catalog, endpoint, paging_plan, trade_date
 from findata_assets.eastmoney.catalog import TableSpec
 from findata_assets.eastmoney.errors import EmptyTermError, IncompleteTableError
@@ -67,7 +66,8 @@ def tls_context() -> ssl.SSLContext:
     """The process's TLS context, as httpx builds it (certifi's CAs, or SSL_CERT_FILE /
     SSL_CERT_DIR), built once: loading the CA bundle took ~0.1 s of every run. Also one of the
     launcher's preload_calls, so a forked run worker finds it built."""
-    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    env = environment.current()
+    return _tls_context(env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
 
 
 @functools.lru_cache(maxsize=2)
