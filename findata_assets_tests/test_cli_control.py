@@ -259,3 +259,28 @@ def test_the_ui_lists_cli_runs_under_the_locations_job(cli_env, tmp_path, start_
     with dg.DagsterInstance.get() as instance:
         [run] = _runs(instance, "quick")
     assert runs.get("runs") == [{"runId": run.run_id, "status": "SUCCESS"}], body
+
+
+def test_a_run_stopped_elsewhere_marks_every_run_of_the_command_before_the_stop_is_requested(
+        tmp_path, monkeypatch):
+    """The UI terminates one of a command's side-by-side runs: in the same look every run of the
+    command is marked CANCELING before the process-wide stop wakes their steps, so each ends
+    CANCELED, not FAILURE (a run still STARTED when its step fails is a failure)."""
+    from findata_assets import cancellation
+    from findata_assets.cli.control import StopControl
+
+    instance = dg.DagsterInstance.local_temp(str(tmp_path))
+    stopped, sibling = (instance.add_run(dg.DagsterRun(job_name="stock_flow_job",
+                                                       status=dg.DagsterRunStatus.STARTED))
+                        for _ in range(2))
+    control = StopControl(instance)
+    control._run_ids.update({stopped.run_id, sibling.run_id})
+    control._look()  # nothing marked: nothing happens
+    assert not cancellation.requested() and control.stop_reason is None
+    instance.report_run_canceling(stopped)  # what the UI's Terminate does
+    seen = []
+    monkeypatch.setattr(cancellation, "request", lambda reason: seen.append(
+        instance.get_run_by_id(sibling.run_id).status))
+    control._look()
+    assert "terminated from the UI" in control.stop_reason
+    assert seen == [dg.DagsterRunStatus.CANCELING]  # marked before the stop was requested

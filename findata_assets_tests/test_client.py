@@ -521,6 +521,7 @@ def test_fault_rate_1_exhausts_the_retry_budget_with_a_clear_error(fake):
 def test_the_shared_tls_context_verifies_certificates_and_follows_ssl_cert_file(monkeypatch):
     """One TLS context per process (its CA bundle loads once), still verifying the server."""
     import ssl
+    import threading
 
     import certifi
 
@@ -533,3 +534,10 @@ def test_the_shared_tls_context_verifies_certificates_and_follows_ssl_cert_file(
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
     monkeypatch.setenv("SSL_CERT_FILE", certifi.where())  # the operator's own CA bundle
     assert tls_context() is not shared and tls_context().verify_mode == ssl.CERT_REQUIRED
+    monkeypatch.delenv("SSL_CERT_FILE")
+    # another thread (the CLI's side-by-side runs) has its own: httpcore sets ALPN per connection
+    other = []
+    thread = threading.Thread(target=lambda: other.append(tls_context()))
+    thread.start()
+    thread.join()
+    assert other[0] is not shared and tls_context() is shared

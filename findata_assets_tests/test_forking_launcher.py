@@ -328,3 +328,6 @@ def test_an_aged_warm_worker_forks_the_next_run_then_makes_way(monkeypatch):
     monkeypatch.setattr(forking, "code_fingerprint", lambda modules: "code-2")
     assert launcher._warm_worker_for(None) is Handle.made[2]  # changed code: replaced first
     assert Handle.made[1].retired
+    monkeypatch.setattr(forking, "code_fingerprint", lambda modules: "code-1")
+    Handle.made[2].began -= 7201  # past twice max_age (an idle night): replaced first too
+    assert launcher._warm_worker_for(None) is Handle.made[3] and Handle.made[2].retired

@@ -76,10 +76,10 @@ def load_inputs(warehouse, trade_date: dt.date) -> DayInputs:
     """That day's rows from the warehouse; raises NoDataError when all stocks 1d has none."""
     inputs = DayInputs(trade_date)
     for spec in input_tables():
-        rows = warehouse.read(spec, trade_date, columns=READ_COLUMNS)
+        rows, newest = warehouse.read_with_newest(spec, trade_date, READ_COLUMNS, STAMP_COLUMNS)
         if rows:
             inputs.rows[spec.name] = rows
-            inputs.newest[spec.name] = warehouse.newest(spec, trade_date, STAMP_COLUMNS)
+            inputs.newest[spec.name] = newest
         else:
             inputs.missing.append(spec.name)
     if not inputs.of(REQUIRED_TABLE):

@@ -26,10 +26,10 @@ loop of its own, so a stop request cancels them wherever they are.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Coroutine, Iterable, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -62,17 +62,21 @@ HEADERS = {  # the API is meant for the web page; a browser-like request is bloc
 POLL_S = 0.2  # how often a fetch looks for a stop request (findata_assets.cancellation)
 
 
+_THREAD = threading.local()
+
+
 def tls_context() -> ssl.SSLContext:
-    """The process's TLS context, as httpx builds it (certifi's CAs, or SSL_CERT_FILE /
-    SSL_CERT_DIR), built once: loading the CA bundle took ~0.1 s of every run. Also one of the
-    launcher's preload_calls, so a forked run worker finds it built."""
+    """This thread's TLS context, as httpx builds it (certifi's CAs, or SSL_CERT_FILE /
+    SSL_CERT_DIR), built once: loading the CA bundle took ~0.1 s of every run. One per thread:
+    httpcore sets the ALPN protocols on the context for each connection, which OpenSSL must
+    not read meanwhile in another thread. Also one of the launcher's preload_calls: a run
+    worker is forked from the thread that built it, and its steps run there."""
     env = environment.current()
-    return _tls_context(env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
-
-
-@functools.lru_cache(maxsize=2)
-def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
-    return httpx.create_ssl_context()  # reads the same variables
+    key = (env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))  # what httpx reads
+    contexts = _THREAD.__dict__.setdefault("contexts", {})
+    if key not in contexts:
+        contexts[key] = httpx.create_ssl_context()
+    return contexts[key]
 T = TypeVar("T")
 
 

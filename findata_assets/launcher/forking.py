@@ -16,7 +16,7 @@ What the default launcher's code server did, this launcher does too:
 - a changed code location (any .py file of its package) is replaced before the next run, so
   runs never execute stale code; a warm worker older than `max_age_seconds` (its settings and
   partitions read at load) forks one more run and is replaced right after, so no run waits for
-  the replacement to load.
+  the replacement to load; past twice that age (an idle night) it is replaced before the run.
 The first run after the daemon starts (or after a code change) waits for the warm worker to
 load (2-3 s, less than a new interpreter takes). A run starts through the code server
 (DefaultRunLauncher) when the warm worker does not get ready within `ready_timeout_seconds` or
@@ -99,7 +99,6 @@ class ForkingRunLauncher(DefaultRunLauncher):
         try:
             started = warm.launch(run.run_id, serialize_value(self._instance.get_ref()),
                                   self.fork_timeout_seconds)
-            self._replace_if_aged(warm)
         except LaunchRefused as exc:  # nothing was forked: the code server starts it
             log.warning("findata: %s; run %s starts through the code server", exc, run.run_id)
             return super().launch_run(context)
@@ -113,6 +112,10 @@ class ForkingRunLauncher(DefaultRunLauncher):
                                   started.warm_pid)
         self._instance.add_run_tags(run.run_id, {WORKER_TAG: identity.to_tag()})
         self._run_ids.add(run.run_id)
+        try:  # the run is forked and named: nothing here may fail its launch
+            self._replace_if_aged(warm)
+        except Exception:  # noqa: BLE001 - the next run starts a replacement again
+            log.exception("findata: could not start the aged warm worker's replacement")
 
     def _warm_worker_for(self, run: dg.DagsterRun) -> Optional[WarmHandle]:
         """The warm worker that can fork this run now, or None (then: the code server); starts
@@ -127,7 +130,7 @@ class ForkingRunLauncher(DefaultRunLauncher):
             if warm is not None and not warm.ready.is_set() and \
                     warm.age_s() > self.ready_timeout_seconds:
                 return None  # loading for too long: the code server starts runs meanwhile
-            if warm is not None and (warm.gone.is_set() or changed or
+            if warm is not None and (warm.gone.is_set() or changed or self._too_old(warm) or
                                      (self._aged(warm) and not warm.usable())):
                 self._retire()
                 warm = None
@@ -158,6 +161,11 @@ class ForkingRunLauncher(DefaultRunLauncher):
 
     def _aged(self, warm: WarmHandle) -> bool:
         return warm.age_s() > self.max_age_seconds
+
+    def _too_old(self, warm: WarmHandle) -> bool:
+        """Aged past twice max_age (an idle night): its settings, holidays and partitions start
+        were read too long ago for even one more run; replaced before it."""
+        return warm.age_s() > 2 * self.max_age_seconds
 
     def _replace_if_aged(self, warm: WarmHandle) -> None:
         """An old warm worker with current code forks this run, then makes way: its

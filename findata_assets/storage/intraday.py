@@ -201,18 +201,19 @@ class IntradayStore:
                               max(r["fetched_at"] for r in rows), run_id)
 
     def _insert(self, conn, t: sa.Table, rows: Sequence[Mapping]) -> None:
-        """On MySQL/MariaDB, multi-row INSERTs rendered as literals, as the warehouse's bulk
-        load: a minute of stocks is 5,000+ rows every minute, and SQLAlchemy's executemany
-        spent ~0.3 s of CPU binding them. Elsewhere (SQLite) the driver's executemany."""
-        if not self.warehouse.engine_driver_is_pymysql():
+        """Multi-row INSERTs rendered as literals where the warehouse uses them (MySQL/MariaDB
+        through PyMySQL, or its insert_method), as its bulk load: a minute of stocks is 5,000+
+        rows every minute, and SQLAlchemy's executemany spent ~0.3 s of CPU binding them.
+        Elsewhere (SQLite) the driver's executemany."""
+        if not self.warehouse.uses_literal_inserts():
             conn.execute(t.insert(), [dict(r) for r in rows])
             return
         columns = [[row.get(name) for row in rows] for name in COLUMNS]  # absent: NULL
         prefix = bulk_load.insert_prefix(conn.dialect, t, COLUMNS) + " "
-        literal_conn = conn.execution_options(no_parameters=True)  # '%' stays literal
         for statement, _ in literal_statements(prefix, columns, self.warehouse.chunk_size,
                                                kinds=COLUMN_KINDS):
-            literal_conn.exec_driver_sql(statement)
+            # no parameters: a '%' in a name stays as it is (on this statement only)
+            conn.exec_driver_sql(statement, execution_options={"no_parameters": True})
 
     def replace_minute(self, kind: str, day: dt.date, minute: dt.datetime, board: Optional[str],
                        rows: Sequence[Mapping], replaced: bool,

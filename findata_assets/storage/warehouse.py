@@ -189,7 +189,7 @@ class Warehouse:
                 raise StoreError(spec.name, f"preparing table {spec.name} of {self.where()} "
                                             f"failed; nothing was stored: {driver_error(exc)}"
                                  ) from exc
-        if self._use_literal_inserts():
+        if self.uses_literal_inserts():
             stream = self._literal_stream(jobs, chunk)
             if self.prefetch:
                 stream = prefetched(stream)
@@ -251,7 +251,7 @@ class Warehouse:
     def _literal_stream(self, jobs, chunk: int) -> Iterator[tuple]:
         return bulk_load.literal_stream(jobs, chunk, self.engine.dialect)
 
-    def _use_literal_inserts(self) -> bool:
+    def uses_literal_inserts(self) -> bool:
         if self.insert_method == "auto":
             return self.backend in MYSQL_BACKENDS and self.engine_driver_is_pymysql()
         return self.insert_method == "literal"
@@ -268,22 +268,29 @@ class Warehouse:
         rank, code. Fewer columns read faster: the driver decodes every value in Python."""
         table = self.ensure_table(spec)
         names = list(columns or catalog.COLUMN_NAMES)
+        with self.engine.connect() as conn:
+            return [dict(zip(names, row))
+                    for row in conn.execute(self._read_query(table, trade_date, names))]
+
+    @staticmethod
+    def _read_query(table: sa.Table, trade_date: Optional[dt.date], names: Sequence[str]):
         query = sa.select(*(table.c[name] for name in names)).order_by(
             table.c.trade_date, table.c.rank, table.c.code)
-        if trade_date is not None:
-            query = query.where(table.c.trade_date == trade_date)
-        with self.engine.connect() as conn:
-            return [dict(zip(names, row)) for row in conn.execute(query)]
+        return query if trade_date is None else query.where(table.c.trade_date == trade_date)
 
-    def newest(self, spec: TableSpec, trade_date: dt.date,
-               columns: Sequence[str]) -> dict[str, Optional[dt.datetime]]:
-        """The largest value of each of `columns` on `trade_date` (one aggregate query: a
-        reader that needs only the newest timestamp need not decode one per row)."""
+    def read_with_newest(self, spec: TableSpec, trade_date: dt.date, columns: Sequence[str],
+                         newest: Sequence[str]) -> tuple[list[dict], dict[str, Any]]:
+        """`read(spec, trade_date, columns)` and the largest value of each of `newest` on that
+        day, from one snapshot (one transaction: a store committed between two reads would
+        pair these rows with another snapshot's times). An aggregate, so a reader that needs
+        only the newest timestamp does not decode one per row."""
         table = self.ensure_table(spec)
-        query = sa.select(*(sa.func.max(table.c[name]) for name in columns)).where(
+        stamps = sa.select(*(sa.func.max(table.c[name]) for name in newest)).where(
             table.c.trade_date == trade_date)
-        with self.engine.connect() as conn:
-            return dict(zip(columns, conn.execute(query).one()))
+        with self.engine.connect() as conn, conn.begin():
+            rows = conn.execute(self._read_query(table, trade_date, columns)).all()
+            latest = conn.execute(stamps).one()
+        return [dict(zip(columns, row)) for row in rows], dict(zip(newest, latest))
 
     def trade_dates(self, spec: TableSpec) -> list[dt.date]:
         table = self.ensure_table(spec)
