@@ -56,7 +56,7 @@ class DayInputs:
     trade_date: dt.date
     rows: dict[str, list[dict]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
-    # table name -> the newest of each STAMP_COLUMNS; a table absent here is read from its rows
+    # table name -> the newest of each STAMP_COLUMNS (the rows do not carry them)
     newest: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of(self, spec: TableSpec) -> list[dict]:
@@ -220,12 +220,8 @@ def _iso(value: Any) -> Optional[str]:
 
 def _latest(inputs: DayInputs, key: str, tables: Optional[Iterable[str]] = None) -> Optional[str]:
     """The newest `key` over `tables` (default: every table read)."""
-    values = []
-    for name in (inputs.rows if tables is None else tables):
-        if name in inputs.newest:
-            values.append(inputs.newest[name].get(key))
-        else:
-            values += [r.get(key) for r in inputs.rows.get(name, [])]
+    names = inputs.newest if tables is None else tables
+    values = [inputs.newest[n].get(key) for n in names if n in inputs.newest]
     values = [v for v in values if v is not None]
     return _iso(max(values)) if values else None
 

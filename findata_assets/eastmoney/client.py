@@ -60,9 +60,7 @@ HEADERS = {  # the API is meant for the web page; a browser-like request is bloc
     "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
 }
 POLL_S = 0.2  # how often a fetch looks for a stop request (findata_assets.cancellation)
-
-
-_THREAD = threading.local()
+_THREAD = threading.local()  # per thread: tls_context()
 
 
 def tls_context() -> ssl.SSLContext:
@@ -77,6 +75,8 @@ def tls_context() -> ssl.SSLContext:
     if key not in contexts:
         contexts[key] = httpx.create_ssl_context()
     return contexts[key]
+
+
 T = TypeVar("T")
 
 
