@@ -541,3 +541,21 @@ def test_the_shared_tls_context_verifies_certificates_and_follows_ssl_cert_file(
     thread.start()
     thread.join()
     assert other[0] is not shared and tls_context() is shared
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_unloadable_ca_certificates_fail_at_once_naming_the_setting(monkeypatch, tmp_path,
+                                                                    content):
+    from findata_assets.eastmoney.client import tls_context
+    from findata_assets.eastmoney.errors import PERMANENT, CertificateSettingError
+
+    path = tmp_path / "ca.pem"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    with pytest.raises(CertificateSettingError) as caught:
+        tls_context()
+    message = str(caught.value)
+    assert f"SSL_CERT_FILE={path}" in message and "fix or unset" in message
+    assert "\n" not in message and isinstance(caught.value, PERMANENT)  # no crawl retry

@@ -39,7 +39,8 @@ import httpx
 from findata_assets import cancellation, environment
 from findata_assets.eastmoney import catalog, endpoint, paging_plan, trade_date
 from findata_assets.eastmoney.catalog import TableSpec
-from findata_assets.eastmoney.errors import EmptyTermError, IncompleteTableError
+from findata_assets.eastmoney.errors import (
+    CertificateSettingError, EmptyTermError, IncompleteTableError)
 from findata_assets.eastmoney.hedging import HedgePolicy, HedgeSettings
 from findata_assets.eastmoney.page_requests import (  # noqa: F401 (re-exported)
     SYNTHETIC_HEADER, PageRequester, PageResult, settle)
@@ -73,7 +74,15 @@ def tls_context() -> ssl.SSLContext:
     key = (env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))  # what httpx reads
     contexts = _THREAD.__dict__.setdefault("contexts", {})
     if key not in contexts:
-        contexts[key] = httpx.create_ssl_context()
+        try:
+            contexts[key] = httpx.create_ssl_context()
+        except (OSError, ssl.SSLError) as exc:
+            names = " and ".join(f"{n}={v}" for n, v in zip(("SSL_CERT_FILE", "SSL_CERT_DIR"),
+                                                             key) if v)
+            raise CertificateSettingError(
+                f"the CA certificates for HTTPS cannot be loaded from {names or 'certifi'} "
+                f"({type(exc).__name__}: {exc.strerror or exc}); fix or unset "
+                "SSL_CERT_FILE / SSL_CERT_DIR") from None
     return contexts[key]
 
 

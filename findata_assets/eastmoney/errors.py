@@ -124,5 +124,10 @@ class TradeDateError(EastmoneyError):
 
 # A retry cannot fix these: the next answer has the same shape, the URL stays wrong, the date
 # stays a holiday. Everything else the client raises may pass with time.
+class CertificateSettingError(EastmoneyError):
+    """SSL_CERT_FILE / SSL_CERT_DIR name CA certificates that cannot be loaded: no request can
+    be verified, so none is sent. Permanent: a retry reads the same files."""
+
+
 PERMANENT = (SchemaDriftError, ValueParseError, EndpointError, UnparsableColumnError,
-             TradeDateError)
+             TradeDateError, CertificateSettingError)
