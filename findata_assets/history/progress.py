@@ -1,0 +1,64 @@
+"""Progress of a backfill: securities done / total, rows, rate and the time left."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+@dataclass
+class Progress:
+    total: int
+    done: int = 0  # answered, resumed from the archive, or failed
+    resumed: int = 0
+    failed: int = 0
+    rows: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _fetched_started: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, rows: int = 0, resumed: bool = False, failed: bool = False) -> None:
+        with self._lock:
+            self.done += 1
+            self.rows += rows
+            self.resumed += resumed
+            self.failed += failed
+
+    def fetching(self) -> None:
+        """The archive is read; from now on the rate counts requests."""
+        self._fetched_started = time.monotonic()
+
+    def rate(self) -> float:
+        """Securities fetched per second (resumed ones are not fetched)."""
+        since = self._fetched_started or self.started
+        elapsed = time.monotonic() - since
+        return (self.done - self.resumed) / elapsed if elapsed > 0 else 0.0
+
+    def left_s(self) -> float | None:
+        rate = self.rate()
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    def line(self) -> str:
+        share = self.done / self.total * 100 if self.total else 100.0
+        left = self.left_s()
+        parts = [f"{self.done:,}/{self.total:,} securities ({share:.1f}%)", f"{self.rows:,} rows",
+                 f"{self.rate():.1f}/s"]
+        if self.resumed:
+            parts.append(f"{self.resumed:,} from the archive")
+        if self.failed:
+            parts.append(f"{self.failed:,} failed")
+        if self.done < self.total:
+            parts.append(f"~{_duration(left)} left" if left is not None else "time left unknown")
+        return ", ".join(parts)
