@@ -3,6 +3,7 @@
     python -m findata_assets.run full|incremental|quick [--offline] [--no-analysis] [--json FILE]
     python -m findata_assets.run status|stop POLICY
     python -m findata_assets.run retry RUN_ID   (re-execute from failure, from the archive)
+    python -m findata_assets.run history [--start D] [--end E]   (the daily history, resumable)
 
 The runs are recorded in the instance with the code location's origin, so they show in the UI
 (`dagster dev` with the same DAGSTER_HOME) like any launched run, and `run stop`, the UI's
@@ -28,7 +29,7 @@ from typing import Iterator
 import dagster as dg
 
 from findata_assets import environment
-from findata_assets.cli import data_commands, housekeeping, lanes, operations
+from findata_assets.cli import data_commands, history, housekeeping, lanes, operations
 from findata_assets.cli import runs as cli_runs
 from findata_assets.cli.control import StopControl
 from findata_assets.cli.execution import (
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     operations.add_commands(sub)
     data_commands.add_commands(sub)
     housekeeping.add_commands(sub)
+    history.add_commands(sub)
     return parser
 
 
@@ -214,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "offline", False):
             environment.export(ENV_URL, stack.enter_context(offline_api()))
         try:
+            if args.command in history.COMMANDS:
+                return history.run_command(args, instance, control)
             outcomes = _run_command(args, instance, control)
         except SettingsError as exc:  # a malformed setting: one line naming the variable
             print(f"error: {exc}", file=sys.stderr)

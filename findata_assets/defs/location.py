@@ -11,6 +11,7 @@ from findata_assets import settings as findata_settings
 from findata_assets.defs import run_logging, trading_days
 from findata_assets.defs.analysis import definitions as analysis
 from findata_assets.defs.eastmoney import definitions as eastmoney
+from findata_assets.defs.history import definitions as history
 from findata_assets.defs.housekeeping import definitions as housekeeping
 from findata_assets.defs.intraday import definitions as intraday
 from findata_assets.defs.refresh import definitions as refresh
@@ -69,4 +70,4 @@ def _stores_and_analysis(settings: FindataSettings) -> list[dg.Definitions]:
     days = trading_days.for_settings(settings)  # one read: the analysis and report share it
     return [storage.definitions(settings), analysis.definitions(settings, days),
             report.definitions(settings, days), intraday.definitions(settings, days),
-            housekeeping.definitions(settings)]
+            history.definitions(settings, days), housekeeping.definitions(settings)]

@@ -1,11 +1,10 @@
 """The daily partitions of the analysis and the report: Shanghai trading days only.
 
 They start where the user's data can start, so the UI's "missing" means a day that could have
-data: FINDATA_PARTITIONS_START when set, else the first trade date in the warehouse's
-stock_flow_all_1d. Eastmoney serves only the latest snapshot, so before the first collection no
-day can be filled; with nothing collected yet the start is the trading day before the latest one
-(a refresh now collects the latest, or, just after the open, still the one before). The start is
-read when the code location is built.
+data: FINDATA_PARTITIONS_START when set, else the earliest of the first trade date in the
+warehouse's stock_flow_all_1d, the first day of the daily history (daily_flow) and the oldest
+session the source's per-security daily series still serve (~120 sessions back: a history
+backfill can fill those days). The start is read when the code location is built.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from findata_assets.eastmoney import catalog
 from findata_assets.redaction import redact
 from findata_assets.settings import FindataSettings
 from findata_assets.settings.operations import PARTITIONS_START_ENV
+from findata_assets.history.sessions import source_first_day
+from findata_assets.storage.daily_flow import DailyFlowStore
 from findata_assets.storage.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def partitions_start(settings: FindataSettings, warehouse) -> date:
     """The first trading-day partition (see the module docstring)."""
     if settings.calendar.partitions_start:
         return settings.calendar.partitions_start
-    collectable = tc.previous_trading_day(tc.latest_trading_day(datetime.now(tc.TZ)))
+    collectable = source_first_day()
     try:
         first = warehouse.first_trade_date(FIRST_COLLECTED_TABLE)
     except Exception as exc:  # the UI must still load with the database down: say what it did
@@ -63,7 +64,12 @@ def partitions_start(settings: FindataSettings, warehouse) -> date:
                     "trading-day partitions start at %s. Set %s=YYYY-MM-DD to not depend on it.",
                     warehouse.describe(), reason, collectable, PARTITIONS_START_ENV)
         return collectable
-    return first or collectable
+    try:
+        history_first = DailyFlowStore(warehouse).first_day()
+    except Exception:  # read as the first collected day was: a failure there was said already
+        history_first = None
+    # the daily history reaches back as far as the source keeps each security's series
+    return min(d for d in (first, history_first, source_first_day()) if d is not None)
 
 
 def for_settings(settings: FindataSettings) -> dg.TimeWindowPartitionsDefinition:

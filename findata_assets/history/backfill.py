@@ -80,13 +80,18 @@ class BackfillResult:
     fetch_stats: Optional[object] = None
     seconds: float = 0.0
 
+    def failed_of(self, kind: str) -> list[str]:
+        """The failed secids of one kind (stock, board, market)."""
+        kinds = {s.secid: s.kind for s in self.universe.securities}
+        return sorted(s for s in self.failed if kinds.get(s) == kind)
+
 
 class Backfill:
     def __init__(self, warehouse: Warehouse, store: ObjectStore, history_settings,
                  eastmoney_settings, *, run_now: bool = True,
-                 on_progress: Optional[Callable[[Progress], None]] = None,
+                 on_progress: Optional[Callable[[Progress, bool], None]] = None,
                  on_event: Optional[Callable[[str, str], None]] = None,
-                 progress_every_s: float = 10.0) -> None:
+                 progress_every_s: float = 1.0) -> None:
         self.warehouse, self.store = warehouse, store
         self.history, self.eastmoney = history_settings, eastmoney_settings
         self.run_now = run_now
@@ -267,7 +272,7 @@ class Backfill:
             return
         self._last_progress = now
         if self.on_progress:
-            self.on_progress(self._state.progress)
+            self.on_progress(self._state.progress, force)
 
     # -- accounting --------------------------------------------------------------------------
     def _reports(self, days: list[dt.date], as_of: dt.date) -> list[DayReport]:

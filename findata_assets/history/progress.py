@@ -62,3 +62,36 @@ class Progress:
         if self.done < self.total:
             parts.append(f"~{_duration(left)} left" if left is not None else "time left unknown")
         return ", ".join(parts)
+
+
+# In-process watchers of a running backfill (the CLI's progress bar): the run's step calls
+# publish(); Dagster's run log gets its own, sparser lines.
+_LISTENERS: list = []
+
+
+def listen(callback) -> None:
+    _LISTENERS.append(callback)
+
+
+def unlisten(callback) -> None:
+    if callback in _LISTENERS:
+        _LISTENERS.remove(callback)
+
+
+def publish(progress: Progress, final: bool = False) -> None:
+    for callback in list(_LISTENERS):
+        callback(progress, final)
+
+
+class Throttle:
+    """True at most once per `every_s` (and always when forced): log lines, not a flood."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s, self._last = every_s, 0.0
+
+    def __call__(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if force or now - self._last >= self.every_s:
+            self._last = now
+            return True
+        return False

@@ -150,7 +150,7 @@ class DailyFlowStore:
         return self.read(start=day, end=day)
 
     def counts(self, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, int]]:
-        """Stored rows per day and kind (and per source, as 'kline'/'snapshot' keys)."""
+        """Stored rows per day: per kind, per source and per "kind:source"."""
         t = self.table
         query = (sa.select(t.c.trade_date, t.c.kind, t.c.source, sa.func.count())
                  .where(t.c.trade_date >= start, t.c.trade_date <= end)
@@ -161,6 +161,7 @@ class DailyFlowStore:
                 day_counts = out.setdefault(day, {})
                 day_counts[kind] = day_counts.get(kind, 0) + n
                 day_counts[source] = day_counts.get(source, 0) + n
+                day_counts[f"{kind}:{source}"] = n
         return out
 
     def first_day(self) -> Optional[dt.date]:
