@@ -1,5 +1,6 @@
 """The fake's HTTP side: a threading server that closes keep-alive connections on stop, and the
-request handler that maps GET/POST onto a FakeEastmoneyServer (faults included)."""
+request handler that maps GET/POST onto a FakeEastmoneyServer (the ranking and the daily klines,
+faults and the ban included)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 API_PATH = "/api/qt/clist/get"
+KLINE_PATH = "/api/qt/stock/fflow/daykline/get"  # per-security daily fund-flow history
 SYNTHETIC_HEADER = ("X-Fake-Data", "synthetic: findata fake Eastmoney API, not market data")
 
 
@@ -78,22 +80,24 @@ def handler_for(server):
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
             if parts.path == "/_fake/stats":
                 return self._send(200, json.dumps(server.stats()).encode())
-            if parts.path != API_PATH:
+            if parts.path not in (API_PATH, KLINE_PATH):
                 return self._send(404, b'{"error":"not found"}')
             with server._lock:
                 server._in_flight += 1
                 server.max_in_flight = max(server.max_in_flight, server._in_flight)
             try:
-                self._serve_api(query)
+                self._serve_api(parts.path, query)
             finally:
                 with server._lock:
                     server._in_flight -= 1
 
-        def _serve_api(self, query: dict[str, str]) -> None:
-            step = server._next_step()
+        def _serve_api(self, path: str, query: dict[str, str]) -> None:
+            step, ban = server._admit(path, query)
             if server.latency_ms:
                 time.sleep(server.latency_ms / 1000)
-            fault = server._pick_fault()
+            fault = ban or server._pick_fault()  # a banned request draws no fault
+            if fault == "empty":  # the ban's other face: an answer without a body
+                return self._send(200, b"")
             if fault in ("500", "502", "503", "429"):
                 return self._send(int(fault), b"<html>error</html>", "text/html")
             if fault == "timeout":
@@ -103,7 +107,8 @@ def handler_for(server):
                 self.close_connection = True
                 return
             try:
-                payload = server.respond(query, step)
+                payload = (server.respond(query, step) if path == API_PATH
+                           else server.klines.respond(query))
             except Exception as exc:  # a bug in the fake: say so loudly rather than drop the line
                 traceback.print_exc()
                 return self._send(500, json.dumps({"error": f"fake server bug: {exc!r}"}).encode())
@@ -171,6 +176,8 @@ def handler_for(server):
                     server.fault_trickle_s = float(control["trickle_s"])
                 if "latency_ms" in control:
                     server.set_latency(float(control["latency_ms"]))
+                if "ban" in control:
+                    server.set_ban(**(control["ban"] or {"max_requests": None}))
                 if control.get("advance"):
                     server.advance(int(control["advance"]))
             except (ValueError, TypeError, AttributeError) as exc:

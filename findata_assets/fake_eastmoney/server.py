@@ -1,8 +1,13 @@
-"""The fake Eastmoney `clist/get` server: the real protocol over real HTTP, on loopback.
+"""The fake Eastmoney fund-flow API: the real protocol over real HTTP, on loopback.
 
-Pages, the `pz` cap, `fid`/`po` sorting on any field, `np` 1/2, `fltt`, `fs`, `fields`, JSONP `cb`,
-the real envelope, "-" for unknown values; plus latency, drift and fault injection for tests and
-benchmarks. Every response carries `X-Fake-Data: synthetic...`: this is not market data.
+Serves the ranking `GET /api/qt/clist/get` and each security's daily fund-flow history
+`GET /api/qt/stock/fflow/daykline/get` (klines.py: up to `history_days` lines ending at the last
+session, whose line equals the 1d ranking; `secid` of a stock, a board or the market pair), plus
+`GET /_fake/stats` and `POST /_fake/control` for tests.
+
+Ranking: pages, the `pz` cap, `fid`/`po` sorting on any field, `np` 1/2, `fltt`, `fs`, `fields`,
+JSONP `cb`, the real envelope, "-" for unknown values; plus latency, drift and fault injection for
+tests and benchmarks. Every response carries `X-Fake-Data: synthetic...`: this is not market data.
 
 The market follows the XSHG calendar at the fake's clock (`now`, or the real clock): from the
 09:15 auction of a trading day "today" is that day, before it and on weekends and holidays the
@@ -18,7 +23,12 @@ read timeout; raise it to ~20 s to beat a production client), "drop" (socket clo
 "truncate" (Content-Length larger than the body sent), "null" (`{"rc":0,"data":null}`), "rc"
 (rc=100, data null). Asked for by name only: "trickle" (headers at once, then the body one byte
 every `trickle_interval_s` for `fault_trickle_s`, 90 s by default, then the rest: a stalled proxy
-or CDN connection that never trips a per-read timeout).
+or CDN connection that never trips a per-read timeout). Faults and latency apply to both paths.
+
+The ban (`set_ban`, ban.py): after more than `max_requests` API requests within `window_s`
+seconds, every API request for `cooldown_s` seconds is dropped (or answered with an empty body).
+Counters: `request_count` counts ranking requests (each one moves a trading market on a step),
+`kline_requests` kline requests per secid; both count a request as it arrives, banned or not.
 """
 
 from __future__ import annotations
@@ -33,7 +43,9 @@ import numpy as np
 from findata_assets import trading_calendar
 from findata_assets.eastmoney import catalog
 from findata_assets.fake_eastmoney.http_server import (  # noqa: F401 (part of the fake's API)
-    API_PATH, SYNTHETIC_HEADER, HttpServer, handler_for)
+    API_PATH, KLINE_PATH, SYNTHETIC_HEADER, HttpServer, handler_for)
+from findata_assets.fake_eastmoney.ban import Ban
+from findata_assets.fake_eastmoney.klines import HISTORY_DAYS, KlineHistory, kline_key
 from findata_assets.fake_eastmoney.universe import (
     SHANGHAI, TOP_FIELDS, TOP_GROUPS, VALUE_FIELDS, Universe, View)
 
@@ -87,8 +99,13 @@ class FakeEastmoneyServer:
                  fault_rate: float = 0.0, seed: int = 0, scale: float = 1.0, frozen: bool = False,
                  trade_date: dt.date | None = None, fault_timeout_s: float = 3.0,
                  now: dt.datetime | None = None, board_layout: str = "current",
-                 fault_trickle_s: float = 90.0, trickle_interval_s: float = 2.0) -> None:
+                 fault_trickle_s: float = 90.0, trickle_interval_s: float = 2.0,
+                 history_days: int = HISTORY_DAYS, kline_live_day: bool = False) -> None:
         self.universe = Universe(seed=seed, scale=scale, layout=board_layout)
+        # kline_live_day: serve the trading session's own daily line (unknown on the real API)
+        self.klines = KlineHistory(self, history_days, kline_live_day)
+        self.ban = Ban()
+        self.kline_requests: dict[str, int] = {}  # secid (klines.kline_key) -> requests
         # trade_date pins the session served, whatever the calendar says (a test of a wrong
         # date); None follows the calendar at the clock. now: a fixed clock (None: real time).
         self.pinned_trade_date, self.now = trade_date, now
@@ -119,6 +136,11 @@ class FakeEastmoneyServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}{API_PATH}"
 
+    @property
+    def kline_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}{KLINE_PATH}"
+
     def start(self) -> "FakeEastmoneyServer":
         # A short poll interval: stop() waits for the loop to notice, and tests stop many servers.
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
@@ -144,6 +166,8 @@ class FakeEastmoneyServer:
     def reset_counts(self) -> None:
         with self._lock:
             self.request_count, self.max_in_flight, self.faults_served = 0, 0, {}
+            self.kline_requests = {}
+        self.ban.reset_counts()
 
     def clock(self) -> dt.datetime:
         """The fake's now: fixed, frozen at the freeze, or the real clock (Asia/Shanghai)."""
@@ -201,6 +225,17 @@ class FakeEastmoneyServer:
     def set_latency(self, ms: float) -> None:
         self.latency_ms = ms
 
+    def set_ban(self, max_requests: int | None, window_s: float = 10.0, cooldown_s: float = 60.0,
+                kind: str = "drop") -> None:
+        """Ban the client for `cooldown_s` once more than `max_requests` API requests arrived
+        within `window_s` seconds ("drop": no answer, "empty": 200 without a body; ban.py);
+        None: never. Starts with an empty window and no ban in force."""
+        self.ban.configure(max_requests, window_s, cooldown_s, kind)
+
+    def daily_lines(self, secid: str) -> list[str] | None:
+        """The kline lines a request for `secid` (or klines.MARKET_SECID) gets now."""
+        return self.klines.lines(secid)
+
     def stats(self) -> dict:
         return {"requests": self.request_count, "max_in_flight": self.max_in_flight,
                 "in_flight": self._in_flight,
@@ -209,7 +244,10 @@ class FakeEastmoneyServer:
                 "fault_rate": self.fault_rate, "fault_kinds": list(self.fault_kinds),
                 "securities": len(self.universe), "board_layout": self.universe.layout,
                 "now": self.clock().isoformat(), "trading": self.trading(),
-                "overrides": sum(map(len, self.overrides.values())), "synthetic": True}
+                "overrides": sum(map(len, self.overrides.values())), "synthetic": True,
+                "kline_requests": sum(self.kline_requests.values()),
+                "kline_secids": len(self.kline_requests), "history_days": self.klines.history_days,
+                "kline_live_day": self.klines.live_day, **self.ban.stats()}
 
     # -- data ----------------------------------------------------------------------------
     def view(self, step: int | None = None) -> View:
@@ -315,6 +353,17 @@ class FakeEastmoneyServer:
             if not self.frozen and self.trading():
                 self._step += 1  # every request sees the trading market a little later
             return self._step
+
+    def _admit(self, path: str, query: dict[str, str]) -> tuple[int, str | None]:
+        """Count an API request as it arrives: (its step, the ban's answer or None)."""
+        if path == API_PATH:
+            step = self._next_step()
+        else:  # klines do not move the market on: the ranking's requests clock its drift
+            key = kline_key(query.get("secid", ""), query.get("secid2"))
+            with self._lock:
+                self.kline_requests[key] = self.kline_requests.get(key, 0) + 1
+            step = self._step
+        return step, self.ban.admit()
 
     def _pick_fault(self) -> str | None:
         with self._lock:

@@ -226,7 +226,8 @@ class Universe:
                     self._days.popitem(last=False)
             return self._days[day]
 
-    def _draw_day(self, day: dt.date) -> dict[str, np.ndarray]:
+    def _draw_day(self, day: dt.date, only_1d: bool = False) -> dict[str, np.ndarray]:
+        """only_1d: stop after the 1d draws (the klines' past days): the same values, 4x faster."""
         n, board = len(self), self.securities.is_board
         rng = np.random.default_rng(_seed("day", self.seed, day.isoformat()))
         stock_price = rng.lognormal(2.6, 0.8, n) + 1.0
@@ -241,6 +242,8 @@ class Universe:
             base[f"{period}:large"] = rng.normal(0, 0.05, n)
             base[f"{period}:medium"] = rng.normal(0, 0.04, n)
             base[f"{period}:residual"] = rng.normal(0, RESIDUAL_SHARE, n)
+            if only_1d:  # 1d comes first: the stream so far is the full draw's
+                return base
         pool = self._trading if len(self._trading) else self.stocks
         for name in TOP_GROUPS:  # a board's top inflow stock: a trading stock
             base[f"top:{name}"] = pool[rng.integers(0, len(pool), n)]
@@ -263,10 +266,12 @@ class View:
     """The universe at one moment: (trade date, drift step, update stamps)."""
 
     def __init__(self, universe: Universe, day: dt.date, step: int, updated: int,
-                 earlier: int) -> None:
+                 earlier: int, base: dict[str, np.ndarray] | None = None) -> None:
         self.u, self.day, self.step = universe, day, step
         self.updated, self.earlier = updated, earlier
-        self.base = universe.day(day)
+        # base: that day's draws made elsewhere (the klines' past days, at step 0), so the
+        # universe's two-day cache, which the ranking uses, is not evicted
+        self.base = universe.day(day) if base is None else base
         self._wobble: tuple[np.ndarray, np.ndarray] | None = None
 
     def wobble(self, idx: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +36,8 @@ from findata_assets.storage.object_store import ObjectStore
 from findata_assets.storage.warehouse import Warehouse
 
 log = logging.getLogger("findata.history")
-FLUSH_ROWS = 20_000  # rows buffered before a write: bounded memory, few transactions
+EXPORT_THREADS = 4
+FLUSH_ROWS = 5_000  # rows buffered before a write: bounded memory, few transactions
 DELISTED_NOTE = ("expected = today's universe: the source lists no delisted security, so none "
                  "can be backfilled")
 
@@ -100,6 +103,7 @@ class Backfill:
         self.progress_every_s = progress_every_s
         self._lock, self._flush_lock = threading.Lock(), threading.Lock()
         self._buffer: list[dict] = []
+        self._day_tables: dict[dt.date, list] = {}  # day -> Arrow tables of its rows (files)
         self._last_progress = 0.0
 
     # -- the run -----------------------------------------------------------------------------
@@ -120,6 +124,7 @@ class Backfill:
                                 skipped_watched=len(universe.securities) - len(plan))
         self._state = _RunState(set(days), snapshots, result,
                                 {s.secid: s for s in plan}, Progress(len(plan)))
+        self._writer = _Writer(self.daily)
         archived = raw_archive.archived(self.store, as_of)
         resume = [s for s in plan if s.secid in archived]
         fetch = [s for s in plan if s.secid not in archived]
@@ -130,9 +135,12 @@ class Backfill:
             self._handle(secid, body, resumed=True)
         result.resumed = len(resume)
         self._state.progress.fetching()
-        if fetch:
-            result.fetch_stats = self._fetch(fetch, as_of)
-        self._flush()
+        try:
+            if fetch:
+                result.fetch_stats = self._fetch(fetch, as_of)
+            self._flush()
+        finally:
+            self._writer.close()  # raises the writer's error, if it had one
         result.days = self._reports(days, as_of)
         result.fetched = len(fetch) - sum(1 for s in fetch if s.secid in result.failed)
         result.seconds = time.monotonic() - started
@@ -261,10 +269,23 @@ class Backfill:
         self._state.progress.add(resumed=resumed, failed=True)
 
     def _flush(self) -> None:
+        """Hand the buffered rows to the writer thread (it blocks only when the writer is
+        several batches behind: the fetch never waits for a transaction)."""
         with self._flush_lock:
             with self._lock:
                 rows, self._buffer = self._buffer, []
-            self.daily.upsert(rows)
+            if rows:
+                self._keep_for_files(rows)
+                self._writer.put(rows)
+
+    def _keep_for_files(self, rows: list[dict]) -> None:
+        """The rows per day in Arrow form, to write each day's file at the end without
+        reading 6,000 rows a day back through the driver (the slowest part of a backfill)."""
+        by_day: dict[dt.date, list[dict]] = {}
+        for row in rows:
+            by_day.setdefault(row["trade_date"], []).append(row)
+        for day, day_rows in by_day.items():
+            self._day_tables.setdefault(day, []).append(daily_files.from_dicts(day_rows))
 
     def _report_progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -283,13 +304,30 @@ class Backfill:
         for secid in state.result.failed:
             kind = state.plan[secid].kind
             failed[kind] = failed.get(kind, 0) + 1
-        reports = []
-        for day in days:
-            rows = self.daily.read_day(day)
-            written = daily_files.write_and_verify(self.store, day, rows) if rows else None
-            reports.append(DayReport(day, expected, counts.get(day, {}), failed,
-                                     state.agreements.get(day, Agreement()), written))
-        return reports
+        snapshots_by_day: dict[dt.date, list[dict]] = {}
+        for (day, _), row in state.snapshots.items():
+            snapshots_by_day.setdefault(day, []).append(row)
+
+        def export(day: dt.date) -> Optional[daily_files.Written]:
+            import pyarrow as pa
+
+            stored = sum(counts.get(day, {}).get(k, 0) for k in ("stock", "board", "market"))
+            if not stored:
+                return None
+            parts = self._day_tables.pop(day, [])
+            if day in snapshots_by_day:
+                parts.append(daily_files.from_dicts(snapshots_by_day[day]))
+            table = pa.concat_tables(parts) if parts else None
+            if table is None or table.num_rows != stored:  # rows of earlier runs: read the day
+                return daily_files.write_and_verify(self.store, day, self.daily.read_day(day))
+            return daily_files.write_and_verify(self.store, day, table=daily_files.ordered(table))
+
+        with ThreadPoolExecutor(max_workers=EXPORT_THREADS, thread_name_prefix="daily-export") \
+                as pool:  # a read and a PUT a day: waits on the database and the store
+            files = list(pool.map(export, days))
+        return [DayReport(day, expected, counts.get(day, {}), failed,
+                          state.agreements.get(day, Agreement()), written)
+                for day, written in zip(days, files)]
 
 
 @dataclass
@@ -305,3 +343,48 @@ class _RunState:
     def agreement(self, day: dt.date) -> Agreement:
         with self._lock:
             return self.agreements.setdefault(day, Agreement())
+
+
+class WarehouseWriteError(RuntimeError):
+    """The warehouse failed while the backfill wrote rows; every answer is archived."""
+
+
+class _Writer:
+    """Writes batches of rows in a thread of its own, in order. A write that fails is kept and
+    raised at close (and at the next put), naming the warehouse: the answers are archived, so a
+    run started again stores them without a request."""
+
+    def __init__(self, daily: DailyFlowStore, depth: int = 3) -> None:
+        self.daily = daily
+        self.error: Optional[BaseException] = None
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, rows: list[dict]) -> None:
+        self._raise()
+        self._queue.put(rows)
+
+    def _run(self) -> None:
+        while True:
+            rows = self._queue.get()
+            if rows is None:
+                return
+            if self.error is None:
+                try:  # the backfill left watched days out already: no snapshot to keep
+                    self.daily.upsert(rows, keep_snapshots=False)
+                except Exception as exc:  # noqa: BLE001 - raised in the run's thread
+                    self.error = exc
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            text = f"{type(self.error).__name__}: {self.error}".splitlines()[0][:300]
+            raise WarehouseWriteError(
+                f"storing the daily history failed in {self.daily.warehouse.describe()} "
+                f"({text}); every answer fetched is archived: run the backfill again to store "
+                "them without a request") from self.error
