@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from findata_assets.fake_eastmoney.klines import kline_key
+
 API_PATH = "/api/qt/clist/get"
 KLINE_PATH = "/api/qt/stock/fflow/daykline/get"  # per-security daily fund-flow history
 SYNTHETIC_HEADER = ("X-Fake-Data", "synthetic: findata fake Eastmoney API, not market data")
@@ -127,6 +129,10 @@ def handler_for(server):
                 return
             self._send(200, raw,
                        "application/javascript" if query.get("cb") else "application/json")
+            if path == KLINE_PATH:  # a whole answer sent: what "fetched twice" counts
+                key = kline_key(query.get("secid", ""), query.get("secid2"))
+                with server._lock:
+                    server.kline_answers[key] = server.kline_answers.get(key, 0) + 1
 
         def _trickle(self, raw: bytes) -> None:
             """Headers at once, then the body one byte every `trickle_interval_s` for

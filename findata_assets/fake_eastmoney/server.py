@@ -106,6 +106,7 @@ class FakeEastmoneyServer:
         self.klines = KlineHistory(self, history_days, kline_live_day)
         self.ban = Ban()
         self.kline_requests: dict[str, int] = {}  # secid (klines.kline_key) -> requests
+        self.kline_answers: dict[str, int] = {}  # ... -> whole answers sent (http_server)
         # trade_date pins the session served, whatever the calendar says (a test of a wrong
         # date); None follows the calendar at the clock. now: a fixed clock (None: real time).
         self.pinned_trade_date, self.now = trade_date, now
@@ -166,7 +167,7 @@ class FakeEastmoneyServer:
     def reset_counts(self) -> None:
         with self._lock:
             self.request_count, self.max_in_flight, self.faults_served = 0, 0, {}
-            self.kline_requests = {}
+            self.kline_requests, self.kline_answers = {}, {}
         self.ban.reset_counts()
 
     def clock(self) -> dt.datetime:
