@@ -32,7 +32,6 @@ import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Coroutine, Iterable, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -109,12 +108,8 @@ class EastmoneyClient:
         self.concurrency, self.min_interval_s = concurrency, min_interval_s
         self.max_attempts, self.max_group_attempts = max_attempts, max_group_attempts
         self.page_deadline_s = page_deadline_s
-        # Credentials in the URL (a proxy gateway, say) travel as an auth header instead, so
-        # neither our logs, our errors nor httpx's request log ever print them.
-        parts = urlsplit(url)
-        self._auth = (httpx.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
-                      if parts.username else None)
-        self.base_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        # Credentials in the URL (a proxy gateway, say) travel as an auth header instead
+        self._auth, self.base_url = endpoint.split_credentials(url)
         self.safe_url = safe_url(url)
         self._timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s)
         self.hedging = HedgePolicy(hedge or HedgeSettings(), deadline_s=page_deadline_s)

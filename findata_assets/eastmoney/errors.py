@@ -122,6 +122,36 @@ class TradeDateError(EastmoneyError):
     """The data's own date is not a trading day: storing it would file rows under a wrong date."""
 
 
+class NoSuchSecurityError(EastmoneyError):
+    """The daily history endpoint answered `rc != 0` or `data: null`: the source has no such
+    security (an unknown or wrongly prefixed secid, an old Beijing code). Not retried, and about
+    this one security only: the run goes on with the others."""
+
+    def __init__(self, secid: str, rc: object = 0):
+        self.secid, self.rc = secid, rc
+        super().__init__(f"{secid}: the source has no such security (rc={rc!r}, data: null)")
+
+
+class HistorySchemaError(SchemaDriftError):
+    """A daily history answer in a shape we do not know (no `data` key, no `klines` list)."""
+
+    def __init__(self, secid: str, field: str, detail: str = ""):
+        self.secid = secid
+        super().__init__(f"the daily history of {secid}", field, detail)
+
+
+class KlineLineError(EastmoneyError, ValueError):
+    """One line of a daily history is unreadable (field count, date, number) or out of order.
+    About this security's answer only; the message quotes the line, shortened."""
+
+    def __init__(self, secid: str, index: int, line: object, problem: str):
+        self.secid, self.index, self.line, self.problem = secid, index, line, problem
+        shown = repr(line)
+        if len(shown) > 90:
+            shown = shown[:87] + "..."
+        super().__init__(f"{secid}: daily history line {index + 1} {problem}: {shown}")
+
+
 # A retry cannot fix these: the next answer has the same shape, the URL stays wrong, the date
 # stays a holiday. Everything else the client raises may pass with time.
 class CertificateSettingError(EastmoneyError):

@@ -2,6 +2,7 @@
 
     stores.py      FINDATA_HOME, FINDATA_DATABASE_*, FINDATA_S3_*, AWS_*   -> Settings
     eastmoney.py   FINDATA_EASTMONEY_*                                      -> EastmoneySettings
+    history.py     FINDATA_HISTORY_* (the per-security daily history lane)  -> HistorySettings
     analysis.py    FINDATA_LLM_*, DEEPSEEK_API_KEY, FINDATA_REPORT_*        -> LLMSettings, ReportSettings
     operations.py  FINDATA_SCHEDULES, FINDATA_RUN_SPLIT, FINDATA_ALERT_WEBHOOK, FINDATA_UI_URL,
                    FINDATA_HOLIDAYS*, FINDATA_CALENDAR_CACHE_DIR, FINDATA_CODE_*, DAGSTER_HOME,
@@ -23,6 +24,7 @@ from typing import Mapping, Optional
 from findata_assets import environment
 from findata_assets.settings.analysis import LLMSettings, ReportSettings
 from findata_assets.settings.eastmoney import EastmoneySettings
+from findata_assets.settings.history import HistorySettings
 from findata_assets.settings.operations import (
     CalendarSettings, CodeLinkSettings, InstanceSettings, RefreshSettings)
 from findata_assets.settings.retention import RetentionSettings
@@ -42,6 +44,7 @@ class FindataSettings:
     instance: InstanceSettings
     retention: RetentionSettings
     code_links: CodeLinkSettings
+    history: HistorySettings
 
 
 def load(environ: Optional[Mapping[str, str]] = None) -> FindataSettings:
@@ -54,7 +57,8 @@ def load(environ: Optional[Mapping[str, str]] = None) -> FindataSettings:
         refresh=RefreshSettings.from_env(environ), calendar=CalendarSettings.from_env(environ),
         instance=InstanceSettings.from_env(environ),
         retention=RetentionSettings.from_env(environ),
-        code_links=CodeLinkSettings.from_env(environ))
+        code_links=CodeLinkSettings.from_env(environ),
+        history=HistorySettings.from_env(environ))
 
 
 def refresh() -> RefreshSettings:

@@ -56,17 +56,17 @@ class EastmoneySettings:
         )
 
 
-def normalise_url(url: str, setting: str = ENV_URL) -> str:
-    """`http://host:port` -> `http://host:port/api/qt/clist/get`; anything that is not an
-    http(s) URL with a host is a ValueError naming the setting."""
+def normalise_url(url: str, setting: str = ENV_URL, expected: str = EXPECTED) -> str:
+    """`http://host:port` -> `http://host:port/api/qt/clist/get` (the path of `expected`);
+    anything that is not an http(s) URL with a host is a ValueError naming the setting."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{setting} must be an http(s) URL like {EXPECTED}, got "
+        raise ValueError(f"{setting} must be an http(s) URL like {expected}, got "
                          f"{safe_url(url) or '(empty)'}")
     try:
         parts.port
     except ValueError:
         raise ValueError(f"{setting} has an invalid port: {safe_url(url)}") from None
     if parts.path in ("", "/"):
-        parts = parts._replace(path=API_PATH)
+        parts = parts._replace(path=urlsplit(expected).path)
     return urlunsplit(parts)
