@@ -219,3 +219,26 @@ def test_a_killed_backfill_resumes_without_fetching_anything_twice(
     assert resumed == straight and len(resumed) > 100
     with Warehouse(mysql_url).engine.connect() as conn:  # stored once per security and day
         assert conn.execute(sa.text("SELECT COUNT(*) FROM daily_flow")).scalar() == len(resumed)
+
+
+def test_a_second_backfill_waits_for_the_lane_and_says_so(fake, mysql_url, s3_env):
+    import threading
+
+    from findata_assets.history import lane_lock
+
+    warehouse, store = _stores(mysql_url, s3_env)
+    events, done = [], {}
+    start, end = _days(2)
+    backfill = Backfill(Warehouse(mysql_url), store, *_settings(fake),
+                        on_event=lambda kind, text: events.append((kind, text)))
+    with lane_lock.hold(warehouse):  # another process's backfill, as far as MariaDB knows
+        worker = threading.Thread(target=lambda: done.setdefault("result",
+                                                                 backfill.run(start, end)))
+        worker.start()
+        time.sleep(3)
+        assert not fake.kline_requests  # not one request while the lane is held
+        assert [k for k, _ in events] == ["waiting"]
+        assert "another history backfill holds the lane" in events[0][1]
+    worker.join(60)
+    assert done["result"].fetched == len(fake.klines.secids())
+    warehouse.dispose()

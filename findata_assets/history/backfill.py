@@ -24,7 +24,7 @@ from typing import Callable, Optional
 from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney import klines
 from findata_assets.eastmoney.errors import NoSuchSecurityError
-from findata_assets.history import raw_archive
+from findata_assets.history import lane_lock, raw_archive
 from findata_assets.history.progress import Progress
 from findata_assets.history.rows import Agreement, kline_row, snapshot_row, watched
 from findata_assets.history.sessions import in_session, last_closed_session, seconds_to_close
@@ -111,6 +111,14 @@ class Backfill:
         started = time.monotonic()
         as_of = last_closed_session()
         days = self._days(start, end, as_of)
+        with lane_lock.hold(self.warehouse, lambda text: self._event("waiting", text)):
+            result = self._run(start, end, days, as_of)
+        result.seconds = time.monotonic() - started
+        self._report_progress(force=True)
+        return result
+
+    def _run(self, start: dt.date, end: dt.date, days: list[dt.date],
+             as_of: dt.date) -> BackfillResult:
         universe = from_warehouse(self.warehouse) or from_ranking(self._fetch_ranking)
         log.info("history %s..%s: %d trading day(s), %d securities from %s, ordered by %s",
                  days[0], days[-1], len(days), len(universe.securities), universe.source,
@@ -143,8 +151,6 @@ class Backfill:
             self._writer.close()  # raises the writer's error, if it had one
         result.days = self._reports(days, as_of)
         result.fetched = len(fetch) - sum(1 for s in fetch if s.secid in result.failed)
-        result.seconds = time.monotonic() - started
-        self._report_progress(force=True)
         return result
 
     def _days(self, start: dt.date, end: dt.date, as_of: dt.date) -> list[dt.date]:
