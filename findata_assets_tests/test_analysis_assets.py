@@ -13,6 +13,8 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pytest
+
+from findata_assets.history.sessions import source_first_day
 import sqlalchemy as sa
 import zstandard
 
@@ -283,10 +285,11 @@ def _partition_keys(defs: dg.Definitions) -> list[str]:
 def test_the_trading_day_partitions_start_at_the_first_day_collected(env):
     latest = tc.latest_trading_day(dt.datetime.now(tc.TZ))
     collectable = tc.previous_trading_day(latest)
-    # nothing collected yet: the days a refresh now could still fill (the latest, or just after
-    # the open the one before), and today's when it is a trading day
+    # nothing collected yet: as far back as the source's per-security daily history reaches
+    # (a history backfill can fill those days), to today's when it is a trading day
     nothing = _partition_keys(code_location())
-    assert nothing[0] == collectable.isoformat() and len(nothing) <= 3
+    assert nothing[0] == source_first_day().isoformat()
+    assert nothing[-1] >= collectable.isoformat() and 119 <= len(nothing) <= 122
     warehouse, _ = stores()
     assert warehouse.first_trade_date(catalog.table("stock", "all", "1d")) is None
     store_day(warehouse, make_day(DAY, n_stocks=30, n_sectors=5))
@@ -318,7 +321,7 @@ def test_a_database_down_at_load_still_loads_the_location_and_says_so(env, caplo
     env.setenv("FINDATA_DATABASE_TIMEOUT_S", "2")
     with caplog.at_level(logging.WARNING):
         keys = _partition_keys(code_location())
-    assert keys[0] == tc.previous_trading_day(tc.latest_trading_day(dt.datetime.now(tc.TZ))).isoformat()
+    assert keys[0] == source_first_day().isoformat()  # as far back as the source's history
     [warning] = [r.getMessage() for r in caplog.records if "first collected day" in r.getMessage()]
     assert "FINDATA_PARTITIONS_START" in warning and "s3cret-pw" not in warning
 

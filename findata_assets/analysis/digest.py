@@ -11,7 +11,15 @@ Conventions (each one is what a test checks against SQL over the same rows):
 - main = super-large + large orders, retail = small orders (the issue's definition; medium orders
   are reported but belong to neither side);
 - persistence = names in the top (bottom) n of the 1d, 5d and 10d rankings at once, n from
-  `persistence_n` (a cap, or a share of the ranked 1d rows when that is smaller).
+  `persistence_n` (a cap, or a share of the ranked 1d rows when that is smaller);
+- `history`: the day seen from the daily history (daily_flow: 5/20-day leaders, streaks, the
+  market's 20 days; history_signals.py), `{"missing": ...}` when it holds no day up to D.
+
+A day the platform did not watch (a backfilled day: daily_flow rows, no 1d snapshot) is still
+analysed: the 1d tables that lack it are taken from its daily rows (the stocks as 全部股票, the
+boards per board type); what such a day cannot have (the other markets, the 5d/10d rankings, the
+boards' top stocks, the intraday minutes) is named in `missing`, and `sources` says where each
+section came from.
 """
 
 from __future__ import annotations
@@ -23,10 +31,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from findata_assets.analysis import day_notes, history_signals
 from findata_assets.eastmoney import catalog
 from findata_assets.eastmoney.catalog import TableSpec
+from findata_assets.storage.daily_flow import TABLE as DAILY_TABLE
+from findata_assets.storage.daily_flow import DailyFlowStore
 
-DIGEST_VERSION = 1
+DIGEST_VERSION = 2  # 2: the history section, the sections' sources, the missing notes
 TOP_N = 10  # top / bottom stocks per market, leaders / laggards per board
 DIVERGENCE_N = 5  # example names for each direction of main-vs-retail divergence
 # "leads" = in the top n of each period's ranking, n = the cap or that share of the ranked 1d
@@ -43,6 +54,11 @@ READ_COLUMNS = SECTOR_ENTRY_FIELDS
 # the snapshot times the digest names: only each table's newest is read (decoding a datetime
 # per row cost pymysql a third of the analysis's reads)
 STAMP_COLUMNS = ("updated_at", "fetched_at")
+# the 1d tables a day's daily_flow rows can stand in for: table name -> (kind, board)
+DAILY_STAND_INS = {REQUIRED_TABLE.name: ("stock", None),
+                   **{catalog.table("sector", b, "1d").name: ("board", b) for b in catalog.BOARDS}}
+DAILY_READ = ("code", "kind", "board", "name", "main_net", "main_pct", "change_pct", *FLOW_FIELDS,
+              "source", "fetched_at")
 
 
 class NoDataError(LookupError):
@@ -58,6 +74,10 @@ class DayInputs:
     missing: list[str] = field(default_factory=list)
     # table name -> the newest of each STAMP_COLUMNS (the rows do not carry them)
     newest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # table name -> {"rows", "sources" (kline/snapshot counts), "fetched_at"} of the tables whose
+    # rows were taken from daily_flow (the table itself lacks the day: it stays in `missing`)
+    daily: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: Optional[history_signals.HistoryInputs] = None
 
     def of(self, spec: TableSpec) -> list[dict]:
         return self.rows.get(spec.name, [])
@@ -73,7 +93,8 @@ def input_tables() -> list[TableSpec]:
 
 
 def load_inputs(warehouse, trade_date: dt.date) -> DayInputs:
-    """That day's rows from the warehouse; raises NoDataError when all stocks 1d has none."""
+    """That day's rows from the warehouse, and its daily history; raises NoDataError when all
+    stocks 1d has none and daily_flow holds no stock of the day either."""
     inputs = DayInputs(trade_date)
     for spec in input_tables():
         rows, newest = warehouse.read_with_newest(spec, trade_date, READ_COLUMNS, STAMP_COLUMNS)
@@ -82,9 +103,36 @@ def load_inputs(warehouse, trade_date: dt.date) -> DayInputs:
             inputs.newest[spec.name] = newest
         else:
             inputs.missing.append(spec.name)
+    stand_in_daily_rows(warehouse, inputs)
     if not inputs.of(REQUIRED_TABLE):
         raise NoDataError(f"no rows for {trade_date} in {REQUIRED_TABLE.name}")
+    snapshot = None if REQUIRED_TABLE.name in inputs.daily else REQUIRED_TABLE.name
+    inputs.history = history_signals.load(warehouse, trade_date, inputs.of(REQUIRED_TABLE),
+                                          snapshot)
     return inputs
+
+
+def stand_in_daily_rows(warehouse, inputs: DayInputs) -> None:
+    """The day's 1d tables that lack it, from its daily_flow rows (one read, only when one
+    lacks it): the stocks as 全部股票, the boards per board type, no top stock (领涨股)."""
+    lacking = [name for name in DAILY_STAND_INS if name in inputs.missing]
+    if not lacking:
+        return
+    kinds = sorted({DAILY_STAND_INS[name][0] for name in lacking})
+    day = inputs.trade_date
+    rows = [dict(zip(DAILY_READ, r)) for r in DailyFlowStore(warehouse).read(
+        kinds=kinds, start=day, end=day, columns=DAILY_READ)]
+    for name in lacking:
+        kind, board = DAILY_STAND_INS[name]
+        mine = [r for r in rows if r["kind"] == kind and (kind == "stock" or r["board"] == board)]
+        if not mine:
+            continue
+        sources: dict[str, int] = {}
+        for r in mine:
+            sources[r["source"]] = sources.get(r["source"], 0) + 1
+        inputs.rows[name] = [{f: r.get(f) for f in READ_COLUMNS} for r in mine]
+        inputs.daily[name] = {"rows": len(mine), "sources": dict(sorted(sources.items())),
+                              "fetched_at": max(r["fetched_at"] for r in mine)}
 
 
 # --- building blocks ------------------------------------------------------------------------------
@@ -238,6 +286,9 @@ def compute(inputs: DayInputs) -> dict:
     boards = {key: b for key, group in catalog.BOARDS.items()
               if (b := _board(group, inputs)) is not None}
     stock_periods = {p: inputs.of(catalog.table("stock", "all", p)) for p in ("1d", "5d", "10d")}
+    stock_persistence = persistence(stock_periods, *PERSIST_STOCK)
+    from_daily = REQUIRED_TABLE.name in inputs.daily
+    history = history_signals.compute(inputs.history, inputs.trade_date)
     return {
         "version": DIGEST_VERSION,
         "trade_date": inputs.trade_date.isoformat(),
@@ -245,16 +296,34 @@ def compute(inputs: DayInputs) -> dict:
                      "fetched_at": _latest(inputs, "fetched_at"),
                      # the snapshot the headline numbers come from: a later refresh replaces
                      # the warehouse's rows, the report keeps naming this one
-                     "source_table": REQUIRED_TABLE.name,
-                     "source_fetched_at": _latest(inputs, "fetched_at", [REQUIRED_TABLE.name]),
+                     "source_table": DAILY_TABLE if from_daily else REQUIRED_TABLE.name,
+                     "source_fetched_at": (_iso(inputs.daily[REQUIRED_TABLE.name]["fetched_at"])
+                                           if from_daily else
+                                           _latest(inputs, "fetched_at", [REQUIRED_TABLE.name])),
                      "timezone": "Asia/Shanghai"},
-        "tables": {name: len(rows) for name, rows in sorted(inputs.rows.items())},
+        "tables": {name: len(rows) for name, rows in sorted(inputs.rows.items())
+                   if name not in inputs.daily},
         "missing_tables": sorted(inputs.missing),
         "units": {"money": "yuan", "share": "percent"},
         "markets": markets,
         "boards": boards,
-        "stock_persistence": persistence(stock_periods, *PERSIST_STOCK),
+        "stock_persistence": stock_persistence,
+        "history": history,
+        "sources": {
+            "markets": {k: _source(inputs, catalog.table("stock", k, "1d")) for k in markets},
+            "boards": {k: _source(inputs, catalog.table("sector", k, "1d")) for k in boards},
+            "stock_persistence": ([catalog.table("stock", "all", p).name for p in stock_periods]
+                                  if stock_persistence else None),
+            "history": DAILY_TABLE if "coverage" in history else None,
+            "from_daily_flow": {name: {"rows": v["rows"], "sources": v["sources"]}
+                                for name, v in sorted(inputs.daily.items())}},
+        "missing": day_notes.missing_notes(inputs, markets, boards, stock_persistence,
+                                           REQUIRED_TABLE.name),
     }
+
+
+def _source(inputs: DayInputs, spec: TableSpec) -> str:
+    return DAILY_TABLE if spec.name in inputs.daily else spec.name
 
 
 def canonical_json(value: Any) -> str:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from findata_assets import cancellation, redaction
-from findata_assets.analysis.digest import canonical_json
+from findata_assets.analysis.digest import REQUIRED_TABLE, canonical_json
 from findata_assets.eastmoney.catalog import YI
 from findata_assets.settings.analysis import DEFAULT_BASE_URL, DEFAULT_MODEL
 
@@ -122,17 +122,53 @@ def prompt_view(digest: Mapping[str, Any]) -> dict:
         if b.get("persistence"):
             view["boards"][key]["persistent_leaders"] = [
                 p["name"] or p["code"] for p in b["persistence"]["leaders"]]
+    history = digest.get("history") or {}
+    if "coverage" in history:
+        view["history"] = history_view(history)
+    if digest.get("missing"):  # a backfilled day, a day missing tables: say what is not there
+        view["not_available"] = sorted(digest["missing"])
+    if digest["snapshot"].get("source_table") != REQUIRED_TABLE.name:
+        view["day_source"] = digest["snapshot"].get("source_table")
     return view
+
+
+def _sums(entries) -> list[dict]:
+    return [{"name": e.get("name") or e["code"], "main_net_yi": _yi(e["main_net_sum"]),
+             **({"days": e["days"]} if "since" in e else {})} for e in entries[:5]]
+
+
+def history_view(history: Mapping[str, Any]) -> dict:
+    """The daily history for the model: the windows' and streaks' first five, the market."""
+    out: dict[str, Any] = {"days_held": history["coverage"]["days"]}
+    for key, window in history.get("windows", {}).items():
+        if "leaders" in window:
+            out[f"main_net_{key}"] = {"leaders": _sums(window["leaders"]),
+                                      "laggards": _sums(window["laggards"])}
+    streaks = history.get("streaks", {})
+    if "inflow" in streaks:
+        out["streaks_days"] = {"inflow": _sums(streaks["inflow"]),
+                               "outflow": _sums(streaks["outflow"])}
+    market = history.get("market", {})
+    if "series" in market:
+        change = market["sh_change_pct"]
+        out["market_20d"] = {"main_net_yi": _yi(market["main_net_sum"]),
+                             "inflow_days": market["inflow_days"], "end": market["end"],
+                             "sh_change_pct": None if change is None else round(change, 2)}
+    return out
 
 
 SYSTEM_PROMPTS = {
     "zh": ("你是一名严谨的A股资金流向分析师。只使用用户提供的数据，不要编造数字或新闻，不给出买卖建议。"
            "用简体中文写一份约400-600字的Markdown日报解读，包含以下小节（用###标题）："
-           "市场概览、板块轮动、个股焦点、主力与散户、持续性观察、风险提示。金额单位为亿元。"),
+           "市场概览、板块轮动、个股焦点、主力与散户、持续性观察、风险提示。金额单位为亿元。"
+           "若摘要含 history（5日/20日累计主力净流入、连续净流入/净流出天数、大盘20日主力资金），"
+           "在持续性观察中引用。"),
     "en": ("You are a careful analyst of China A-share fund flows. Use only the data given, invent no "
            "figures or news, give no buy/sell advice. Write a 300-450 word Markdown commentary in "
            "English with these ### sections: Market overview, Sector rotation, Stocks in focus, "
-           "Main vs retail, Persistence, Risks. Amounts are in 100 million yuan (yi)."),
+           "Main vs retail, Persistence, Risks. Amounts are in 100 million yuan (yi). If the digest has "
+           "`history` (5/20-day sums, inflow/outflow streaks, the market's 20 days), use it under "
+           "Persistence."),
 }
 
 

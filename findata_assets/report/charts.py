@@ -2,7 +2,9 @@
 
 - top_flows.png: the 10 largest main net inflows and outflows of all stocks;
 - sector_heatmap.png: per board, the 1d leaders and laggards across 1d / 5d / 10d;
-- order_split.png: net inflow by order size (super-large, large, medium, small) per market.
+- order_split.png: net inflow by order size (super-large, large, medium, small) per market;
+- market_flow.png (with the daily history only): the market's main net inflow of each of its
+  last 20 days, and the Shanghai Composite's close.
 
 Colours follow the Chinese market convention: red = inflow, green = outflow.
 Without a CJK font (see fonts.py) labels are security/board codes and titles English, so a chart
@@ -172,9 +174,36 @@ def intraday(digest: Mapping[str, Any], style: _Style) -> Optional[bytes]:
     return _png(fig)
 
 
+def market_flow(digest: Mapping[str, Any], style: _Style) -> Optional[bytes]:
+    """The market's main net inflow per day over the history's last 20 days (bars, red in /
+    green out) and the Shanghai Composite's close (line, right axis)."""
+    market = (digest.get("history") or {}).get("market") or {}
+    if not market.get("series"):
+        return None
+    days = [day[5:] for day, _ in market["series"]]  # MM-DD
+    values = [_yi(v) for _, v in market["series"]]
+    fig = _figure(10, 4.2)
+    ax = fig.subplots()
+    ax.bar(range(len(values)), values,
+           color=[INFLOW if not math.isnan(v) and v >= 0 else OUTFLOW for v in values])
+    ax.axhline(0, color="#555555", linewidth=0.8)
+    ax.set_xticks(range(len(days)), days, rotation=45, fontsize=8)
+    ax.set_ylabel(style.t("yi"))
+    closes = market.get("sh_closes") or []
+    if closes and len(closes) == len(values):
+        right = ax.twinx()
+        right.plot(range(len(closes)), [math.nan if c is None else c for c in closes],
+                   color="#1f4e9c", linewidth=1.2, marker="o", markersize=2.5)
+        right.set_ylabel(style.t("sh_close"))
+    ax.set_title(style.t("market_20d"))
+    return _png(fig)
+
+
 CHARTS: dict[str, Callable] = {
     "top_flows.png": top_flows, "sector_heatmap.png": sector_heatmap, "order_split.png": order_split,
     "intraday.png": intraday}
+# drawn when the digest carries the daily history (a digest without it draws CHARTS only)
+HISTORY_CHARTS: dict[str, Callable] = {"market_flow.png": market_flow}
 
 
 def _render(digest, style: _Style, font: Optional[FontChoice]) -> tuple[dict[str, bytes], int]:
@@ -191,7 +220,7 @@ def _render(digest, style: _Style, font: Optional[FontChoice]) -> tuple[dict[str
     images = {}
     with matplotlib.rc_context(rc), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for name, draw in CHARTS.items():
+        for name, draw in {**CHARTS, **HISTORY_CHARTS}.items():
             png = draw(digest, style)
             if png is not None:
                 images[name] = png

@@ -7,31 +7,16 @@ copy shown in the Dagster UI (presigned URLs).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from findata_assets.eastmoney import catalog
-from findata_assets.eastmoney.catalog import YI
+from findata_assets.report import history_section
 from findata_assets.report import text as txt
+from findata_assets.report.md_parts import image as _image
+from findata_assets.report.md_parts import pct, yi
+from findata_assets.report.md_parts import table as _table
 
 MARKET_ORDER = ("all", "sh_sz_a", "sh_a", "sz_a", "chinext", "star", "sh_b", "sz_b")
-
-
-def yi(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value / YI:,.2f}"
-
-
-def pct(value: Optional[float], scale: float = 1.0) -> str:
-    return "-" if value is None else f"{value * scale:.2f}%"
-
-
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
 
 
 def _stock_rows(entries: list[dict]) -> list[list[Any]]:
@@ -50,10 +35,6 @@ def _board_rows(board: dict) -> list[list[Any]]:
                      pct(e.get("change_pct"))] if e else ["", "", ""])
         rows.append(row)
     return rows
-
-
-def _image(alt: str, name: str, chart_links: Mapping[str, str]) -> list[str]:
-    return [f"![{alt}]({chart_links[name]})", ""] if name in chart_links else []
 
 
 def _names(items: list[dict], lang: str) -> str:
@@ -77,7 +58,9 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
            f"- {t['snapshot']}: {snap.get('updated_at') or '-'} ({t['tz']})",
            *(["- " + t["source_snapshot"].format(table=snap["source_table"],
                                                   at=snap["source_fetched_at"])]
-             if snap.get("source_fetched_at") else []),
+             if snap.get("source_fetched_at") and snap.get("source_table") != "daily_flow"
+             else []),
+           *history_section.day_source(digest, lang),
            f"- {t['generated']}: {generated_at} ({t['tz']})",
            f"- {t['source']}", ""]
     if synthetic:  # offline demo data must never pass for market data
@@ -126,6 +109,7 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
             out += [f"- {digest['intraday']['coverage']}", ""]
 
     out += [f"## {t['persistence']}", ""]
+    heading = len(out)
     persistence = digest.get("stock_persistence")
     if persistence:
         n = persistence["n"]
@@ -137,7 +121,11 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
             for side in ("leaders", "laggards"):
                 out.append(f"- {t['board_' + side].format(board=name, n=p['n'])}: "
                            f"{_names(p[side], lang) or t['none']}")
+    if len(out) == heading:  # no 5d/10d rankings for the day: the data notes say why
+        out.append(f"- {t['none']}")
     out.append("")
+    out += history_section.render(digest, lang, chart_links)
+    out += history_section.notes(digest, lang, chart_links)
 
     out += [f"## {t['narrative']}", ""]
     if narrative.get("text"):

@@ -1,9 +1,11 @@
 """`fund_flow_analysis`: the day's digest and narrative, per trading day.
 
 Reads that trade date's rows from the warehouse (the flow tables are its upstream: every
-partition of stock_flow and sector_flow, hence AllPartitionMapping), computes the digest, asks
-the LLM for a narrative (cached, skippable, never fatal), and stores both: JSON in the object
-store (analysis/<date>/digest.json, narrative.json) and a row of the `fund_flow_analysis` table.
+partition of stock_flow and sector_flow, hence AllPartitionMapping) and the daily history up to
+it (daily_flow; a day the platform did not watch is analysed from its daily rows alone),
+computes the digest, asks the LLM for a narrative (cached, skippable, never fatal), and stores
+both: JSON in the object store (analysis/<date>/digest.json, narrative.json) and a row of the
+`fund_flow_analysis` table.
 
 A day without rows is skipped, not failed: the asset yields no materialization (so the partition
 stays "missing" and a later run fills it), records an AssetObservation whose `status` says why,
@@ -127,6 +129,11 @@ def _analyse(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
         "sql_table": TABLE_NAME,
         "rows_read": dg.MetadataValue.json(d["tables"]),
         "missing_tables": dg.MetadataValue.json(d["missing_tables"]),
+        # where the day's figures came from (a backfilled day: daily_flow), what it lacks, and
+        # how many days of daily history its history section saw
+        "day_source": d["snapshot"]["source_table"],
+        "missing_sections": dg.MetadataValue.json(sorted(d["missing"])),
+        "history_days": (d["history"].get("coverage") or {}).get("days", 0),
         **_key_figures(d),
         keys.SYNTHETIC: served_synthetic(context, trade_date),
         keys.NARRATIVE_STATUS: result.status,
@@ -156,7 +163,9 @@ def build_analysis_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
         kinds={"python", "openai", "sql", "json"},
         metadata=with_schema(analysis_table_schema()),
         description="Per trading day: numeric digest of the fund-flow tables (top/bottom stocks, "
-                    "sector leaders, breadth, main vs retail, 1d/5d/10d persistence) and an LLM "
-                    f"narrative; JSON in the object store and a row of SQL table {TABLE_NAME}. "
+                    "sector leaders, breadth, main vs retail, 1d/5d/10d persistence; from the "
+                    "daily history 5/20-day leaders, inflow/outflow streaks, the market's 20 "
+                    "days) and an LLM narrative; JSON in the object store and a row of SQL "
+                    f"table {TABLE_NAME}. "
                     "Partitions start at the first day collected (or FINDATA_PARTITIONS_START).",
     )(_analyse)

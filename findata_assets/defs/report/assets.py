@@ -5,6 +5,7 @@ reports from stored history without touching the API or the LLM. Written to the 
 
     reports/<trade_date>/report.md
     reports/<trade_date>/charts/{top_flows,sector_heatmap,order_split}.png
+    reports/<trade_date>/charts/market_flow.png   (when the digest carries the daily history)
 
     reports/<trade_date>/report.html
 
@@ -141,7 +142,8 @@ def build_report_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         output_required=False,
         kinds={"python", "markdown"},
         description="Per trading day: Markdown fund-flow report with PNG charts (top flows, sector "
-                    "1d/5d/10d heatmap, order-size split) in the object store under "
-                    "reports/<trade_date>/; presigned URL and the report in the metadata. "
+                    "1d/5d/10d heatmap, order-size split, the market's 20 days from the daily "
+                    "history) and the history's 5/20-day leaders and streaks, in the object store "
+                    "under reports/<trade_date>/; presigned URL and the report in the metadata. "
                     "Partitions start at the first day collected (or FINDATA_PARTITIONS_START).",
     )(_report)
