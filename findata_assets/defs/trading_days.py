@@ -81,3 +81,21 @@ def for_settings(settings: FindataSettings) -> dg.TimeWindowPartitionsDefinition
         return trading_day_partitions(partitions_start(settings, warehouse))
     finally:
         warehouse.dispose()
+
+
+def after_close_schedule(name: str, cron: str, job, running: bool, description: str,
+                         run_key_prefix: str) -> dg.ScheduleDefinition:
+    """A schedule that asks for the day's partition of `job` after the close on trading days
+    (skipping, with the reason, on a weekday the exchange is closed). On in a deployment
+    (FINDATA_SCHEDULES=running), as the refresh schedules are."""
+
+    @dg.schedule(name=name, cron_schedule=cron, execution_timezone=tc.TZ_NAME, job=job,
+                 default_status=dg.DefaultScheduleStatus.RUNNING if running
+                 else dg.DefaultScheduleStatus.STOPPED, description=description)
+    def _after_close(context: dg.ScheduleEvaluationContext):
+        day = (context.scheduled_execution_time or datetime.now(tc.TZ)).astimezone(tc.TZ).date()
+        if not tc.is_trading_day(day):
+            return dg.SkipReason(f"{day} is not a trading day")
+        return dg.RunRequest(run_key=f"{run_key_prefix}-{day}", partition_key=day.isoformat())
+
+    return _after_close

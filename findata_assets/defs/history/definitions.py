@@ -4,33 +4,22 @@ request for the market)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import dagster as dg
 
-from findata_assets import trading_calendar as tc
 from findata_assets.defs.code_references import with_code_references
 from findata_assets.defs.history.assets import build_history_asset, history_job
 from findata_assets.defs.history.resources import HistoryResource
+from findata_assets.defs.trading_days import after_close_schedule
 from findata_assets.settings import FindataSettings
 
 DAILY_CRON = "40 15 * * 1-5"  # after the close (15:00) and the full refresh (15:10)
 
 
 def build_daily_schedule(running: bool) -> dg.ScheduleDefinition:
-    @dg.schedule(name="daily_history_after_close", cron_schedule=DAILY_CRON,
-                 execution_timezone=tc.TZ_NAME, job=history_job,
-                 default_status=dg.DefaultScheduleStatus.RUNNING if running
-                 else dg.DefaultScheduleStatus.STOPPED,
-                 description="After the close on trading days: the day's daily history row of "
-                             "every security (from the close snapshot where it was watched).")
-    def daily_after_close(context: dg.ScheduleEvaluationContext):
-        day = (context.scheduled_execution_time or dt.datetime.now(tc.TZ)).astimezone(tc.TZ).date()
-        if not tc.is_trading_day(day):
-            return dg.SkipReason(f"{day} is not a trading day")
-        return dg.RunRequest(run_key=f"daily-{day}", partition_key=day.isoformat())
-
-    return daily_after_close
+    return after_close_schedule(
+        "daily_history_after_close", DAILY_CRON, history_job, running,
+        "After the close on trading days: the day's daily history row of every security (from "
+        "the close snapshot where it was watched).", "daily")
 
 
 def definitions(settings: FindataSettings,

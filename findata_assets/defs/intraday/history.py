@@ -9,11 +9,11 @@ import datetime as dt
 
 import dagster as dg
 
-from findata_assets import trading_calendar as tc
 from findata_assets.deploy.k8s import k8s_run_tags
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.intraday import coverage as day_coverage
 from findata_assets.defs.storage.column_schemas import history_file_schema, with_schema
+from findata_assets.defs.trading_days import after_close_schedule
 from findata_assets.resources.object_store import ObjectStoreResource
 from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.storage import intraday_history as history
@@ -121,17 +121,6 @@ history_job = dg.define_asset_job(
 def build_history_schedule(running: bool) -> dg.ScheduleDefinition:
     """On in a deployment (FINDATA_SCHEDULES=running), as the refresh schedules are: without
     the files, retention keeps every day in the warehouse."""
-
-    @dg.schedule(name="intraday_history_after_close", cron_schedule=HISTORY_CRON,
-                 execution_timezone=tc.TZ_NAME, job=history_job,
-                 default_status=dg.DefaultScheduleStatus.RUNNING if running
-                 else dg.DefaultScheduleStatus.STOPPED,
-                 description="After the close on trading days: the day's intraday history as "
-                             "Parquet.")
-    def history_after_close(context: dg.ScheduleEvaluationContext):
-        day = (context.scheduled_execution_time or dt.datetime.now(tc.TZ)).astimezone(tc.TZ).date()
-        if not tc.is_trading_day(day):
-            return dg.SkipReason(f"{day} is not a trading day")
-        return dg.RunRequest(run_key=f"history-{day}", partition_key=day.isoformat())
-
-    return history_after_close
+    return after_close_schedule(
+        "intraday_history_after_close", HISTORY_CRON, history_job, running,
+        "After the close on trading days: the day's intraday history as Parquet.", "history")
