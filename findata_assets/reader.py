@@ -2,7 +2,13 @@
 
     from findata_assets import reader
     reader.flows("all", "1d", start="2026-11-01")          # 全部股票 今日, every stored day
+    reader.flows("sh_a", "5d", start="2026-06-01")          # ... back into the daily history
     reader.sectors("concept", "5d", lang="zh")              # Chinese column labels
+    reader.daily("600519", start="2026-06-01")              # one stock's days (日线资金流)
+    reader.daily(["600519", "000001"], end="2026-12-01")    # a few stocks
+    reader.daily(start="2026-12-01", end="2026-12-01")      # every stock on a day
+    reader.daily_sectors("industry", start="2026-11-02")    # boards (or board=None: all types)
+    reader.daily_market(start="2026-06-01")                 # 大盘: SH/SZ index and the flows
     reader.intraday("600519", "2026-12-01")                 # one stock's (or board's) day
     reader.intraday("600519", "2026-11-02", end="2026-12-01")   # ... over a range of days
     reader.intraday_market("2026-12-01", minute="10:30")    # every stock at one minute
@@ -13,8 +19,10 @@
 Built on the platform's own settings (FINDATA_DATABASE_URL, FINDATA_S3_* or the local archive),
 read once per process. Intraday minutes of closed days come from their Parquet files in the
 object store, the live day's from the warehouse (storage/intraday_reads.py): the same frame
-either way. Typed: trade dates are `datetime.date`, money is float yuan, a missing
-value is NaN (never 0). Bad input (an unknown market, a malformed date, a reversed range) is a
+either way. So for the daily history (storage/daily_reads.py): a few codes from the warehouse,
+the whole market from the days' Parquet files and the days without one from the warehouse.
+Typed: trade dates are `datetime.date`, money is float yuan, a missing value is NaN (never 0).
+Bad input (an unknown market, a malformed date, a reversed range, a code that is not one) is a
 ValueError naming the valid choices; a warehouse that does not answer, a StoreUnavailableError
 naming FINDATA_DATABASE_URL.
 """
@@ -35,7 +43,8 @@ from findata_assets.storage.warehouse import Warehouse
 
 DateLike = Union[str, dt.date, None]
 LANGS = ("en", "zh")
-LABELS_ZH = {c.name: c.label_zh for c in catalog.COLUMNS} | {"minute": "分钟", "board": "板块类型"}
+LABELS_ZH = {c.name: c.label_zh for c in catalog.COLUMNS} | {"minute": "分钟", "board": "板块类型",
+                                                            "derived_from_daily": "由日线推算"}
 _NUMERIC = {c.name for c in catalog.COLUMNS if c.sql_type == "float"}
 
 
@@ -74,6 +83,13 @@ def _day(value: DateLike, name: str) -> Optional[dt.date]:
         raise ValueError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
 
 
+def _range(start: DateLike, end: DateLike) -> tuple[Optional[dt.date], Optional[dt.date]]:
+    first, last = _day(start, "start"), _day(end, "end")
+    if first and last and first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    return first, last
+
+
 def _spec(kind: str, group: str, period: str) -> catalog.TableSpec:
     try:
         return catalog.table(kind, group, period)
@@ -102,9 +118,7 @@ def _frame(rows: list[dict], columns: Iterable[str], lang: str) -> pd.DataFrame:
 def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,
            codes: Optional[Iterable[str]], lang: str) -> pd.DataFrame:
     spec = _spec(kind, group, period)
-    first, last = _day(start, "start"), _day(end, "end")
-    if first and last and first > last:
-        raise ValueError(f"start {first} is after end {last}")
+    first, last = _range(start, end)
     wh = warehouse()
     table = wh.table(spec)
     query = sa.select(table).order_by(table.c.trade_date, table.c.rank)
@@ -125,14 +139,84 @@ def _table(kind: str, group: str, period: str, start: DateLike, end: DateLike,
 def flows(market: str, period: str, start: DateLike = None, end: DateLike = None,
           codes: Optional[Iterable[str]] = None, lang: str = "en") -> pd.DataFrame:
     """A stock table (market: all, sh_sz_a, sh_a, star, sz_a, chinext, sh_b, sz_b; period: 1d,
-    3d, 5d, 10d), the stored trade dates in [start, end], ranked within each day."""
-    return _table("stock", market, period, start, end, codes, lang)
+    3d, 5d, 10d), the stored trade dates in [start, end], ranked within each day.
+
+    Reaching back: the days in [start, end] the table does not hold but the daily history
+    (daily_flow) does get rows derived from the daily rows, marked `derived_from_daily` True
+    (False for the table's own). 1d is the daily row itself (price = close), the stocks of the
+    market by their code prefix; 3d/5d/10d are the sums of the last N daily amounts of each
+    stock ending at that day (only when all N trading days are present for that stock, else
+    NaN), change_pct compounded from the daily changes, and the N-day shares (main_pct etc.)
+    derived as sum(net) / sum(turnover) * 100 where a day's turnover is net/pct*100 from that
+    day's main_net/main_pct (NaN when a day's main_pct is 0/NaN). Ranked by main_net within the
+    day (rank 1 = largest, NaN last), over the whole market, before `codes` selects."""
+    from findata_assets.storage import daily_reads
+
+    codes = None if codes is None else [str(c) for c in codes]
+    frame = _table("stock", market, period, start, end, codes, "en")
+    first, last = _range(start, end)
+    with _reading():
+        derived = _daily_reads().derived_flows(_spec("stock", market, period), first, last)
+    return _labelled(daily_reads.with_derived(frame, derived, codes), lang)
 
 
 def sectors(board: str, period: str, start: DateLike = None, end: DateLike = None,
             codes: Optional[Iterable[str]] = None, lang: str = "en") -> pd.DataFrame:
     """A board table (board: industry, concept, region; period: 1d, 5d, 10d)."""
     return _table("sector", board, period, start, end, codes, lang)
+
+
+@functools.lru_cache(maxsize=1)
+def _daily_reads():
+    from findata_assets.storage.daily_reads import DailyReads
+
+    return DailyReads(warehouse(), _archive())
+
+
+def _daily(kind: str, columns, codes, start: DateLike, end: DateLike, lang: str,
+           board: Optional[str] = None) -> pd.DataFrame:
+    from findata_assets.storage.daily_flow import LABELS_ZH as DAILY_ZH
+    from findata_assets.storage.daily_reads import MARKET_LABELS_ZH
+
+    first, last = _range(start, end)
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+    with _reading():
+        reads = _daily_reads()
+        frame = (reads.market(first, last) if kind == "market" else
+                 reads.frame(kind, columns, codes=codes, start=first, end=last, board=board))
+    return frame.rename(columns=DAILY_ZH | MARKET_LABELS_ZH) if lang == "zh" else frame
+
+
+def daily(codes: Union[str, Iterable[str], None] = None, start: DateLike = None,
+          end: DateLike = None, lang: str = "en") -> pd.DataFrame:
+    """Stocks' daily fund flows (the daily history, storage/daily_flow.py): one code ("600519"),
+    a list, or None for every stock; a row per stock and trading day in [start, end], by
+    (trade_date, code): the five net amounts (yuan) and shares (%), close, change_pct, source
+    (snapshot: the platform's own close; kline: the source's daily series)."""
+    from findata_assets.storage import daily_reads as dr
+
+    codes = dr.checked_codes(codes, dr.STOCK_CODE, "stock", "6 digits, e.g. '600519'")
+    return _daily("stock", dr.STOCK_COLUMNS, codes, start, end, lang)
+
+
+def daily_sectors(board: Optional[str] = None, start: DateLike = None, end: DateLike = None,
+                  codes: Union[str, Iterable[str], None] = None,
+                  lang: str = "en") -> pd.DataFrame:
+    """Boards' daily fund flows (board: industry, concept, region, or None for every type; codes:
+    BKxxxx, one or a list), as daily() with a `board` column (close: the board's index level
+    as the source gives it)."""
+    from findata_assets.storage import daily_reads as dr
+
+    board = dr.checked_board(board)
+    codes = dr.checked_codes(codes, dr.BOARD_CODE, "board", "BK and digits, e.g. 'BK0475'")
+    return _daily("board", dr.BOARD_COLUMNS, codes, start, end, lang, board=board)
+
+
+def daily_market(start: DateLike = None, end: DateLike = None, lang: str = "en") -> pd.DataFrame:
+    """The market's (Shanghai + Shenzhen) daily fund flows: the five net amounts and shares,
+    sh_close/sh_change_pct (Shanghai Composite), sz_close/sz_change_pct (Shenzhen Component)."""
+    return _daily("market", None, None, start, end, lang)
 
 
 def _family_of(code: str) -> str:
@@ -260,4 +344,5 @@ def reset() -> None:
         warehouse().dispose()
     warehouse.cache_clear()
     _archive.cache_clear()
+    _daily_reads.cache_clear()
     _settings.cache_clear()

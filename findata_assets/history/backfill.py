@@ -38,8 +38,7 @@ from findata_assets.storage.warehouse import Warehouse
 log = logging.getLogger("findata.history")
 EXPORT_THREADS = 4
 FLUSH_ROWS = 5_000  # rows buffered before a write: bounded memory, few transactions
-DELISTED_NOTE = ("expected = today's universe: the source lists no delisted security, so none "
-                 "can be backfilled")
+DELISTED_NOTE = "today's universe (the source lists no delisted security)"
 
 
 class BackfillRangeError(ValueError):

@@ -59,8 +59,10 @@ class Progress:
             parts.append(f"{self.resumed:,} from the archive")
         if self.failed:
             parts.append(f"{self.failed:,} failed")
-        if self.done < self.total:
-            parts.append(f"~{_duration(left)} left" if left is not None else "time left unknown")
+        if self.done < self.total:  # an estimate from a handful of answers says nothing
+            fetched = self.done - self.resumed
+            sure = fetched >= max(20, 0.02 * (self.total - self.resumed)) and left is not None
+            parts.append(f"~{_duration(left)} left" if sure else "time left: estimating")
         return ", ".join(parts)
 
 

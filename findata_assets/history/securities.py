@@ -102,4 +102,6 @@ def from_ranking(fetch_tables: Callable) -> Universe:
             stocks, day = _securities("stock", None, rows), snapshot.trade_date
         else:
             boards += _securities("board", spec.group.key, rows)
-    return Universe(_ordered(stocks, boards), day, "the 1d ranking fetched now")
+    fetched = max(s.fetched_at for s in snapshots.values())
+    return Universe(_ordered(stocks, boards), day,
+                    f"the 1d ranking fetched at {fetched:%Y-%m-%d %H:%M} (no 1d snapshot stored)")

@@ -89,16 +89,17 @@ def build_history_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         except cancellation.Cancelled:
             raise
         context.log.info(_summary(result))
-        for report in result.days:
+        context.log.info(f"history: securities from {result.universe.source}, in the order "
+                         f"market, boards, stocks by {ORDER_FIELD}")
+        stores = {keys.WAREHOUSE: warehouse.get_warehouse().describe(),
+                  keys.ARCHIVE: object_store.get_store().describe()}
+        for report in result.days:  # each day's own figures first, where the UI shows them
             for kind, name in ASSETS.items():
-                context.add_asset_metadata(_day_metadata(report, kind, result),
+                context.add_asset_metadata({**_day_metadata(report, kind, result), **stores},
                                            asset_key=dg.AssetKey(name),
                                            partition_key=report.day.isoformat())
-        totals = {keys.WAREHOUSE: warehouse.get_warehouse().describe(),
-                  keys.ARCHIVE: object_store.get_store().describe(),
-                  "order": ORDER_FIELD, "universe": result.universe.source}
         for name in ASSETS.values():
-            yield dg.MaterializeResult(asset_key=name, metadata=totals)
+            yield dg.MaterializeResult(asset_key=name)
         yield _agreement_check(result)
 
     return daily_history
@@ -117,9 +118,10 @@ def _day_metadata(report: DayReport, kind: str, result) -> dict:
     stored = report.stored.get(kind, 0)
     failed = result.failed_of(kind)
     meta = {keys.TRADE_DATE: report.day.isoformat(), keys.ROW_COUNT: stored,
-            "expected": expected, "expected_means": DELISTED_NOTE, "stored": stored,
+            "expected": expected, "stored": stored,
             "without_line": report.without_line(kind), "failed": len(failed),
-            "from_snapshot": report.stored.get(f"{kind}:snapshot", 0)}
+            "from_close_snapshot": report.stored.get(f"{kind}:snapshot", 0),
+            "expected_means": DELISTED_NOTE}
     if failed:
         meta["failed_errors"] = dg.MetadataValue.md("\n".join(
             f"- {s}: {result.failed[s]}" for s in failed[:20]))
@@ -132,15 +134,22 @@ def _day_metadata(report: DayReport, kind: str, result) -> dict:
 
 def _summary(result) -> str:
     total = sum(r.total_stored for r in result.days)
-    stats = result.fetch_stats
-    requests = getattr(stats, "requests", 0) if stats else 0
-    return (f"history {result.start}..{result.end}: {len(result.days)} day(s), {total:,} rows "
-            f"stored; {result.fetched:,} securities fetched ({requests:,} requests), "
-            f"{result.resumed:,} from the archive, {result.skipped_watched:,} not asked (every "
-            f"day watched), {len(result.unknown):,} unknown to the source, "
-            f"{len(result.failed):,} failed; {result.identity_violations:,} line(s) of "
-            f"{result.identity_securities:,} securities break the fund-flow identities; "
-            f"{result.seconds:.1f} s")
+    requests = getattr(result.fetch_stats, "requests", 0) if result.fetch_stats else 0
+    parts = [f"{len(result.days)} day(s), {total:,} rows stored",
+             f"{result.fetched:,} securities fetched ({requests:,} requests)"]
+    if result.resumed:
+        parts.append(f"{result.resumed:,} read from the archive (fetched before)")
+    if result.skipped_watched:
+        parts.append(f"{result.skipped_watched:,} not asked (the platform watched every day)")
+    if result.unknown:
+        parts.append(f"{len(result.unknown):,} unknown to the source")
+    if result.failed:
+        parts.append(f"{len(result.failed):,} failed")
+    if result.identity_violations:
+        parts.append(f"{result.identity_violations:,} line(s) of {result.identity_securities:,} "
+                     "securities break the fund-flow identities (stored as sent)")
+    return f"history {result.start}..{result.end}: " + "; ".join(parts) + \
+        f"; {result.seconds:.1f} s"
 
 
 def _agreement_check(result) -> dg.AssetCheckResult:
