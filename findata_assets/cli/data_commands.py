@@ -146,6 +146,25 @@ def _show_daily(args) -> int:
     return 0
 
 
+def _latest(kind: str, args) -> str | None:
+    """The table's newest day, so a look at "the latest" does not derive every day of the
+    daily history first (None: the table is empty or missing; then every day is read)."""
+    import sqlalchemy as sa
+
+    from findata_assets import reader
+
+    try:
+        spec = catalog.table(kind, args.group, args.period)
+        warehouse = reader.warehouse()
+        with warehouse.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(spec.name):
+                return None
+        dates = warehouse.trade_dates(spec)
+    except (KeyError, sa.exc.OperationalError):  # the read that follows says what is wrong
+        return None
+    return dates[-1].isoformat() if dates else None
+
+
 def _show(args) -> int:
     import pandas as pd
 
@@ -164,7 +183,7 @@ def _show(args) -> int:
         return _show_intraday(args)
     kind = "sector" if args.group in catalog.groups("sector") else "stock"
     read = reader.sectors if kind == "sector" else reader.flows
-    frame = read(args.group, args.period, start=args.date, end=args.date)
+    frame = read(args.group, args.period, start=args.date or _latest(kind, args), end=args.date)
     if frame.empty:
         print(f"no rows stored in {catalog.table(kind, args.group, args.period).name}"
               f"{' for ' + args.date if args.date else ''}")

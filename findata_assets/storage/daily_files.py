@@ -95,10 +95,13 @@ def write_and_verify(store: ObjectStore, day: dt.date, rows: Sequence[Sequence] 
     try:
         back = pq.read_table(pa.BufferReader(store.get_bytes(key)))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DailyFileError(f"{key}: not readable after writing it: {exc}") from None
-    if not back.equals(table):
+        store.delete_keys([key])
+        raise DailyFileError(f"{key}: not readable after writing it ({exc}); the file is "
+                             "deleted") from None
+    if not back.equals(table):  # never leave a file the reader would trust
+        store.delete_keys([key])
         raise DailyFileError(f"{key}: read back {back.num_rows:,} rows that differ from the "
-                             f"{table.num_rows:,} warehouse rows written")
+                             f"{table.num_rows:,} warehouse rows written; the file is deleted")
     return Written(key, table.num_rows, len(body))
 
 

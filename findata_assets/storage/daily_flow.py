@@ -168,9 +168,3 @@ class DailyFlowStore:
         t = self.table
         with self.warehouse.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.min(t.c.trade_date))).scalar()
-
-    def days(self) -> list[dt.date]:
-        t = self.table
-        with self.warehouse.engine.connect() as conn:
-            return list(conn.execute(sa.select(t.c.trade_date).distinct()
-                                     .order_by(t.c.trade_date)).scalars())
