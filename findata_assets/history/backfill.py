@@ -26,7 +26,9 @@ from findata_assets.eastmoney import klines
 from findata_assets.eastmoney.errors import NoSuchSecurityError
 from findata_assets.history import lane_lock, raw_archive
 from findata_assets.history.progress import Progress
-from findata_assets.history.rows import Agreement, kline_row, snapshot_row, watched
+from findata_assets.history.day_columns import DayColumns
+from findata_assets.history.rows import (
+    VALUE_AT, Agreement, as_dict, kline_row, snapshot_row, watched)
 from findata_assets.history.sessions import in_session, last_closed_session, seconds_to_close
 from findata_assets.history.securities import (
     BOARD_TABLES, ORDER_FIELD, STOCK_TABLE, Security, Universe, from_ranking, from_warehouse)
@@ -37,7 +39,7 @@ from findata_assets.storage.warehouse import Warehouse
 
 log = logging.getLogger("findata.history")
 EXPORT_THREADS = 4
-FLUSH_ROWS = 5_000  # rows buffered before a write: bounded memory, few transactions
+FLUSH_ROWS = 10_000  # rows buffered before a write: bounded memory, few transactions
 DELISTED_NOTE = "today's universe (the source lists no delisted security)"
 
 
@@ -101,8 +103,7 @@ class Backfill:
         self.on_progress, self.on_event = on_progress, on_event
         self.progress_every_s = progress_every_s
         self._lock, self._flush_lock = threading.Lock(), threading.Lock()
-        self._buffer: list[dict] = []
-        self._day_tables: dict[dt.date, list] = {}  # day -> Arrow tables of its rows (files)
+        self._buffer: list[tuple] = []
         self._last_progress = 0.0
 
     # -- the run -----------------------------------------------------------------------------
@@ -130,7 +131,8 @@ class Backfill:
         result = BackfillResult(start, end, as_of, universe, [],
                                 skipped_watched=len(universe.securities) - len(plan))
         self._state = _RunState(set(days), snapshots, result,
-                                {s.secid: s for s in plan}, Progress(len(plan)))
+                                {s.secid: s for s in plan}, Progress(len(plan)),
+                                DayColumns(days, plan))
         self._writer = _Writer(self.daily)
         archived = raw_archive.archived(self.store, as_of)
         resume = [s for s in plan if s.secid in archived]
@@ -250,14 +252,18 @@ class Backfill:
             rows.append(row)
         with self._lock:
             for day, snap, row in compared:
-                state.agreement(day).add(security.code, snap, row)
+                state.agreement(day).add(security.code, snap, as_dict(row))
+            for row in rows:
+                state.day_columns.add(secid, row, VALUE_AT, fetched_at)
             if violations:
                 state.result.identity_violations += violations
                 state.result.identity_securities += 1
                 if state.result.identity_securities <= 3:
-                    log.warning("history %s: %d line(s) break the fund-flow identities (e.g. %s); "
-                                "stored as the source sent them", secid, violations,
-                                report.violations[0])
+                    first = report.violations[0]
+                    log.warning("history %s: %d line(s) break the fund-flow identities (e.g. "
+                                "%s on %s misses by %.2f, more than %.2f); stored as the "
+                                "source sent them", secid, violations, first.identity,
+                                first.trade_date, first.gap, first.tolerance)
             state.result.lines_stored += len(rows)
             self._buffer += rows
             full = len(self._buffer) >= FLUSH_ROWS
@@ -280,17 +286,7 @@ class Backfill:
             with self._lock:
                 rows, self._buffer = self._buffer, []
             if rows:
-                self._keep_for_files(rows)
                 self._writer.put(rows)
-
-    def _keep_for_files(self, rows: list[dict]) -> None:
-        """The rows per day in Arrow form, to write each day's file at the end without
-        reading 6,000 rows a day back through the driver (the slowest part of a backfill)."""
-        by_day: dict[dt.date, list[dict]] = {}
-        for row in rows:
-            by_day.setdefault(row["trade_date"], []).append(row)
-        for day, day_rows in by_day.items():
-            self._day_tables.setdefault(day, []).append(daily_files.from_dicts(day_rows))
 
     def _report_progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -319,11 +315,11 @@ class Backfill:
             stored = sum(counts.get(day, {}).get(k, 0) for k in ("stock", "board", "market"))
             if not stored:
                 return None
-            parts = self._day_tables.pop(day, [])
+            parts = [state.day_columns.table(day)]
             if day in snapshots_by_day:
                 parts.append(daily_files.from_dicts(snapshots_by_day[day]))
-            table = pa.concat_tables(parts) if parts else None
-            if table is None or table.num_rows != stored:  # rows of earlier runs: read the day
+            table = pa.concat_tables(parts)
+            if table.num_rows != stored:  # rows of earlier runs: read the day
                 return daily_files.write_and_verify(self.store, day, self.daily.read_day(day))
             return daily_files.write_and_verify(self.store, day, table=daily_files.ordered(table))
 
@@ -342,6 +338,7 @@ class _RunState:
     result: BackfillResult
     plan: dict[str, Security]
     progress: Progress
+    day_columns: DayColumns
     agreements: dict[dt.date, Agreement] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -366,7 +363,7 @@ class _Writer:
         self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
         self._thread.start()
 
-    def put(self, rows: list[dict]) -> None:
+    def put(self, rows: list[tuple]) -> None:
         self._raise()
         self._queue.put(rows)
 
@@ -377,7 +374,7 @@ class _Writer:
                 return
             if self.error is None:
                 try:  # the backfill left watched days out already: no snapshot to keep
-                    self.daily.upsert(rows, keep_snapshots=False)
+                    self.daily.upsert_tuples(rows)
                 except Exception as exc:  # noqa: BLE001 - raised in the run's thread
                     self.error = exc
 

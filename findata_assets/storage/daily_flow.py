@@ -105,11 +105,21 @@ class DailyFlowStore:
             self._write(conn, t, rows)
         return len(rows)
 
-    def _write(self, conn, t: sa.Table, rows: Sequence[Mapping]) -> None:
+    def upsert_tuples(self, rows: Sequence[Sequence]) -> int:
+        """Rows as tuples in COLUMNS order (a backfill's bulk: no dict per row), inserted or
+        replaced by key in one transaction. The caller has left out what must not be replaced."""
         if not rows:
-            return
+            return 0
+        with self.warehouse.engine.begin() as conn:
+            self._write_columns(conn, self.table, [list(c) for c in zip(*rows)])
+        return len(rows)
+
+    def _write(self, conn, t: sa.Table, rows: Sequence[Mapping]) -> None:
+        if rows:
+            self._write_columns(conn, t, [[row.get(name) for row in rows] for name in COLUMNS])
+
+    def _write_columns(self, conn, t: sa.Table, columns: list[list]) -> None:
         if self.warehouse.dialect in ("mysql", "mariadb") and self.warehouse.uses_literal_inserts():
-            columns = [[row.get(name) for row in rows] for name in COLUMNS]
             prefix = bulk_load.insert_prefix(conn.dialect, t, COLUMNS) + " "
             update = ", ".join(f"`{c}`=VALUES(`{c}`)" for c in COLUMNS if c not in KEY)
             for statement, _ in literal_statements(prefix, columns, self.warehouse.chunk_size,
@@ -124,7 +134,7 @@ class DailyFlowStore:
                                                  if c not in KEY})
         else:  # SQLite: the row replaces the one with its key
             stmt = t.insert().prefix_with("OR REPLACE")
-        conn.execute(stmt, [{c: r.get(c) for c in COLUMNS} for r in rows])
+        conn.execute(stmt, [dict(zip(COLUMNS, values)) for values in zip(*columns)])
 
     # -- reads -----------------------------------------------------------------------------
     def read(self, *, codes: Optional[Iterable[str]] = None, kinds: Iterable[str] = KINDS,
