@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "vs_floor": round(seconds / floor, 2) if floor else None,
         "pace_s": round(pace, 1), "vs_pace": round(seconds / pace, 3) if pace else None,
         "peak_rss_mb": round(peak_mb, 1),
+        "phases_s": {k: round(v, 1) for k, v in result.phases.items()},
         "failed": len(result.failed), "identity_violations": result.identity_violations,
     }
     print(json.dumps(figures, indent=2))

@@ -83,6 +83,7 @@ class BackfillResult:
     lines_stored: int = 0
     fetch_stats: Optional[object] = None
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # fetch, store (after it), files
 
     def failed_of(self, kind: str) -> list[str]:
         """The failed secids of one kind (stock, board, market)."""
@@ -144,13 +145,18 @@ class Backfill:
             self._handle(secid, body, resumed=True)
         result.resumed = len(resume)
         self._state.progress.fetching()
+        phase = time.monotonic()
         try:
             if fetch:
                 result.fetch_stats = self._fetch(fetch, as_of)
+            result.phases["fetch"] = time.monotonic() - phase
             self._flush()
         finally:
             self._writer.close()  # raises the writer's error, if it had one
+        result.phases["store"] = time.monotonic() - phase - result.phases.get("fetch", 0.0)
+        phase = time.monotonic()
         result.days = self._reports(days, as_of)
+        result.phases["files"] = time.monotonic() - phase
         result.fetched = len(fetch) - sum(1 for s in fetch if s.secid in result.failed)
         return result
 
