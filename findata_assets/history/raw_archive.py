@@ -19,7 +19,7 @@ from findata_assets.storage.object_store import ObjectStore
 PREFIX = "raw/daily_kline"
 SUFFIX = ".json.zst"
 CONTENT_TYPE, CONTENT_ENCODING = "application/json", "zstd"
-ZSTD_LEVEL = 9
+ZSTD_LEVEL = 3  # 0.1 ms an answer (level 9: 0.6 ms, ~6,000 times a backfill)
 READ_THREADS = 8
 
 
