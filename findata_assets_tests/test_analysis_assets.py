@@ -13,8 +13,6 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pytest
-
-from findata_assets.history.sessions import source_first_day
 import sqlalchemy as sa
 import zstandard
 
@@ -285,17 +283,29 @@ def _partition_keys(defs: dg.Definitions) -> list[str]:
 def test_the_trading_day_partitions_start_at_the_first_day_collected(env):
     latest = tc.latest_trading_day(dt.datetime.now(tc.TZ))
     collectable = tc.previous_trading_day(latest)
-    # nothing collected yet: as far back as the source's per-security daily history reaches
-    # (a history backfill can fill those days), to today's when it is a trading day
+    # nothing collected yet: the days a refresh now could still fill (the latest, or just after
+    # the open the one before), and today's when it is a trading day
     nothing = _partition_keys(code_location())
-    assert nothing[0] == source_first_day().isoformat()
-    assert nothing[-1] >= collectable.isoformat() and 119 <= len(nothing) <= 122
+    assert nothing[0] == collectable.isoformat() and len(nothing) <= 3
     warehouse, _ = stores()
     assert warehouse.first_trade_date(catalog.table("stock", "all", "1d")) is None
     store_day(warehouse, make_day(DAY, n_stocks=30, n_sectors=5))
     keys = _partition_keys(code_location())  # a user who started collecting on 2026-03-10
     assert keys[0] == "2026-03-10" and keys[-1] >= collectable.isoformat()
     assert keys == [d.isoformat() for d in tc.trading_days(DAY, dt.date.fromisoformat(keys[-1]))]
+    # the daily history reaches further back: the partitions start at its first day, and the
+    # history's own partitions at the oldest day the source still serves
+    from findata_assets.history.sessions import source_first_day
+    from findata_assets.storage.daily_flow import COLUMNS, DailyFlowStore
+
+    row = dict.fromkeys(COLUMNS)
+    row.update(trade_date=dt.date(2026, 3, 5), code="600000", kind="stock", source="kline",
+               fetched_at=dt.datetime(2026, 12, 1, 16, 0))
+    DailyFlowStore(warehouse).upsert([row])
+    defs = code_location()
+    assert _partition_keys(defs)[0] == "2026-03-05"
+    history = defs.resolve_job_def("daily_history_job").partitions_def.get_partition_keys()
+    assert history[0] == min(dt.date(2026, 3, 5), source_first_day()).isoformat()
     # the setting wins, earlier (history imported from elsewhere) or later
     env.setenv("FINDATA_PARTITIONS_START", "2026-03-02")
     assert _partition_keys(code_location())[0] == "2026-03-02"
@@ -321,7 +331,7 @@ def test_a_database_down_at_load_still_loads_the_location_and_says_so(env, caplo
     env.setenv("FINDATA_DATABASE_TIMEOUT_S", "2")
     with caplog.at_level(logging.WARNING):
         keys = _partition_keys(code_location())
-    assert keys[0] == source_first_day().isoformat()  # as far back as the source's history
+    assert keys[0] == tc.previous_trading_day(tc.latest_trading_day(dt.datetime.now(tc.TZ))).isoformat()
     [warning] = [r.getMessage() for r in caplog.records if "first collected day" in r.getMessage()]
     assert "FINDATA_PARTITIONS_START" in warning and "s3cret-pw" not in warning
 

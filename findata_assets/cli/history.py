@@ -64,7 +64,7 @@ def run_command(args, instance, control) -> int:
     from findata_assets.defs.history.assets import HISTORY_JOB_NAME, RUN_NOW_TAG
     from findata_assets.defs.location import location
     from findata_assets.history import progress
-    from findata_assets.history.sessions import in_session, last_closed_session, source_first_day
+    from findata_assets.history.sessions import last_closed_session, source_first_day
 
     end = _date(args.end, "end") or last_closed_session()
     start = _date(args.start, "start") or source_first_day()
@@ -82,10 +82,6 @@ def run_command(args, instance, control) -> int:
         raise ValueError(f"{outside[0]} is not a day the history can hold: the partitions run "
                          f"{keys_known[0]}..{keys_known[-1]} (the source keeps ~120 sessions; "
                          f"the last closed session is {last_closed_session()})")
-    if in_session():
-        print("note: the trading session is open; this backfill runs now, beside the "
-              "every-minute lane (background runs wait for the close: FINDATA_HISTORY_WINDOW)",
-              file=sys.stderr)
     printer = _Printer()
     progress.listen(printer)
     started = time.perf_counter()

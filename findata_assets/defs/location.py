@@ -67,7 +67,8 @@ def build_analysis_definitions(environ: Optional[Mapping[str, str]] = None) -> d
 
 
 def _stores_and_analysis(settings: FindataSettings) -> list[dg.Definitions]:
-    days = trading_days.for_settings(settings)  # one read: the analysis and report share it
+    # one read: the analysis, report and intraday share these days; the history reaches back
+    days, history_days = trading_days.for_settings(settings)
     return [storage.definitions(settings), analysis.definitions(settings, days),
             report.definitions(settings, days), intraday.definitions(settings, days),
-            history.definitions(settings, days), housekeeping.definitions(settings)]
+            history.definitions(settings, history_days), housekeeping.definitions(settings)]

@@ -1,10 +1,12 @@
 """The daily partitions of the analysis and the report: Shanghai trading days only.
 
 They start where the user's data can start, so the UI's "missing" means a day that could have
-data: FINDATA_PARTITIONS_START when set, else the earliest of the first trade date in the
-warehouse's stock_flow_all_1d, the first day of the daily history (daily_flow) and the oldest
-session the source's per-security daily series still serve (~120 sessions back: a history
-backfill can fill those days). The start is read when the code location is built.
+data: FINDATA_PARTITIONS_START when set, else the earlier of the first trade date in the
+warehouse's stock_flow_all_1d and the first day of the daily history (daily_flow). Before
+anything is stored the start is the trading day before the latest one (a refresh now collects
+the latest, or, just after the open, still the one before). The daily history's own partitions
+reach back further, to the oldest session the source still serves (~120 sessions): those are
+the days a history backfill can fill. Read when the code location is built.
 """
 
 from __future__ import annotations
@@ -52,35 +54,39 @@ def trading_day_partitions(start: date,
 
 
 def partitions_start(settings: FindataSettings, warehouse) -> date:
-    """The first trading-day partition (see the module docstring)."""
+    """The first trading-day partition of the analysis, the report and the intraday assets (see
+    the module docstring)."""
     if settings.calendar.partitions_start:
         return settings.calendar.partitions_start
-    collectable = source_first_day()
+    collectable = tc.previous_trading_day(tc.latest_trading_day(datetime.now(tc.TZ)))
     try:
         first = warehouse.first_trade_date(FIRST_COLLECTED_TABLE)
+        history_first = DailyFlowStore(warehouse).first_day(create=False)
     except Exception as exc:  # the UI must still load with the database down: say what it did
         reason = redact(str(exc)).splitlines()[0][:200] if str(exc) else type(exc).__name__
         log.warning("findata: could not read the first collected day from %s (%s); the "
                     "trading-day partitions start at %s. Set %s=YYYY-MM-DD to not depend on it.",
                     warehouse.describe(), reason, collectable, PARTITIONS_START_ENV)
         return collectable
-    try:
-        history_first = DailyFlowStore(warehouse).first_day()
-    except Exception:  # read as the first collected day was: a failure there was said already
-        history_first = None
-    # the daily history reaches back as far as the source keeps each security's series
-    return min(d for d in (first, history_first, source_first_day()) if d is not None)
+    return min((d for d in (first, history_first) if d is not None), default=collectable)
 
 
-def for_settings(settings: FindataSettings) -> dg.TimeWindowPartitionsDefinition:
-    """The partitions of a code location being built (read once, shared by its assets)."""
+def for_settings(settings: FindataSettings) -> tuple[dg.TimeWindowPartitionsDefinition,
+                                                     dg.TimeWindowPartitionsDefinition]:
+    """The partitions of a code location being built (read once, shared by its assets): the
+    trading days of the analysis, report and intraday assets, and those of the daily history,
+    which reach back as far as the source keeps each security's daily series (~120 sessions),
+    so a backfill of days never collected can be picked in the UI."""
     if settings.calendar.partitions_start:  # set: no database read at all
-        return trading_day_partitions(settings.calendar.partitions_start)
-    warehouse = Warehouse(settings.stores.database_url, timeout_s=settings.stores.database_timeout_s)
-    try:
-        return trading_day_partitions(partitions_start(settings, warehouse))
-    finally:
-        warehouse.dispose()
+        start = settings.calendar.partitions_start
+    else:
+        warehouse = Warehouse(settings.stores.database_url,
+                              timeout_s=settings.stores.database_timeout_s)
+        try:
+            start = partitions_start(settings, warehouse)
+        finally:
+            warehouse.dispose()
+    return trading_day_partitions(start), trading_day_partitions(min(start, source_first_day()))
 
 
 def after_close_schedule(name: str, cron: str, job, running: bool, description: str,

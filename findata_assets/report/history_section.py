@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from findata_assets.report import text as txt
-from findata_assets.report.md_parts import image, pct, table, yi
+from findata_assets.report.md_parts import clock, image, pct, table, yi
 
 MARKET_CHART = "market_flow.png"
 # the data notes in reading order (the stored digest's keys come back sorted alphabetically)
@@ -138,8 +138,8 @@ def day_source(digest: Mapping[str, Any], lang: str) -> list[str]:
         for source, n in item["sources"].items():
             counts[source] = counts.get(source, 0) + n
     sources = ", ".join(f"{source} {n:,}" for source, n in sorted(counts.items()))
-    return ["- " + txt.text(lang)["day_source"].format(table="daily_flow", sources=sources,
-                                                       at=snap.get("source_fetched_at") or "-")]
+    return ["- " + txt.text(lang)["day_source"].format(
+        table="daily_flow", sources=sources, at=clock(snap.get("source_fetched_at")))]
 
 
 def notes(digest: Mapping[str, Any], lang: str, chart_links: Mapping[str, str]) -> list[str]:

@@ -13,7 +13,7 @@ from findata_assets.eastmoney import catalog
 from findata_assets.report import history_section
 from findata_assets.report import text as txt
 from findata_assets.report.md_parts import image as _image
-from findata_assets.report.md_parts import pct, yi
+from findata_assets.report.md_parts import clock, pct, yi
 from findata_assets.report.md_parts import table as _table
 
 MARKET_ORDER = ("all", "sh_sz_a", "sh_a", "sz_a", "chinext", "star", "sh_b", "sz_b")
@@ -55,9 +55,9 @@ def render(digest: Mapping[str, Any], narrative: Mapping[str, Any], lang: str,
     snap = digest["snapshot"]
     out = [f"# {t['title']} {digest['trade_date']}", "",
            f"- {t['trade_date']}: **{digest['trade_date']}**",
-           f"- {t['snapshot']}: {snap.get('updated_at') or '-'} ({t['tz']})",
+           f"- {t['snapshot']}: {clock(snap.get('updated_at'))} ({t['tz']})",
            *(["- " + t["source_snapshot"].format(table=snap["source_table"],
-                                                  at=snap["source_fetched_at"])]
+                                                  at=clock(snap["source_fetched_at"]))]
              if snap.get("source_fetched_at") and snap.get("source_table") != "daily_flow"
              else []),
            *history_section.day_source(digest, lang),

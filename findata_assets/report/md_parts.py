@@ -27,3 +27,8 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def image(alt: str, name: str, chart_links: Mapping[str, str]) -> list[str]:
     return [f"![{alt}]({chart_links[name]})", ""] if name in chart_links else []
+
+
+def clock(value: Any) -> str:
+    """A time as a reader wants it: to the second, no microseconds, no "T"."""
+    return str(value)[:19].replace("T", " ") if value else "-"

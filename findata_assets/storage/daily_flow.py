@@ -174,7 +174,13 @@ class DailyFlowStore:
                 day_counts[f"{kind}:{source}"] = n
         return out
 
-    def first_day(self) -> Optional[dt.date]:
+    def first_day(self, create: bool = True) -> Optional[dt.date]:
+        """The oldest day held; create=False: None when the table does not exist (a code
+        location that loads creates nothing)."""
+        if not create:
+            with self.warehouse.engine.connect() as conn:
+                if not sa.inspect(conn).has_table(TABLE):
+                    return None
         t = self.table
         with self.warehouse.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.min(t.c.trade_date))).scalar()
