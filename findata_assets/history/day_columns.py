@@ -12,13 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
-import numpy as np
-
 from findata_assets.storage.daily_flow import VALUE_COLUMNS
+
+# numpy is imported where it is used: this module is loaded with the code location, and numpy's
+# import starts OpenBLAS threads, which would make the launcher's warm worker unsafe to fork.
 
 
 class DayColumns:
     def __init__(self, days: Sequence[dt.date], securities: Sequence) -> None:
+        import numpy as np
+
         self.position = {d: i for i, d in enumerate(days)}
         self.securities = list(securities)
         self.slot = {s.secid: i for i, s in enumerate(self.securities)}
@@ -29,6 +32,8 @@ class DayColumns:
 
     def add(self, secid: str, row: Sequence, value_at: int, fetched_at: dt.datetime) -> None:
         """One kline row (daily_flow COLUMNS order; values from `value_at` on)."""
+        import numpy as np
+
         d, s = self.position[row[0]], self.slot[secid]
         values = row[value_at:value_at + len(VALUE_COLUMNS)]
         self.values[d, s] = [np.nan if v is None else v for v in values]
@@ -40,6 +45,7 @@ class DayColumns:
 
     def table(self, day: dt.date):
         """The day's rows as a table of the file's columns (daily_files.FILE_COLUMNS)."""
+        import numpy as np
         import pyarrow as pa
 
         from findata_assets.storage import daily_files
