@@ -66,6 +66,27 @@ def build_daily_table(metadata: Optional[sa.MetaData] = None) -> sa.Table:
                     comment="每日资金流（个股、板块、大盘）", **mysql_table_options())
 
 
+def select_rows(t: sa.Table, columns: Sequence[str], *, kinds: Iterable[str] = KINDS,
+                codes: Optional[Iterable[str]] = None, days: Optional[Iterable[dt.date]] = None,
+                start: Optional[dt.date] = None, end: Optional[dt.date] = None,
+                board: Optional[str] = None) -> sa.Select:
+    """The rows of daily_flow a read asks for, by trade_date then code (the one place that
+    turns a read's filters into SQL: the store's reads and the reader's)."""
+    where = [t.c.kind.in_(list(kinds))]
+    if codes is not None:
+        where.append(t.c.code.in_(list(codes)))
+    if days is not None:
+        where.append(t.c.trade_date.in_(list(days)))
+    if start is not None:
+        where.append(t.c.trade_date >= start)
+    if end is not None:
+        where.append(t.c.trade_date <= end)
+    if board is not None:
+        where.append(t.c.board == board)
+    return (sa.select(*[t.c[c] for c in columns]).where(*where)
+            .order_by(t.c.trade_date, t.c.code))
+
+
 class DailyFlowStore:
     """Reads and writes the daily_flow table of one warehouse. Thread-safe."""
 
@@ -141,18 +162,8 @@ class DailyFlowStore:
              start: Optional[dt.date] = None, end: Optional[dt.date] = None,
              board: Optional[str] = None, columns: Sequence[str] = COLUMNS) -> list[tuple]:
         """Rows as tuples in `columns` order, by trade_date then code."""
-        t = self.table
-        where = [t.c.kind.in_(list(kinds))]
-        if codes is not None:
-            where.append(t.c.code.in_(list(codes)))
-        if start is not None:
-            where.append(t.c.trade_date >= start)
-        if end is not None:
-            where.append(t.c.trade_date <= end)
-        if board is not None:
-            where.append(t.c.board == board)
-        query = (sa.select(*[t.c[c] for c in columns]).where(*where)
-                 .order_by(t.c.trade_date, t.c.code))
+        query = select_rows(self.table, columns, kinds=kinds, codes=codes, start=start, end=end,
+                            board=board)
         with self.warehouse.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
 

@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney import catalog
 from findata_assets.storage import daily_files
-from findata_assets.storage.daily_flow import FLOW_COLUMNS, MARKET_CODE, TABLE, build_daily_table
+from findata_assets.storage.daily_flow import (
+    FLOW_COLUMNS, MARKET_CODE, TABLE, build_daily_table, select_rows)
 from findata_assets.storage.object_store import ObjectStore
 from findata_assets.storage.warehouse import Warehouse
 
@@ -183,20 +184,8 @@ class DailyReads:
                    board=None, days=None) -> pa.Table:
         import pyarrow as pa
 
-        t = self.table
-        where = [t.c.kind == kind]
-        if codes is not None:
-            where.append(t.c.code.in_(list(codes)))
-        if days is not None:
-            where.append(t.c.trade_date.in_(list(days)))
-        if start is not None:
-            where.append(t.c.trade_date >= start)
-        if end is not None:
-            where.append(t.c.trade_date <= end)
-        if board is not None:
-            where.append(t.c.board == board)
-        query = (sa.select(*[t.c[c] for c in columns]).where(*where)
-                 .order_by(t.c.trade_date, t.c.code))
+        query = select_rows(self.table, columns, kinds=(kind,), codes=codes, days=days,
+                            start=start, end=end, board=board)
         with self.warehouse.engine.connect() as conn:
             rows = conn.execute(query).all()
         values = list(zip(*rows)) if rows else [() for _ in columns]
