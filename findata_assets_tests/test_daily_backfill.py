@@ -242,3 +242,18 @@ def test_a_second_backfill_waits_for_the_lane_and_says_so(fake, mysql_url, s3_en
     worker.join(60)
     assert done["result"].fetched == len(fake.klines.secids())
     warehouse.dispose()
+
+
+def test_a_wrong_history_url_is_one_line_naming_the_setting(fake, mysql_url, s3_env, tmp_path):
+    home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
+    env = {**os.environ, **s3_env, "FINDATA_DATABASE_URL": mysql_url, "FINDATA_HOME": str(home),
+           "DAGSTER_HOME": str(home / "dagster"), "FINDATA_EASTMONEY_URL": fake.url,
+           "FINDATA_HISTORY_URL": fake.url.replace("/api/qt/clist/get", "/wrong/path")}
+    start, end = _days(2)
+    done = _cli(env, start, end)
+    out, _ = done.communicate(timeout=120)
+    assert done.returncode == 1, out
+    assert "HTTP 404" in out and "check FINDATA_HISTORY_URL" in out
+    assert "Traceback" not in out and "Stack Trace" not in out  # the trace stays in the run log
+    assert not fake.kline_answers  # nothing was answered, nothing stored

@@ -47,12 +47,13 @@ class RunOutcome:
 
 def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.DagsterInstance,
                     control: StopControl | None = None, verbose: bool = False,
-                    base_config: dict | None = None, **run_args) -> dg.JobExecutionResult:
+                    base_config: dict | None = None, console_level: str = "WARNING",
+                    **run_args) -> dg.JobExecutionResult:
     """One run of `job` in this process, as execute_in_process does, but on a run that carries
     the code location's origin and obeys stop requests (cli/control.py), printing its progress
     (Dagster's event lines only when verbose). `run_args` go to create_run_for_job (a
     re-execution's plan and parent)."""
-    run, work = _cli_run(job, tags, instance, verbose, base_config, **run_args)
+    run, work = _cli_run(job, tags, instance, verbose, base_config, console_level, **run_args)
     try:
         return control.execute(run.run_id, work) if control else work()
     finally:  # also when the wait itself is aborted (a third signal): freeing twice is harmless
@@ -60,11 +61,12 @@ def execute_cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.Da
 
 
 def _cli_run(job: dg.JobDefinition, tags: dict[str, str], instance: dg.DagsterInstance,
-             verbose: bool, base_config: dict | None = None,
+             verbose: bool, base_config: dict | None = None, console_level: str = "WARNING",
              **run_args) -> tuple[dg.DagsterRun, Callable[[], dg.JobExecutionResult]]:
     """The run, created, and the work that executes it with its progress lines."""
     run = cli_runs.create_run(instance, job, str(uuid.uuid4()), {**tags, **cli_runs.cli_tags()},
-                              run_config=run_config(verbose, base_config), **run_args)
+                              run_config=run_config(verbose, base_config, console_level),
+                              **run_args)
 
     def work() -> dg.JobExecutionResult:
         try:

@@ -47,6 +47,12 @@ class _Printer:
         self.tty = self.stream.isatty()
         self.line_due = Throttle(LINE_EVERY_S)
 
+    def on_event(self, kind: str, text: str) -> None:
+        """A ban, a wait, the open session: one line, said once by the run."""
+        if self.tty:
+            self.stream.write("\r\033[K")
+        print(f"history: {text}", file=self.stream, flush=True)
+
     def __call__(self, progress, final: bool) -> None:
         if self.tty:
             width = 30
@@ -86,13 +92,17 @@ def run_command(args, instance, control) -> int:
     progress.listen(printer)
     started = time.perf_counter()
     try:
+        # Dagster's console shows nothing but a crash: the run's warnings come as the
+        # printer's lines, its failure as the one line below (the trace stays in the run's log)
         result = execute_cli_run(job, {keys.RANGE_START_TAG: days[0], keys.RANGE_END_TAG: days[-1],
-                                       RUN_NOW_TAG: "1"}, instance, control, args.verbose)
+                                       RUN_NOW_TAG: "1"}, instance, control, args.verbose,
+                                 console_level="CRITICAL")
     finally:
         progress.unlisten(printer)
     outcome = outcome_of(result, job.name, time.perf_counter() - started, instance)
     _print_days(instance, outcome.run_id)
-    status = "ok" if outcome.success else f"FAILED: {outcome.error}"
+    error = (outcome.error or "").replace("dagster._core.definitions.events.Failure: ", "")
+    status = "ok" if outcome.success else f"FAILED: {error}"
     print(f"run {outcome.run_id} {job.name} {days[0]}..{days[-1]}: {status} "
           f"({outcome.seconds:.1f} s)")
     if control.stop_reason:

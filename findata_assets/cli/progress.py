@@ -21,11 +21,12 @@ _EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
            dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_MATERIALIZATION}
 
 
-def run_config(verbose: bool, base: dict | None = None) -> dict:
-    """The run config of a CLI run: Dagster's console logger at WARNING unless verbose."""
+def run_config(verbose: bool, base: dict | None = None, level: str = "WARNING") -> dict:
+    """The run config of a CLI run: Dagster's console logger at `level` unless verbose (a
+    command that prints its run's warnings and failure itself passes CRITICAL)."""
     config = dict(base or {})
     if not verbose:
-        config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+        config["loggers"] = {"console": {"config": {"log_level": level}}}
     else:
         config.pop("loggers", None)
     return config

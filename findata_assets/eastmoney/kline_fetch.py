@@ -132,8 +132,10 @@ class HistoryFetcher:
         repeated one is asked for once). Raises EndpointError (the URL's fault) or
         cancellation.Cancelled (a stop request, once a running `on_answer` has returned)."""
         cancellation.check()
-        run = _Fetch(self, secids, on_answer, on_failure, on_event or (lambda kind, text: None),
-                     wait_allowed)
+        if on_event is None:  # nobody relays the lane's events: they are logged as warnings
+            def on_event(kind: str, text: str) -> None:
+                log.warning("%s", text)
+        run = _Fetch(self, secids, on_answer, on_failure, on_event, wait_allowed)
         _run(_stoppable(run.main()))
         return run.stats
 
@@ -216,7 +218,6 @@ class _Fetch:
                     self.waiting = True
                     text = (f"history lane waiting {seconds:.0f} s before its next request "
                             "(outside its window)")
-                    log.warning("%s", text)
                     self.on_event("waiting", text)
                 until = self.f.clock() + seconds
                 while (left := until - self.f.clock()) > 0:

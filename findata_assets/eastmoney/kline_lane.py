@@ -170,7 +170,8 @@ class Lane:
                     self._ban_probes, ticket.secid, reason, self.cooldown)
 
     def _event(self, kind: str, message: str) -> None:
-        log.warning("%s", message)
+        """Said once, by the caller's on_event (it logs, relays to a run log, alerts)."""
+        log.info("%s", message)
         self._emit(kind, message)
 
     # -- waiting -----------------------------------------------------------------------------------

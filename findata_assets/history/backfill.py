@@ -224,9 +224,11 @@ class Backfill:
         return seconds_to_close()
 
     def _event(self, kind: str, text: str) -> None:
-        log.warning("history: %s", text)
+        """Said once: to the caller (the run log, the CLI, the alert) or else as a warning."""
         if self.on_event:
             self.on_event(kind, text)
+        else:
+            log.warning("history: %s", text)
 
     # -- one answer --------------------------------------------------------------------------
     def _handle(self, secid: str, body: bytes, resumed: bool = False) -> None:

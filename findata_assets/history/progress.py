@@ -85,6 +85,14 @@ def publish(progress: Progress, final: bool = False) -> None:
         callback(progress, final)
 
 
+def publish_event(kind: str, text: str) -> None:
+    """A ban, a wait, a note of the run: to the watchers that show events (the CLI)."""
+    for callback in list(_LISTENERS):
+        on_event = getattr(callback, "on_event", None)
+        if on_event is not None:
+            on_event(kind, text)
+
+
 class Throttle:
     """True at most once per `every_s` (and always when forced): log lines, not a flood."""
 

@@ -14,11 +14,15 @@ from findata_assets import cancellation
 from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.history.resources import HistoryResource
 from findata_assets.defs.refresh.alerts import Alert, post_alert, ui_link
-from findata_assets.history.backfill import DELISTED_NOTE, Backfill, BackfillRangeError, DayReport
-from findata_assets.history.progress import Progress, Throttle, publish
+from findata_assets.eastmoney.errors import EastmoneyError
+from findata_assets.history.backfill import (
+    DELISTED_NOTE, Backfill, BackfillRangeError, DayReport, WarehouseWriteError)
+from findata_assets.history.progress import Progress, Throttle, publish, publish_event
 from findata_assets.history.securities import ORDER_FIELD
 from findata_assets.resources.object_store import ObjectStoreResource
 from findata_assets.resources.warehouse import WarehouseResource
+from findata_assets.settings import SettingsError
+from findata_assets.storage.object_keys import ObjectStoreError
 from findata_assets.storage import daily_files
 from findata_assets.storage.daily_flow import TABLE
 
@@ -84,10 +88,12 @@ def build_history_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
                             on_event=lambda kind, text: _event(context, kind, text))
         try:
             result = backfill.run(min(days), max(days))
-        except BackfillRangeError as exc:
-            raise dg.Failure(str(exc)) from None
         except cancellation.Cancelled:
             raise
+        except (BackfillRangeError, EastmoneyError, WarehouseWriteError, ObjectStoreError,
+                SettingsError) as exc:  # one line naming the problem and the setting, no trace
+            raise dg.Failure(description=str(exc).splitlines()[0],
+                             allow_retries=False) from None
         context.log.info(_summary(result))
         context.log.info(f"history: securities from {result.universe.source}, in the order "
                          f"market, boards, stocks by {ORDER_FIELD}")
@@ -107,6 +113,7 @@ def build_history_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
 
 def _event(context, kind: str, text: str) -> None:
     context.log.warning(f"history: {text}")
+    publish_event(kind, text)  # the CLI, when the run executes in its process
     if kind == "ban":  # said once per ban: the operator learns the lane waits, not why it is slow
         link = ui_link(f"runs/{context.run.run_id}")
         post_alert(Alert("findata history: the source banned this address; the lane waits",
