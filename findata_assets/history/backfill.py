@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from concurrent.futures import ThreadPoolExecutor
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from findata_assets.eastmoney.errors import NoSuchSecurityError
 from findata_assets.history import lane_lock, raw_archive
 from findata_assets.history.progress import Progress
 from findata_assets.history.day_columns import DayColumns
+from findata_assets.history.writer import Writer
 from findata_assets.history.rows import (
     VALUE_AT, Agreement, as_dict, kline_row, snapshot_row, watched)
 from findata_assets.history.sessions import in_session, last_closed_session, seconds_to_close
@@ -134,7 +134,7 @@ class Backfill:
         self._state = _RunState(set(days), snapshots, result,
                                 {s.secid: s for s in plan}, Progress(len(plan)),
                                 DayColumns(days, plan))
-        self._writer = _Writer(self.daily)
+        self._writer = Writer(self.daily)
         archived = raw_archive.archived(self.store, as_of)
         resume = [s for s in plan if s.secid in archived]
         fetch = [s for s in plan if s.secid not in archived]
@@ -353,48 +353,3 @@ class _RunState:
     def agreement(self, day: dt.date) -> Agreement:
         with self._lock:
             return self.agreements.setdefault(day, Agreement())
-
-
-class WarehouseWriteError(RuntimeError):
-    """The warehouse failed while the backfill wrote rows; every answer is archived."""
-
-
-class _Writer:
-    """Writes batches of rows in a thread of its own, in order. A write that fails is kept and
-    raised at close (and at the next put), naming the warehouse: the answers are archived, so a
-    run started again stores them without a request."""
-
-    def __init__(self, daily: DailyFlowStore, depth: int = 3) -> None:
-        self.daily = daily
-        self.error: Optional[BaseException] = None
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, rows: list[tuple]) -> None:
-        self._raise()
-        self._queue.put(rows)
-
-    def _run(self) -> None:
-        while True:
-            rows = self._queue.get()
-            if rows is None:
-                return
-            if self.error is None:
-                try:  # the backfill left watched days out already: no snapshot to keep
-                    self.daily.upsert_tuples(rows)
-                except Exception as exc:  # noqa: BLE001 - raised in the run's thread
-                    self.error = exc
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._raise()
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            text = f"{type(self.error).__name__}: {self.error}".splitlines()[0][:300]
-            raise WarehouseWriteError(
-                f"storing the daily history failed in {self.daily.warehouse.describe()} "
-                f"({text}); every answer fetched is archived: run the backfill again to store "
-                "them without a request") from self.error

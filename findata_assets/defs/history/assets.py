@@ -15,10 +15,10 @@ from findata_assets.defs import metadata_keys as keys
 from findata_assets.defs.history.resources import HistoryResource
 from findata_assets.defs.refresh.alerts import Alert, post_alert, ui_link
 from findata_assets.eastmoney.errors import EastmoneyError
-from findata_assets.history.backfill import (
-    DELISTED_NOTE, Backfill, BackfillRangeError, DayReport, WarehouseWriteError)
+from findata_assets.history.backfill import DELISTED_NOTE, Backfill, BackfillRangeError, DayReport
 from findata_assets.history.progress import Progress, Throttle, publish, publish_event
 from findata_assets.history.securities import ORDER_FIELD
+from findata_assets.history.writer import WarehouseWriteError
 from findata_assets.resources.object_store import ObjectStoreResource
 from findata_assets.resources.warehouse import WarehouseResource
 from findata_assets.settings import SettingsError
