@@ -24,7 +24,7 @@ from findata_assets import trading_calendar as tc
 from findata_assets.eastmoney import klines
 from findata_assets.eastmoney.errors import NoSuchSecurityError
 from findata_assets.history import lane_lock, raw_archive
-from findata_assets.history.progress import Progress
+from findata_assets.history.progress import Progress, Throttle
 from findata_assets.history.day_columns import DayColumns
 from findata_assets.history.writer import Writer
 from findata_assets.history.rows import (
@@ -80,7 +80,6 @@ class BackfillResult:
     failed: dict[str, str] = field(default_factory=dict)  # secid -> error
     identity_violations: int = 0
     identity_securities: int = 0
-    lines_stored: int = 0
     fetch_stats: Optional[object] = None
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # fetch, store (after it), files
@@ -102,10 +101,9 @@ class Backfill:
         self.run_now = run_now
         self.daily = DailyFlowStore(warehouse)
         self.on_progress, self.on_event = on_progress, on_event
-        self.progress_every_s = progress_every_s
+        self._progress_due = Throttle(progress_every_s)
         self._lock, self._flush_lock = threading.Lock(), threading.Lock()
         self._buffer: list[tuple] = []
-        self._last_progress = 0.0
 
     # -- the run -----------------------------------------------------------------------------
     def run(self, start: dt.date, end: dt.date) -> BackfillResult:
@@ -272,7 +270,6 @@ class Backfill:
                                 "%s on %s misses by %.2f, more than %.2f); stored as the "
                                 "source sent them", secid, violations, first.identity,
                                 first.trade_date, first.gap, first.tolerance)
-            state.result.lines_stored += len(rows)
             self._buffer += rows
             full = len(self._buffer) >= FLUSH_ROWS
         state.progress.add(rows=len(rows), resumed=resumed)
@@ -297,11 +294,7 @@ class Backfill:
                 self._writer.put(rows)
 
     def _report_progress(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_progress < self.progress_every_s:
-            return
-        self._last_progress = now
-        if self.on_progress:
+        if self._progress_due(force) and self.on_progress:
             self.on_progress(self._state.progress, force)
 
     # -- accounting --------------------------------------------------------------------------
